@@ -1,0 +1,32 @@
+// The real host clock.
+#include "clock.h"
+
+#include <ctime>
+
+namespace qga {
+
+static int64_t readClock(clockid_t id)
+{
+    timespec ts{};
+    clock_gettime(id, &ts);
+    return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+int64_t SystemClock::realtimeNs() const
+{
+    return readClock(CLOCK_REALTIME);
+}
+
+int64_t SystemClock::monotonicNs() const
+{
+    return readClock(CLOCK_MONOTONIC);
+}
+
+const SystemClock& SystemClock::instance()
+{
+    static const SystemClock clock;
+    return clock;
+}
+
+
+} // namespace qga

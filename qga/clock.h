@@ -1,0 +1,27 @@
+// The host clock, behind an interface so that the sync algorithm can run
+// against a simulated clock in tests (chrony's clknetsim idea).
+#pragma once
+
+#include <cstdint>
+
+namespace qga {
+
+class Clock
+{
+public:
+    virtual ~Clock() = default;
+    // CLOCK_REALTIME in nanoseconds since the epoch: what guests are set to.
+    virtual int64_t realtimeNs() const = 0;
+    // CLOCK_MONOTONIC in nanoseconds: for durations and deadlines.
+    virtual int64_t monotonicNs() const = 0;
+};
+
+class SystemClock final : public Clock
+{
+public:
+    int64_t realtimeNs() const override;
+    int64_t monotonicNs() const override;
+    static const SystemClock& instance();
+};
+
+} // namespace qga

@@ -1,0 +1,167 @@
+// LibvirtAgent and RawLibvirtAgent.
+#include "libvirtagent.h"
+
+#include <libvirt/libvirt-qemu.h>
+#include <libvirt/virterror.h>
+
+namespace qga {
+
+Error lastLibvirtError(const char* what)
+{
+    virErrorPtr err = virGetLastError();
+    if (!err)
+        return makeError(ErrorKind::Transport, std::string(what) + ": unknown libvirt error");
+    std::string text = std::string(what) + ": " + (err->message ? err->message : "(no message)");
+    ErrorKind kind = ErrorKind::Transport;
+    switch (err->code) {
+    case VIR_ERR_AGENT_UNRESPONSIVE: kind = ErrorKind::AgentUnavailable; break;
+    case VIR_ERR_ARGUMENT_UNSUPPORTED:
+    case VIR_ERR_OPERATION_UNSUPPORTED:
+    case VIR_ERR_NO_SUPPORT: kind = ErrorKind::Unsupported; break;
+    case VIR_ERR_OPERATION_INVALID: kind = ErrorKind::NotRunning; break;
+    case VIR_ERR_NO_DOMAIN: kind = ErrorKind::NotRunning; break;
+    case VIR_ERR_OPERATION_TIMEOUT: kind = ErrorKind::Timeout; break;
+    case VIR_ERR_AGENT_UNSYNCED: kind = ErrorKind::Protocol; break;
+    case VIR_ERR_OPERATION_FAILED:
+    case VIR_ERR_INTERNAL_ERROR: {
+        // libvirt reports agent-side errors (incl. a blocked command) this way.
+        std::string msg = err->message ? err->message : "";
+        kind = protocol::classifyAgentError("", msg);
+        if (kind == ErrorKind::AgentError && msg.find("agent") == std::string::npos)
+            kind = ErrorKind::Transport;
+        break;
+    }
+    default: break;
+    }
+    return makeError(kind, text);
+}
+
+// ---- LibvirtAgent --------------------------------------------------------
+
+LibvirtAgent::LibvirtAgent(std::shared_ptr<virDomain> domain, const Clock& clock,
+                           int timeoutSeconds)
+    : m_domain(std::move(domain)), m_clock(clock), m_timeoutSeconds(timeoutSeconds)
+{
+}
+
+void LibvirtAgent::applyTimeout()
+{
+    if (m_timeoutApplied)
+        return;
+    // Best effort: older drivers lack it; the call then uses libvirt's default.
+    if (virDomainAgentSetResponseTimeout(m_domain.get(), m_timeoutSeconds, 0) == 0)
+        m_timeoutApplied = true;
+}
+
+Expected<void> LibvirtAgent::ping()
+{
+    // The typed API has no ping; guest-ping through the pass-through.
+    return RawLibvirtAgent(m_domain, m_clock, m_timeoutSeconds).ping();
+}
+
+Expected<AgentInfo> LibvirtAgent::info()
+{
+    return RawLibvirtAgent(m_domain, m_clock, m_timeoutSeconds).info();
+}
+
+Expected<TimeSample> LibvirtAgent::getTime()
+{
+    applyTimeout();
+    long long seconds = 0;
+    unsigned int nseconds = 0;
+    TimeSample sample;
+    sample.hostBeforeNs = m_clock.realtimeNs();
+    int rc = virDomainGetTime(m_domain.get(), &seconds, &nseconds, 0);
+    sample.hostAfterNs = m_clock.realtimeNs();
+    if (rc < 0)
+        return lastLibvirtError("virDomainGetTime");
+    if (seconds < 0 || seconds > INT64_MAX / 1'000'000'000 - 1 || nseconds >= 1'000'000'000)
+        return makeError(ErrorKind::Protocol, "guest time out of range");
+    sample.guestNs = int64_t(seconds) * 1'000'000'000 + nseconds;
+    return sample;
+}
+
+Expected<void> LibvirtAgent::setTime(int64_t guestNs)
+{
+    applyTimeout();
+    if (guestNs < 0)
+        return makeError(ErrorKind::Internal, "refusing to set a negative time");
+    if (virDomainSetTime(m_domain.get(), guestNs / 1'000'000'000,
+                         static_cast<unsigned int>(guestNs % 1'000'000'000), 0) < 0)
+        return lastLibvirtError("virDomainSetTime");
+    return {};
+}
+
+Expected<void> LibvirtAgent::setTimeFromRtc()
+{
+    applyTimeout();
+    if (virDomainSetTime(m_domain.get(), 0, 0, VIR_DOMAIN_TIME_SYNC) < 0)
+        return lastLibvirtError("virDomainSetTime(sync)");
+    return {};
+}
+
+// ---- RawLibvirtAgent -----------------------------------------------------
+
+RawLibvirtAgent::RawLibvirtAgent(std::shared_ptr<virDomain> domain, const Clock& clock,
+                                 int timeoutSeconds)
+    : m_domain(std::move(domain)), m_clock(clock), m_timeoutSeconds(timeoutSeconds)
+{
+}
+
+Expected<std::string> RawLibvirtAgent::command(const std::string& request)
+{
+    CString reply(
+        virDomainQemuAgentCommand(m_domain.get(), request.c_str(), m_timeoutSeconds, 0));
+    if (!reply)
+        return lastLibvirtError("virDomainQemuAgentCommand");
+    return std::string(reply.get());
+}
+
+Expected<void> RawLibvirtAgent::ping()
+{
+    Expected<std::string> reply = command(protocol::commandRequest("guest-ping"));
+    if (!reply)
+        return reply.error();
+    return protocol::parseEmptyReply(*reply);
+}
+
+Expected<AgentInfo> RawLibvirtAgent::info()
+{
+    Expected<std::string> reply = command(protocol::commandRequest("guest-info"));
+    if (!reply)
+        return reply.error();
+    return protocol::parseInfoReply(*reply);
+}
+
+Expected<TimeSample> RawLibvirtAgent::getTime()
+{
+    TimeSample sample;
+    sample.hostBeforeNs = m_clock.realtimeNs();
+    Expected<std::string> reply = command(protocol::commandRequest("guest-get-time"));
+    sample.hostAfterNs = m_clock.realtimeNs();
+    if (!reply)
+        return reply.error();
+    Expected<int64_t> guest = protocol::parseGetTimeReply(*reply);
+    if (!guest)
+        return guest.error();
+    sample.guestNs = *guest;
+    return sample;
+}
+
+Expected<void> RawLibvirtAgent::setTime(int64_t guestNs)
+{
+    Expected<std::string> reply = command(protocol::setTimeRequest(guestNs));
+    if (!reply)
+        return reply.error();
+    return protocol::parseEmptyReply(*reply);
+}
+
+Expected<void> RawLibvirtAgent::setTimeFromRtc()
+{
+    Expected<std::string> reply = command(protocol::setTimeFromRtcRequest());
+    if (!reply)
+        return reply.error();
+    return protocol::parseEmptyReply(*reply);
+}
+
+} // namespace qga

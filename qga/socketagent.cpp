@@ -1,0 +1,250 @@
+// SocketAgent: blocking POSIX socket I/O with poll() deadlines, so it works on
+// any worker thread without an event loop.
+#include "socketagent.h"
+
+#include <cerrno>
+#include <cstring>
+#include <poll.h>
+#include <random>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace qga {
+
+namespace {
+
+int64_t steadyNowNs()
+{
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+int remainingMs(int64_t deadlineNs)
+{
+    int64_t left = deadlineNs - steadyNowNs();
+    if (left <= 0)
+        return 0;
+    return int((left + 999'999) / 1'000'000);
+}
+
+int64_t randomSyncId()
+{
+    // guest-sync ids are JSON integers; stay well inside 2^53.
+    static thread_local std::mt19937_64 rng{std::random_device{}()};
+    return int64_t(rng() % (int64_t(1) << 52)) + 1;
+}
+
+std::string errnoText()
+{
+    return std::strerror(errno);
+}
+
+} // namespace
+
+SocketAgent::SocketAgent(std::string socketPath, const Clock& clock,
+                         std::chrono::milliseconds timeout)
+    : m_path(std::move(socketPath)), m_clock(clock), m_timeout(timeout)
+{
+}
+
+SocketAgent::~SocketAgent()
+{
+    disconnect();
+}
+
+void SocketAgent::disconnect()
+{
+    if (m_fd >= 0)
+        ::close(m_fd);
+    m_fd = -1;
+    m_buffer.clear();
+}
+
+int64_t SocketAgent::deadline() const
+{
+    return steadyNowNs() + std::chrono::nanoseconds(m_timeout).count();
+}
+
+Expected<void> SocketAgent::ensureConnected(int64_t deadlineNs)
+{
+    if (m_fd >= 0)
+        return {};
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (m_path.size() >= sizeof(addr.sun_path))
+        return makeError(ErrorKind::Transport, "socket path too long: " + m_path);
+    std::memcpy(addr.sun_path, m_path.c_str(), m_path.size() + 1);
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return makeError(ErrorKind::Transport, "socket: " + errnoText());
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
+        std::string why = errnoText();
+        ::close(fd);
+        return makeError(ErrorKind::AgentUnavailable, "cannot connect to " + m_path + ": " + why);
+    }
+    m_fd = fd;
+    m_buffer.clear();
+    Expected<void> hs = handshake(deadlineNs);
+    if (!hs)
+        disconnect();
+    return hs;
+}
+
+Expected<void> SocketAgent::handshake(int64_t deadlineNs)
+{
+    const int64_t id = randomSyncId();
+    if (Expected<void> w = writeAll(protocol::syncDelimitedRequest(id), deadlineNs); !w)
+        return w;
+    // Everything before our id's reply is stale (replies to requests that
+    // timed out, or a parse error for the 0xFF reset byte): skip it.
+    for (;;) {
+        Expected<std::string> line = readLine(deadlineNs);
+        if (!line)
+            return line.error();
+        Expected<int64_t> got = protocol::parseSyncReply(*line);
+        if (got && *got == id) {
+            ++m_handshakes;
+            return {};
+        }
+    }
+}
+
+Expected<void> SocketAgent::writeAll(const std::string& data, int64_t deadlineNs)
+{
+    std::size_t done = 0;
+    while (done < data.size()) {
+        pollfd p{m_fd, POLLOUT, 0};
+        int n = ::poll(&p, 1, remainingMs(deadlineNs));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return makeError(ErrorKind::Transport, "poll: " + errnoText());
+        if (n == 0)
+            return makeError(ErrorKind::Timeout, "timed out sending to the guest agent");
+        ssize_t w = ::send(m_fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+        if (w < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (w < 0)
+            return makeError(ErrorKind::Transport, "send: " + errnoText());
+        done += std::size_t(w);
+    }
+    return {};
+}
+
+Expected<std::string> SocketAgent::readLine(int64_t deadlineNs)
+{
+    for (;;) {
+        std::size_t nl = m_buffer.find('\n');
+        if (nl != std::string::npos) {
+            std::string line = m_buffer.substr(0, nl);
+            m_buffer.erase(0, nl + 1);
+            // Drop delimiter bytes; a line of only delimiters is not a reply.
+            std::size_t start = line.find_first_not_of(protocol::kSyncDelimiter);
+            if (start == std::string::npos)
+                continue;
+            return line.substr(start);
+        }
+        if (m_buffer.size() > protocol::kMaxReplyBytes)
+            return makeError(ErrorKind::Protocol, "guest agent reply exceeds the 64 KiB limit");
+        pollfd p{m_fd, POLLIN, 0};
+        int n = ::poll(&p, 1, remainingMs(deadlineNs));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return makeError(ErrorKind::Transport, "poll: " + errnoText());
+        if (n == 0)
+            return makeError(ErrorKind::Timeout, "guest agent did not reply in time");
+        char chunk[4096];
+        ssize_t r = ::recv(m_fd, chunk, sizeof(chunk), 0);
+        if (r < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (r < 0)
+            return makeError(ErrorKind::Transport, "recv: " + errnoText());
+        if (r == 0)
+            return makeError(ErrorKind::Transport, "guest agent closed the connection");
+        m_buffer.append(chunk, std::size_t(r));
+    }
+}
+
+Expected<std::string> SocketAgent::call(const std::string& request)
+{
+    const int64_t dl = deadline();
+    if (Expected<void> c = ensureConnected(dl); !c)
+        return c.error();
+    Expected<void> w = writeAll(request, dl);
+    if (!w) {
+        disconnect();
+        return w.error();
+    }
+    Expected<std::string> reply = readLine(dl);
+    if (!reply)
+        disconnect(); // a late reply would be stale: start over next time
+    return reply;
+}
+
+Expected<void> SocketAgent::ping()
+{
+    std::lock_guard lock(m_mutex);
+    Expected<std::string> reply = call(protocol::commandRequest("guest-ping"));
+    if (!reply)
+        return reply.error();
+    return protocol::parseEmptyReply(*reply);
+}
+
+Expected<AgentInfo> SocketAgent::info()
+{
+    std::lock_guard lock(m_mutex);
+    Expected<std::string> reply = call(protocol::commandRequest("guest-info"));
+    if (!reply)
+        return reply.error();
+    return protocol::parseInfoReply(*reply);
+}
+
+Expected<TimeSample> SocketAgent::getTime()
+{
+    std::lock_guard lock(m_mutex);
+    const int64_t dl = deadline();
+    if (Expected<void> c = ensureConnected(dl); !c)
+        return c.error();
+    const std::string request = protocol::commandRequest("guest-get-time");
+    TimeSample sample;
+    sample.hostBeforeNs = m_clock.realtimeNs();
+    Expected<void> w = writeAll(request, dl);
+    if (!w) {
+        disconnect();
+        return w.error();
+    }
+    Expected<std::string> reply = readLine(dl);
+    sample.hostAfterNs = m_clock.realtimeNs();
+    if (!reply) {
+        disconnect();
+        return reply.error();
+    }
+    Expected<int64_t> guest = protocol::parseGetTimeReply(*reply);
+    if (!guest)
+        return guest.error();
+    sample.guestNs = *guest;
+    return sample;
+}
+
+Expected<void> SocketAgent::setTime(int64_t guestNs)
+{
+    std::lock_guard lock(m_mutex);
+    Expected<std::string> reply = call(protocol::setTimeRequest(guestNs));
+    if (!reply)
+        return reply.error();
+    return protocol::parseEmptyReply(*reply);
+}
+
+Expected<void> SocketAgent::setTimeFromRtc()
+{
+    std::lock_guard lock(m_mutex);
+    Expected<std::string> reply = call(protocol::setTimeFromRtcRequest());
+    if (!reply)
+        return reply.error();
+    return protocol::parseEmptyReply(*reply);
+}
+
+} // namespace qga
