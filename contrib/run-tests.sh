@@ -1,0 +1,24 @@
+#!/bin/bash
+# Installs every dependency, builds (warnings are errors) and runs the whole
+# test suite, then builds with ASan+UBSan and runs the non-lab tests again.
+# Usage (as root on Debian 12): bash contrib/run-tests.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash contrib/install-deps.sh
+
+jobs=$(nproc)
+echo "== build (default preset: Debug, -Werror)"
+cmake --preset default >/dev/null
+cmake --build --preset default -j "$jobs"
+
+echo "== tests (default build)"
+ctest --preset default -j "$jobs"
+
+echo "== build (asan preset: ASan + UBSan)"
+cmake --preset asan >/dev/null
+cmake --build --preset asan -j "$jobs"
+
+echo "== tests (ASan + UBSan build, without the lab suite)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --preset asan -j "$jobs"
