@@ -1,0 +1,141 @@
+// Config parser.
+#include "config.h"
+
+#include <QFile>
+
+namespace clocksync {
+
+const char* transportName(Transport t)
+{
+    return t == Transport::LibvirtRaw ? "libvirt-raw" : "libvirt";
+}
+
+namespace {
+
+struct Context
+{
+    DaemonConfig& c;
+    QStringList& warnings;
+    QString where;
+    void warn(const QString& what) { warnings << where + ": " + what + ", ignoring"; }
+};
+
+void setDaemonKey(Context& ctx, const QString& key, const QString& value)
+{
+    DaemonConfig& c = ctx.c;
+    auto bad = [&](const char* expected) {
+        ctx.warn(QStringLiteral("invalid value '%1' for '%2' (expected %3)").arg(value, key, expected));
+    };
+    if (key == "uri") {
+        if (value.isEmpty())
+            return bad("a libvirt URI");
+        c.uri = value;
+    } else if (key == "transport") {
+        if (value == "libvirt")
+            c.transport = Transport::Libvirt;
+        else if (value == "libvirt-raw")
+            c.transport = Transport::LibvirtRaw;
+        else
+            bad("libvirt or libvirt-raw");
+    } else if (key == "concurrency") {
+        if (auto v = parseBounded(value, 1, 64))
+            c.concurrency = int(*v);
+        else
+            bad("1..64");
+    } else if (key == "agent-wait-seconds") {
+        if (auto v = parseBounded(value, 1, 3600))
+            c.agentWaitSeconds = int(*v);
+        else
+            bad("1..3600");
+    } else if (key == "agent-timeout-seconds") {
+        if (auto v = parseBounded(value, 1, 300))
+            c.agentTimeoutSeconds = int(*v);
+        else
+            bad("1..300");
+    } else if (key == "control-socket") {
+        c.controlSocket = value;
+    } else if (key == "control-group") {
+        c.controlGroup = value;
+    } else if (key == "metrics-textfile") {
+        c.metricsTextfile = value;
+    } else {
+        ctx.warn(QStringLiteral("unknown key '%1' in [daemon]").arg(key));
+    }
+}
+
+void setSyncKey(Context& ctx, const QString& key, const QString& value)
+{
+    if (key == "samples") {
+        if (auto v = parseBounded(value, 1, 64))
+            ctx.c.policy.samples = int(*v);
+        else
+            ctx.warn(QStringLiteral("invalid value '%1' for 'samples' (expected 1..64)").arg(value));
+        return;
+    }
+    if (key == "enabled" || key == "mode" || key == "tolerance-us" || key == "target-us" ||
+        key == "attempts" || key == "sync-on-boot") {
+        PolicyOverride o;
+        if (auto err = setPolicyKey(o, key, value))
+            return ctx.warn(*err);
+        ctx.c.policy = applyOverride(ctx.c.policy, o);
+        return;
+    }
+    ctx.warn(QStringLiteral("unknown key '%1' in [sync]").arg(key));
+}
+
+} // namespace
+
+ConfigParse parseConfig(const QString& text, const QString& fileName)
+{
+    ConfigParse out;
+    QString section;
+    const QStringList lines = text.split('\n');
+    for (int i = 0; i < lines.size(); ++i) {
+        Context ctx{out.config, out.warnings, QStringLiteral("%1:%2").arg(fileName).arg(i + 1)};
+        QString line = lines[i].trimmed();
+        if (line.isEmpty() || line.startsWith('#') || line.startsWith(';'))
+            continue;
+        if (line.startsWith('[')) {
+            if (!line.endsWith(']')) {
+                ctx.warn(QStringLiteral("malformed section header '%1'").arg(line));
+                section = QStringLiteral("?");
+                continue;
+            }
+            section = line.mid(1, line.size() - 2).trimmed();
+            if (section != "daemon" && section != "sync")
+                ctx.warn(QStringLiteral("unknown section [%1]").arg(section));
+            continue;
+        }
+        const qsizetype eq = line.indexOf('=');
+        if (eq <= 0) {
+            ctx.warn(QStringLiteral("expected 'key = value', got '%1'").arg(line));
+            continue;
+        }
+        const QString key = line.left(eq).trimmed();
+        QString value = line.mid(eq + 1).trimmed();
+        if (const qsizetype hash = value.indexOf(" #"); hash >= 0)
+            value = value.left(hash).trimmed();
+        if (section == "daemon")
+            setDaemonKey(ctx, key, value);
+        else if (section == "sync")
+            setSyncKey(ctx, key, value);
+        else if (section.isEmpty())
+            ctx.warn(QStringLiteral("key '%1' outside of a section").arg(key));
+        // keys of unknown sections were reported with the section
+    }
+    return out;
+}
+
+ConfigParse loadConfig(const QString& path)
+{
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly)) {
+        ConfigParse out;
+        out.warnings << QStringLiteral("%1: cannot read (%2), using defaults").arg(path, f.errorString());
+        return out;
+    }
+    const QByteArray data = f.read(1024 * 1024);
+    return parseConfig(QString::fromUtf8(data), path);
+}
+
+} // namespace clocksync

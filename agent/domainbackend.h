@@ -1,0 +1,25 @@
+// What the scheduler's workers need from the hypervisor side, behind an
+// interface so the tracker and scheduler run against fakes in tests.
+// Implementations must be thread-safe: calls come from worker threads.
+#pragma once
+
+#include "expected.h"
+#include "guestagent.h"
+#include "policy.h"
+
+#include <memory>
+#include <string>
+
+namespace clocksync {
+
+class DomainBackend
+{
+public:
+    virtual ~DomainBackend() = default;
+    // The domain's metadata policy; an empty override if it has none.
+    virtual qga::Expected<PolicyParse> readPolicy(const std::string& uuid) = 0;
+    virtual bool isRunning(const std::string& uuid) = 0;
+    virtual qga::Expected<std::unique_ptr<qga::GuestAgent>> openAgent(const std::string& uuid) = 0;
+};
+
+} // namespace clocksync

@@ -1,0 +1,226 @@
+// Domain tracker.
+#include "domaintracker.h"
+
+namespace clocksync {
+
+const char* domainStateName(DomainState s)
+{
+    switch (s) {
+    case DomainState::Idle: return "idle";
+    case DomainState::WaitingAgent: return "waiting-for-agent";
+    case DomainState::Syncing: return "syncing";
+    }
+    return "idle";
+}
+
+DomainTracker::DomainTracker(Scheduler& scheduler, const qga::Clock& clock, QObject* parent)
+    : QObject(parent), m_scheduler(scheduler), m_clock(clock)
+{
+    qRegisterMetaType<clocksync::SyncResult>();
+    connect(&m_scheduler, &Scheduler::finished, this, &DomainTracker::onJobFinished);
+}
+
+DomainTracker::Entry& DomainTracker::entry(const std::string& uuid, const std::string& name)
+{
+    Entry& e = m_domains[uuid];
+    if (e.uuid.empty())
+        e.uuid = uuid;
+    if (!name.empty())
+        e.name = name;
+    return e;
+}
+
+void DomainTracker::trigger(const std::string& uuid, const std::string& name, Trigger t,
+                            bool agentReconnecting)
+{
+    Entry& e = entry(uuid, name);
+    const int64_t now = m_clock.monotonicNs();
+    if (agentReconnecting)
+        e.agentConnected = false;
+    switch (e.state) {
+    case DomainState::Syncing:
+        // Something happened after the in-flight sync measured: sync again after it.
+        if (!e.again)
+            e.again = {t, now};
+        else
+            e.again->first = t;
+        return;
+    case DomainState::WaitingAgent:
+        e.trigger = t; // coalesce; keep the first trigger's time for latency
+        return;
+    case DomainState::Idle:
+        e.trigger = t;
+        e.triggerMonoNs = now;
+        if (e.agentConnected == false)
+            waitForAgent(e);
+        else
+            dispatch(e);
+        return;
+    }
+}
+
+void DomainTracker::dispatch(Entry& e)
+{
+    if (e.agentDeadline)
+        e.agentDeadline->stop();
+    e.state = DomainState::Syncing;
+    e.cancelled = std::make_shared<std::atomic<bool>>(false);
+    SyncJob job;
+    job.uuid = e.uuid;
+    job.domain = e.name;
+    job.trigger = e.trigger;
+    job.triggerMonoNs = e.triggerMonoNs;
+    job.defaults = m_defaults;
+    job.delay = e.delay;
+    job.cancelled = e.cancelled;
+    m_scheduler.submit(std::move(job));
+}
+
+void DomainTracker::waitForAgent(Entry& e)
+{
+    e.state = DomainState::WaitingAgent;
+    if (!e.agentDeadline) {
+        e.agentDeadline = std::make_unique<QTimer>();
+        e.agentDeadline->setSingleShot(true);
+        const std::string uuid = e.uuid;
+        connect(e.agentDeadline.get(), &QTimer::timeout, this,
+                [this, uuid] { onAgentDeadline(uuid); });
+    }
+    // The deadline counts from the trigger, not from each retry.
+    const int64_t left = e.triggerMonoNs + m_agentWaitNs - m_clock.monotonicNs();
+    e.agentDeadline->start(int(std::max<int64_t>(0, left / 1'000'000)));
+}
+
+void DomainTracker::cancel(const std::string& uuid, const std::string& reason)
+{
+    auto it = m_domains.find(uuid);
+    if (it == m_domains.end())
+        return;
+    Entry& e = it->second;
+    e.again.reset();
+    if (e.state == DomainState::Syncing) {
+        e.cancelled->store(true); // the job checks before every set
+        return;
+    }
+    if (e.state == DomainState::WaitingAgent) {
+        e.agentDeadline->stop();
+        e.state = DomainState::Idle;
+        SyncResult r;
+        r.uuid = e.uuid;
+        r.domain = e.name;
+        r.trigger = e.trigger;
+        r.outcome = Outcome::Cancelled;
+        r.note = reason;
+        r.latencyNs = m_clock.monotonicNs() - e.triggerMonoNs;
+        r.finishedAtNs = m_clock.realtimeNs();
+        publish(e, std::move(r));
+    }
+}
+
+void DomainTracker::agentState(const std::string& uuid, const std::string& name, bool connected)
+{
+    Entry& e = entry(uuid, name);
+    e.agentConnected = connected;
+    if (connected && e.state == DomainState::WaitingAgent)
+        dispatch(e);
+}
+
+void DomainTracker::onJobFinished(const JobResult& jr)
+{
+    auto it = m_domains.find(jr.result.uuid);
+    if (it == m_domains.end())
+        return; // forgotten meanwhile
+    Entry& e = it->second;
+    e.delay = jr.delay;
+    e.state = DomainState::Idle;
+    const SyncResult& r = jr.result;
+
+    const bool agentMissing = r.outcome == Outcome::Failed && r.error &&
+                              r.error->kind == qga::ErrorKind::AgentUnavailable;
+    const bool deadlineLeft = m_clock.monotonicNs() < e.triggerMonoNs + m_agentWaitNs;
+    if (agentMissing && deadlineLeft && !e.cancelled->load()) {
+        // Not an outcome yet: the agent-lifecycle "connected" event releases it.
+        e.agentConnected = false;
+        waitForAgent(e);
+        return;
+    }
+    publish(e, r);
+    if (e.again) {
+        auto [t, when] = *e.again;
+        e.again.reset();
+        e.trigger = t;
+        e.triggerMonoNs = when;
+        if (e.agentConnected == false)
+            waitForAgent(e);
+        else
+            dispatch(e);
+    }
+}
+
+void DomainTracker::onAgentDeadline(const std::string& uuid)
+{
+    auto it = m_domains.find(uuid);
+    if (it == m_domains.end() || it->second.state != DomainState::WaitingAgent)
+        return;
+    Entry& e = it->second;
+    e.state = DomainState::Idle;
+    SyncResult r;
+    r.uuid = e.uuid;
+    r.domain = e.name;
+    r.trigger = e.trigger;
+    r.outcome = Outcome::Failed;
+    r.error = qga::makeError(qga::ErrorKind::AgentUnavailable,
+                             "guest agent did not connect within " +
+                                 std::to_string(m_agentWaitNs / 1'000'000'000) + " s");
+    r.latencyNs = m_clock.monotonicNs() - e.triggerMonoNs;
+    r.finishedAtNs = m_clock.realtimeNs();
+    publish(e, std::move(r));
+}
+
+void DomainTracker::publish(Entry& e, SyncResult r)
+{
+    e.last = r;
+    emit syncFinished(r);
+}
+
+void DomainTracker::reconcile(const std::vector<std::pair<std::string, std::string>>& running)
+{
+    std::map<std::string, bool> alive;
+    for (const auto& [uuid, name] : running) {
+        alive[uuid] = true;
+        trigger(uuid, name, Trigger::Reconcile);
+    }
+    for (auto& [uuid, e] : m_domains)
+        if (!alive.count(uuid))
+            cancel(uuid, "domain not running after reconnect");
+}
+
+void DomainTracker::forget(const std::string& uuid)
+{
+    auto it = m_domains.find(uuid);
+    if (it == m_domains.end())
+        return;
+    if (it->second.state == DomainState::Syncing) {
+        it->second.cancelled->store(true);
+        return; // dropped when its result comes back? keep: status stays useful
+    }
+    m_domains.erase(it);
+}
+
+std::vector<DomainStatus> DomainTracker::status() const
+{
+    std::vector<DomainStatus> out;
+    for (const auto& [uuid, e] : m_domains)
+        out.push_back({e.uuid, e.name, e.state, e.agentConnected, e.last});
+    return out;
+}
+
+int DomainTracker::pendingCount() const
+{
+    int n = 0;
+    for (const auto& [uuid, e] : m_domains)
+        n += e.state != DomainState::Idle;
+    return n;
+}
+
+} // namespace clocksync

@@ -1,0 +1,89 @@
+// One state machine per domain, on the Qt main thread:
+//   idle → pending → (waiting for agent) → syncing → idle (result kept)
+// Triggers arriving meanwhile coalesce; a pause/stop cancels pending work and
+// aborts an in-flight sync before it sets anything more. Waiting for the agent
+// is driven by agent-lifecycle events, bounded by a deadline timer.
+#pragma once
+
+#include "scheduler.h"
+
+#include <QObject>
+#include <QTimer>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace clocksync {
+
+enum class DomainState { Idle, WaitingAgent, Syncing };
+const char* domainStateName(DomainState s);
+
+struct DomainStatus
+{
+    std::string uuid;
+    std::string name;
+    DomainState state = DomainState::Idle;
+    std::optional<bool> agentConnected;
+    std::optional<SyncResult> last;
+};
+
+class DomainTracker : public QObject
+{
+    Q_OBJECT
+public:
+    DomainTracker(Scheduler& scheduler, const qga::Clock& clock, QObject* parent = nullptr);
+
+    void setDefaults(const SyncPolicy& p) { m_defaults = p; }
+    void setAgentWait(int64_t ns) { m_agentWaitNs = ns; }
+
+    // Inputs (main thread).
+    // waitForAgent: the agent is known to be reconnecting (restore, migration).
+    void trigger(const std::string& uuid, const std::string& name, Trigger t,
+                 bool waitForAgent = false);
+    void cancel(const std::string& uuid, const std::string& reason);
+    void agentState(const std::string& uuid, const std::string& name, bool connected);
+    // After (re)connecting: the running domains; every one is checked.
+    void reconcile(const std::vector<std::pair<std::string, std::string>>& running);
+    void forget(const std::string& uuid);
+
+    std::vector<DomainStatus> status() const;
+    int pendingCount() const;
+
+signals:
+    void syncFinished(const clocksync::SyncResult& result);
+
+private:
+    struct Entry
+    {
+        std::string uuid;
+        std::string name;
+        DomainState state = DomainState::Idle;
+        std::optional<bool> agentConnected;
+        Trigger trigger = Trigger::Request;
+        int64_t triggerMonoNs = 0;
+        std::unique_ptr<QTimer> agentDeadline;
+        std::shared_ptr<std::atomic<bool>> cancelled;
+        std::optional<std::pair<Trigger, int64_t>> again; // arrived while syncing
+        DelayModel delay;
+        std::optional<SyncResult> last;
+    };
+
+    Entry& entry(const std::string& uuid, const std::string& name);
+    void dispatch(Entry& e);
+    void waitForAgent(Entry& e);
+    void onJobFinished(const JobResult& r);
+    void onAgentDeadline(const std::string& uuid);
+    void publish(Entry& e, SyncResult r);
+
+    Scheduler& m_scheduler;
+    const qga::Clock& m_clock;
+    SyncPolicy m_defaults;
+    int64_t m_agentWaitNs = 60'000'000'000;
+    std::map<std::string, Entry> m_domains;
+};
+
+} // namespace clocksync
+
+Q_DECLARE_METATYPE(clocksync::SyncResult)

@@ -1,0 +1,53 @@
+// The trigger table.
+#include "eventmap.h"
+
+#include <libvirt/libvirt.h>
+
+namespace clocksync {
+
+EventAction mapLifecycleEvent(int event, int detail)
+{
+    switch (event) {
+    case VIR_DOMAIN_EVENT_RESUMED:
+        switch (detail) {
+        case VIR_DOMAIN_EVENT_RESUMED_UNPAUSED: return {EventAction::Sync, Trigger::Resumed};
+        case VIR_DOMAIN_EVENT_RESUMED_MIGRATED: return {EventAction::Sync, Trigger::MigratedIn};
+        case VIR_DOMAIN_EVENT_RESUMED_FROM_SNAPSHOT:
+            return {EventAction::Sync, Trigger::SnapshotReverted};
+        case VIR_DOMAIN_EVENT_RESUMED_POSTCOPY: return {EventAction::Sync, Trigger::MigratedIn};
+        default: return {}; // POSTCOPY_FAILED: the migration failed, the source keeps running
+        }
+    case VIR_DOMAIN_EVENT_STARTED:
+        switch (detail) {
+        case VIR_DOMAIN_EVENT_STARTED_BOOTED:
+            return {EventAction::SyncIfBootPolicy, Trigger::Booted};
+        case VIR_DOMAIN_EVENT_STARTED_MIGRATED:
+            return {EventAction::SyncWhenAgent, Trigger::MigratedIn};
+        case VIR_DOMAIN_EVENT_STARTED_RESTORED:
+            return {EventAction::SyncWhenAgent, Trigger::Restored};
+        case VIR_DOMAIN_EVENT_STARTED_FROM_SNAPSHOT:
+            return {EventAction::SyncWhenAgent, Trigger::SnapshotReverted};
+        case VIR_DOMAIN_EVENT_STARTED_WAKEUP:
+            return {EventAction::SyncWhenAgent, Trigger::PmWakeup};
+        default: return {};
+        }
+    case VIR_DOMAIN_EVENT_PMSUSPENDED:
+    case VIR_DOMAIN_EVENT_SUSPENDED:
+    case VIR_DOMAIN_EVENT_STOPPED:
+    case VIR_DOMAIN_EVENT_SHUTDOWN:
+    case VIR_DOMAIN_EVENT_CRASHED:
+        return {EventAction::Cancel, Trigger::Resumed};
+    default: return {};
+    }
+}
+
+EventAction mapAgentLifecycleEvent(int state, int /*reason*/)
+{
+    if (state == VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_STATE_CONNECTED)
+        return {EventAction::AgentConnected, Trigger::Resumed};
+    if (state == VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_STATE_DISCONNECTED)
+        return {EventAction::AgentDisconnected, Trigger::Resumed};
+    return {};
+}
+
+} // namespace clocksync

@@ -1,0 +1,91 @@
+// LibvirtBackend.
+#include "libvirtbackend.h"
+
+#include "libvirtagent.h"
+
+#include <libvirt/virterror.h>
+
+namespace clocksync {
+
+using qga::ErrorKind;
+
+LibvirtBackend::LibvirtBackend(ConnectionSource source, Transport transport,
+                               int agentTimeoutSeconds, const qga::Clock& clock)
+    : m_source(std::move(source)), m_transport(transport), m_agentTimeout(agentTimeoutSeconds),
+      m_clock(clock)
+{
+}
+
+qga::Expected<std::shared_ptr<virDomain>> LibvirtBackend::lookup(const std::string& uuid)
+{
+    std::shared_ptr<virConnect> conn = m_source();
+    if (!conn)
+        return qga::makeError(ErrorKind::Transport, "not connected to libvirt");
+    virDomainPtr dom = virDomainLookupByUUIDString(conn.get(), uuid.c_str());
+    if (!dom)
+        return qga::lastLibvirtError("virDomainLookupByUUIDString");
+    // The domain keeps its connection alive (libvirt refcounts it).
+    return std::shared_ptr<virDomain>(dom, [](virDomainPtr d) { virDomainFree(d); });
+}
+
+qga::Expected<PolicyParse> LibvirtBackend::readPolicy(virDomainPtr dom)
+{
+    qga::CString xml(virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, kMetadataUri,
+                                          VIR_DOMAIN_AFFECT_CURRENT));
+    if (!xml) {
+        virErrorPtr e = virGetLastError();
+        if (e && e->code == VIR_ERR_NO_DOMAIN_METADATA)
+            return PolicyParse{};
+        return qga::lastLibvirtError("virDomainGetMetadata");
+    }
+    return parsePolicyXml(QString::fromUtf8(xml.get()));
+}
+
+qga::Expected<void> LibvirtBackend::writePolicy(virDomainPtr dom, const PolicyOverride& o)
+{
+    unsigned flags = VIR_DOMAIN_AFFECT_CONFIG;
+    int persistent = virDomainIsPersistent(dom);
+    if (virDomainIsActive(dom) == 1)
+        flags |= VIR_DOMAIN_AFFECT_LIVE;
+    if (persistent != 1)
+        flags &= ~unsigned(VIR_DOMAIN_AFFECT_CONFIG);
+    const QByteArray xml = policyToXml(o).toUtf8();
+    const char* value = o.isEmpty() ? nullptr : xml.constData(); // empty: remove
+    if (virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, value, kMetadataKey, kMetadataUri,
+                             flags) < 0)
+        return qga::lastLibvirtError("virDomainSetMetadata");
+    return {};
+}
+
+qga::Expected<PolicyParse> LibvirtBackend::readPolicy(const std::string& uuid)
+{
+    auto dom = lookup(uuid);
+    if (!dom)
+        return dom.error();
+    return readPolicy(dom->get());
+}
+
+bool LibvirtBackend::isRunning(const std::string& uuid)
+{
+    auto dom = lookup(uuid);
+    if (!dom)
+        return false;
+    int state = 0;
+    int reason = 0;
+    return virDomainGetState(dom->get(), &state, &reason, 0) == 0 && state == VIR_DOMAIN_RUNNING;
+}
+
+qga::Expected<std::unique_ptr<qga::GuestAgent>> LibvirtBackend::openAgent(const std::string& uuid)
+{
+    auto dom = lookup(uuid);
+    if (!dom)
+        return dom.error();
+    std::unique_ptr<qga::GuestAgent> agent;
+    if (m_transport == Transport::LibvirtRaw)
+        agent = std::make_unique<qga::RawLibvirtAgent>(*dom, m_clock, m_agentTimeout);
+    else
+        agent = std::make_unique<qga::LibvirtAgent>(*dom, m_clock, m_agentTimeout);
+    return agent;
+}
+
+} // namespace clocksync

@@ -1,0 +1,38 @@
+// DomainBackend over a live libvirt connection: metadata policy, domain
+// state and a guest-agent transport per domain.
+#pragma once
+
+#include "config.h"
+#include "clock.h"
+#include "domainbackend.h"
+#include "libvirthandles.h"
+
+#include <functional>
+
+namespace clocksync {
+
+class LibvirtBackend final : public DomainBackend
+{
+public:
+    using ConnectionSource = std::function<std::shared_ptr<virConnect>()>;
+    LibvirtBackend(ConnectionSource source, Transport transport, int agentTimeoutSeconds,
+                   const qga::Clock& clock);
+
+    qga::Expected<PolicyParse> readPolicy(const std::string& uuid) override;
+    bool isRunning(const std::string& uuid) override;
+    qga::Expected<std::unique_ptr<qga::GuestAgent>> openAgent(const std::string& uuid) override;
+
+    // Shared with the CLI.
+    static qga::Expected<PolicyParse> readPolicy(virDomainPtr dom);
+    static qga::Expected<void> writePolicy(virDomainPtr dom, const PolicyOverride& o);
+
+private:
+    qga::Expected<std::shared_ptr<virDomain>> lookup(const std::string& uuid);
+
+    ConnectionSource m_source;
+    Transport m_transport;
+    int m_agentTimeout;
+    const qga::Clock& m_clock;
+};
+
+} // namespace clocksync

@@ -1,0 +1,82 @@
+// virt-clocksyncd: keeps libvirt guests' clocks right after pause, restore,
+// snapshot revert, migration and host sleep. Thin main: arguments, config,
+// signals; the Daemon does the rest.
+#include "config.h"
+#include "daemon.h"
+#include "eventloop.h"
+#include "unixsignals.h"
+
+#include <QCommandLineParser>
+#include <QCoreApplication>
+#include <QFile>
+
+#include <csignal>
+#include <cstdio>
+
+using namespace clocksync;
+
+static const char* kDefaultConfig = "/etc/virt-clocksync/virt-clocksyncd.conf";
+
+int main(int argc, char** argv)
+{
+    prepareQtForLibvirtEventLoop();
+    QCoreApplication app(argc, argv);
+    QCoreApplication::setApplicationName("virt-clocksyncd");
+    QCoreApplication::setApplicationVersion(VIRT_CLOCKSYNC_VERSION);
+    qSetMessagePattern("%{if-category}%{category}: %{endif}%{message}");
+
+    QCommandLineParser cli;
+    cli.setApplicationDescription(
+        "Keeps the clocks of libvirt/QEMU guests right after a pause, restore, snapshot revert,\n"
+        "migration or host sleep, through the QEMU guest agent. Runs in the foreground\n"
+        "(systemd Type=notify); logs to stderr.");
+    cli.addHelpOption();
+    cli.addVersionOption();
+    QCommandLineOption uriOpt({"c", "uri"}, "libvirt URI (overrides the config file).", "URI");
+    QCommandLineOption configOpt("config", QStringLiteral("Config file (default %1).").arg(kDefaultConfig),
+                                 "FILE");
+    QCommandLineOption fgOpt("foreground", "Run in the foreground (always the case; accepted for scripts).");
+    QCommandLineOption checkOpt("check-config",
+                                "Parse the config, print the problems and the effective settings, exit "
+                                "(status 1 if anything was ignored).");
+    cli.addOptions({uriOpt, configOpt, fgOpt, checkOpt});
+    cli.process(app);
+
+    const bool explicitConfig = cli.isSet(configOpt);
+    const QString path = explicitConfig ? cli.value(configOpt) : QString(kDefaultConfig);
+    ConfigParse parsed;
+    if (explicitConfig || QFile::exists(path))
+        parsed = loadConfig(path);
+    for (const QString& w : parsed.warnings)
+        std::fprintf(stderr, "%s\n", qPrintable(w));
+    DaemonConfig config = parsed.config;
+    if (cli.isSet(uriOpt))
+        config.uri = cli.value(uriOpt);
+
+    if (cli.isSet(checkOpt)) {
+        const SyncPolicy& p = config.policy;
+        std::printf("uri = %s\ntransport = %s\nconcurrency = %d\nagent-wait-seconds = %d\n"
+                    "agent-timeout-seconds = %d\nsamples = %d\nmode = %s\ntolerance-us = %lld\n"
+                    "target-us = %lld\nattempts = %d\nsync-on-boot = %s\n",
+                    qPrintable(config.uri), transportName(config.transport), config.concurrency,
+                    config.agentWaitSeconds, config.agentTimeoutSeconds, p.samples,
+                    syncModeName(p.mode), static_cast<long long>(p.skipBelowNs / 1000),
+                    static_cast<long long>(p.targetNs / 1000), p.attempts, p.syncOnBoot ? "yes" : "no");
+        return parsed.warnings.isEmpty() ? 0 : 1;
+    }
+
+    if (!startLibvirtEventLoop()) {
+        std::fprintf(stderr, "virt-clocksyncd: cannot start libvirt's event loop\n");
+        return 1;
+    }
+    Daemon daemon(config);
+    UnixSignals sigs;
+    sigs.install({SIGTERM, SIGINT});
+    QObject::connect(&sigs, &UnixSignals::received, &app, [&](int sig) {
+        std::fprintf(stderr, "virt-clocksyncd: signal %d, stopping\n", sig);
+        daemon.shutdown();
+        app.quit();
+    });
+    daemon.start();
+    return app.exec();
+}

@@ -1,0 +1,66 @@
+// Sync policy: daemon-wide defaults, and the per-domain override kept in the
+// domain's own libvirt metadata under our namespace, e.g.
+//   virsh metadata DOM --uri https://virt-clocksync.org/xmlns/policy/1
+//         --key clocksync --set '<policy mode="off"/>' --live --config
+// Bad metadata is warned about and ignored attribute by attribute.
+#pragma once
+
+#include <QString>
+#include <QStringList>
+
+#include <cstdint>
+#include <optional>
+
+namespace clocksync {
+
+inline constexpr const char* kMetadataUri = "https://virt-clocksync.org/xmlns/policy/1";
+inline constexpr const char* kMetadataKey = "clocksync";
+
+enum class SyncMode { Host, Rtc, Off };
+const char* syncModeName(SyncMode mode);
+
+struct SyncPolicy
+{
+    bool enabled = true;
+    SyncMode mode = SyncMode::Host;
+    int64_t skipBelowNs = 1'000'000; // "tolerance": leave a guest this close alone
+    int64_t targetNs = 50'000;       // once we set, land at least this close
+    int attempts = 3;                // set+verify rounds
+    int samples = 5;                 // get-time calls per measurement
+    bool syncOnBoot = false;
+};
+
+struct PolicyOverride
+{
+    std::optional<bool> enabled;
+    std::optional<SyncMode> mode;
+    std::optional<int64_t> skipBelowNs;
+    std::optional<int64_t> targetNs;
+    std::optional<int> attempts;
+    std::optional<bool> syncOnBoot;
+    QString resync; // opaque; changing it asks for a sync
+
+    bool isEmpty() const;
+};
+
+SyncPolicy applyOverride(SyncPolicy base, const PolicyOverride& o);
+
+struct PolicyParse
+{
+    PolicyOverride policy;
+    QStringList warnings; // "..., ignoring"
+};
+
+// Parses the <policy .../> element libvirt returns for our namespace.
+PolicyParse parsePolicyXml(const QString& xml);
+// The element to store (attributes that are set only).
+QString policyToXml(const PolicyOverride& o);
+// Sets one key=value as given on the command line; returns an error text.
+std::optional<QString> setPolicyKey(PolicyOverride& o, const QString& key, const QString& value);
+
+// Value parsers shared by the config file and the metadata.
+std::optional<bool> parseBool(const QString& s);
+std::optional<SyncMode> parseMode(const QString& s);
+std::optional<int64_t> parseBounded(const QString& s, int64_t min, int64_t max);
+
+} // namespace clocksync

@@ -1,0 +1,98 @@
+// Scheduler.
+#include "scheduler.h"
+
+#include <QLoggingCategory>
+#include <QMetaObject>
+
+Q_LOGGING_CATEGORY(lcPolicy, "clocksync.policy")
+
+namespace clocksync {
+
+Scheduler::Scheduler(DomainBackend& backend, const qga::Clock& clock, int concurrency,
+                     QObject* parent)
+    : QObject(parent), m_backend(backend), m_clock(clock)
+{
+    qRegisterMetaType<clocksync::JobResult>();
+    m_pool.setMaxThreadCount(concurrency);
+    m_pool.setExpiryTimeout(-1); // keep workers: no thread churn on every resume
+}
+
+Scheduler::~Scheduler()
+{
+    m_pool.waitForDone();
+}
+
+bool Scheduler::waitForDone(int msecs)
+{
+    return m_pool.waitForDone(msecs);
+}
+
+void Scheduler::submit(SyncJob job)
+{
+    m_pool.start([this, job = std::move(job)]() {
+        const int now = ++m_running;
+        int peak = m_peak.load();
+        while (now > peak && !m_peak.compare_exchange_weak(peak, now)) {
+        }
+        JobResult out = execute(m_backend, m_clock, job);
+        --m_running;
+        QMetaObject::invokeMethod(
+            this, [this, out = std::move(out)]() { emit finished(out); }, Qt::QueuedConnection);
+    });
+}
+
+JobResult Scheduler::execute(DomainBackend& backend, const qga::Clock& clock, const SyncJob& job)
+{
+    JobResult out;
+    out.delay = job.delay;
+    SyncRequest req;
+    req.trigger = job.trigger;
+    req.triggerMonoNs = job.triggerMonoNs;
+    req.policy = job.defaults;
+    req.stillRunning = [&] { return !job.cancelled->load() && backend.isRunning(job.uuid); };
+
+    bool decided = false;
+    auto finishEarly = [&](Outcome o, std::optional<qga::Error> e, std::string note) {
+        decided = true;
+        out.result.trigger = job.trigger;
+        out.result.outcome = o;
+        out.result.error = std::move(e);
+        out.result.note = std::move(note);
+        out.result.latencyNs = clock.monotonicNs() - job.triggerMonoNs;
+        out.result.finishedAtNs = clock.realtimeNs();
+    };
+
+    if (qga::Expected<PolicyParse> pol = backend.readPolicy(job.uuid)) {
+        for (const QString& w : pol->warnings)
+            qCWarning(lcPolicy).noquote() << QString::fromStdString(job.domain) << ": metadata" << w;
+        out.policy = pol->policy;
+        req.policy = applyOverride(job.defaults, pol->policy);
+    } else if (pol.error().kind == qga::ErrorKind::NotRunning) {
+        finishEarly(Outcome::Cancelled, std::nullopt, "domain is gone");
+    } else {
+        qCWarning(lcPolicy).noquote() << QString::fromStdString(job.domain)
+                                      << ": cannot read policy metadata, using defaults:"
+                                      << QString::fromStdString(pol.error().message);
+    }
+
+    if (!decided) {
+        if (job.cancelled->load()) {
+            finishEarly(Outcome::Cancelled, std::nullopt, "cancelled before start");
+        } else if (job.trigger == Trigger::Booted && !req.policy.syncOnBoot) {
+            finishEarly(Outcome::Skipped, std::nullopt, "policy: sync-on-boot=no");
+        } else if (!req.policy.enabled || req.policy.mode == SyncMode::Off) {
+            finishEarly(Outcome::Skipped, std::nullopt, "policy: mode=off");
+        } else {
+            qga::Expected<std::unique_ptr<qga::GuestAgent>> agent = backend.openAgent(job.uuid);
+            if (!agent)
+                finishEarly(Outcome::Failed, agent.error(), {});
+            else
+                out.result = runSync(**agent, clock, req, out.delay);
+        }
+    }
+    out.result.uuid = job.uuid;
+    out.result.domain = job.domain;
+    return out;
+}
+
+} // namespace clocksync

@@ -1,0 +1,205 @@
+// Sync engine.
+#include "syncengine.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+namespace clocksync {
+
+using qga::ErrorKind;
+using qga::Expected;
+
+const char* outcomeName(Outcome o)
+{
+    switch (o) {
+    case Outcome::InSync: return "in-sync";
+    case Outcome::Synced: return "synced";
+    case Outcome::Approximate: return "approximate";
+    case Outcome::Failed: return "failed";
+    case Outcome::Cancelled: return "cancelled";
+    case Outcome::Skipped: return "skipped";
+    }
+    return "failed";
+}
+
+std::string formatOffset(int64_t ns)
+{
+    char buf[64];
+    const double a = std::llabs(ns);
+    const char sign = ns < 0 ? '-' : '+';
+    if (a >= 1e9)
+        std::snprintf(buf, sizeof(buf), "%c%.3f s", sign, a / 1e9);
+    else if (a >= 1e6)
+        std::snprintf(buf, sizeof(buf), "%c%.3f ms", sign, a / 1e6);
+    else
+        std::snprintf(buf, sizeof(buf), "%c%.1f us", sign, a / 1e3);
+    return buf;
+}
+
+std::string describe(const SyncResult& r)
+{
+    std::string s = std::string(triggerName(r.trigger)) + ": " + outcomeName(r.outcome);
+    if (r.before)
+        s += ", offset " + formatOffset(r.before->offsetNs);
+    if (r.after && r.attempts > 0)
+        s += " -> " + formatOffset(r.after->offsetNs) + " (+/-" +
+             formatOffset(r.after->uncertaintyNs).substr(1) + ")";
+    if (r.attempts > 0)
+        s += ", " + std::to_string(r.attempts) + (r.attempts == 1 ? " set" : " sets");
+    char ms[32];
+    std::snprintf(ms, sizeof(ms), "%.1f ms", r.latencyNs / 1e6);
+    s += ", " + std::string(ms) + " after trigger";
+    if (r.error)
+        s += ": " + r.error->message;
+    if (!r.note.empty())
+        s += " (" + r.note + ")";
+    return s;
+}
+
+// ---- delay model ---------------------------------------------------------
+
+int64_t DelayModel::estimate(int64_t rttNs) const
+{
+    return std::max<int64_t>(0, rttNs / 2 + biasNs);
+}
+
+void DelayModel::learn(int64_t rttNs, int64_t estimateNs, int64_t residualNs)
+{
+    // A guest that lies could teach us nonsense: clamp the observed delay.
+    const int64_t observed = std::clamp<int64_t>(estimateNs - residualNs, 0, 100'000'000);
+    const int64_t bias = observed - rttNs / 2;
+    // Fast at first, then an EWMA (alpha 1/2) that still tracks jittery TCG.
+    biasNs = observations == 0 ? bias : (biasNs + bias) / 2;
+    ++observations;
+}
+
+// ---- measurement ---------------------------------------------------------
+
+Expected<Measurement> measure(qga::GuestAgent& agent, int samples)
+{
+    std::vector<qga::TimeSample> taken;
+    taken.reserve(std::size_t(samples));
+    for (int i = 0; i < samples; ++i) {
+        Expected<qga::TimeSample> s = agent.getTime();
+        if (!s)
+            return s.error();
+        if (s->rttNs() < 0)
+            return qga::makeError(ErrorKind::Internal, "host clock stepped during a measurement");
+        if (!taken.empty()) {
+            const qga::TimeSample& prev = taken.back();
+            if (s->guestNs < prev.guestNs)
+                return qga::makeError(ErrorKind::BadClock, "guest clock went backwards between samples");
+            // Host time moved on by more than a millisecond but the guest's did not.
+            if (s->guestNs == prev.guestNs && s->hostAfterNs - prev.hostBeforeNs > 1'000'000)
+                return qga::makeError(ErrorKind::BadClock, "guest clock does not advance");
+        }
+        taken.push_back(*s);
+    }
+    const qga::TimeSample* best = qga::minRttSample(taken);
+    if (!best)
+        return qga::makeError(ErrorKind::Internal, "no samples");
+    return Measurement{best->offsetNs(), best->uncertaintyNs(), best->rttNs(), samples};
+}
+
+// ---- the sync ------------------------------------------------------------
+
+namespace {
+
+bool transient(ErrorKind k)
+{
+    return k == ErrorKind::Timeout || k == ErrorKind::Transport;
+}
+
+} // namespace
+
+SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRequest& req,
+                   DelayModel& delay)
+{
+    const int64_t start = clock.monotonicNs();
+    SyncResult r;
+    r.trigger = req.trigger;
+    r.transport = agent.transport();
+    r.mode = syncModeName(req.policy.mode);
+    auto finish = [&](Outcome o) {
+        r.outcome = o;
+        r.durationNs = clock.monotonicNs() - start;
+        r.latencyNs = clock.monotonicNs() - (req.triggerMonoNs ? req.triggerMonoNs : start);
+        r.finishedAtNs = clock.realtimeNs();
+        return r;
+    };
+    auto fail = [&](qga::Error e) {
+        r.error = std::move(e);
+        return finish(Outcome::Failed);
+    };
+    auto running = [&] { return !req.stillRunning || req.stillRunning(); };
+    const SyncPolicy& p = req.policy;
+
+    if (!p.enabled || p.mode == SyncMode::Off) {
+        r.note = "policy: mode=off";
+        return finish(Outcome::Skipped);
+    }
+
+    Expected<Measurement> m = measure(agent, p.samples);
+    if (!m)
+        return fail(m.error());
+    r.before = *m;
+    if (std::llabs(m->offsetNs) <= p.skipBelowNs) {
+        r.after = *m;
+        return finish(Outcome::InSync);
+    }
+
+    for (int attempt = 1; attempt <= p.attempts; ++attempt) {
+        // Decide on the time only after the last confirmation that the domain runs.
+        if (!running()) {
+            r.note = "domain no longer running";
+            return finish(Outcome::Cancelled);
+        }
+        Expected<void> set;
+        int64_t d = 0;
+        if (p.mode == SyncMode::Rtc) {
+            set = agent.setTimeFromRtc();
+        } else {
+            d = delay.estimate(m->rttNs);
+            set = agent.setTime(clock.realtimeNs() + d);
+        }
+        r.attempts = attempt;
+        r.delayEstimateNs = d;
+        if (!set) {
+            if (p.mode == SyncMode::Host && set.error().kind == ErrorKind::Unsupported) {
+                // The hypervisor cannot set an explicit time: fall back to the RTC.
+                r.mode = "rtc";
+                set = agent.setTimeFromRtc();
+            }
+            if (!set) {
+                if (transient(set.error().kind) && attempt < p.attempts)
+                    continue;
+                return fail(set.error());
+            }
+        }
+        Expected<Measurement> v = measure(agent, p.samples);
+        if (!v)
+            return fail(v.error());
+        r.after = *v;
+        if (p.mode == SyncMode::Rtc || r.mode == "rtc") {
+            // The RTC has whole-second resolution; report what we got, honestly.
+            if (std::llabs(v->offsetNs) <= p.skipBelowNs)
+                return finish(Outcome::Approximate);
+            return fail(qga::makeError(ErrorKind::BadClock, "guest re-read its RTC but is still " +
+                                                                formatOffset(v->offsetNs) + " off"));
+        }
+        delay.learn(m->rttNs, d, v->offsetNs);
+        if (std::llabs(v->offsetNs) <= p.targetNs)
+            return finish(Outcome::Synced);
+        m = v;
+    }
+    if (r.after && std::llabs(r.after->offsetNs) <= p.skipBelowNs)
+        return finish(Outcome::Approximate);
+    r.error = qga::makeError(ErrorKind::BadClock,
+                             "residual " + formatOffset(r.after ? r.after->offsetNs : 0) +
+                                 " still outside tolerance after " + std::to_string(p.attempts) +
+                                 " attempts");
+    return finish(Outcome::Failed);
+}
+
+} // namespace clocksync

@@ -1,0 +1,43 @@
+// The sync algorithm (DESIGN.md section 3), pure logic over an injected Clock
+// and GuestAgent: probe K samples (min-RTT), skip if within tolerance, set
+// host_now + d, verify, re-correct up to N attempts, learn d per domain.
+#pragma once
+
+#include "clock.h"
+#include "guestagent.h"
+#include "policy.h"
+#include "syncresult.h"
+
+#include <functional>
+
+namespace clocksync {
+
+// Host→guest delay of a guest-set-time request, learned per domain from
+// verified residuals. Estimate = RTT/2 + learned bias (bias starts at 0).
+struct DelayModel
+{
+    int64_t biasNs = 0;
+    int observations = 0;
+
+    int64_t estimate(int64_t rttNs) const;
+    // A set with delay estimate d verified at residual r: the real delay was d - r.
+    void learn(int64_t rttNs, int64_t estimateNs, int64_t residualNs);
+};
+
+struct SyncRequest
+{
+    SyncPolicy policy;
+    Trigger trigger = Trigger::Request;
+    int64_t triggerMonoNs = 0; // when the trigger arrived (monotonic)
+    // Checked right before every set: false aborts with Cancelled.
+    std::function<bool()> stillRunning;
+};
+
+// Measures K samples; min-RTT; rejects a clock that stands still or runs backwards.
+qga::Expected<Measurement> measure(qga::GuestAgent& agent, int samples);
+
+// Runs one sync. `delay` is the domain's model, updated in place.
+SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRequest& req,
+                   DelayModel& delay);
+
+} // namespace clocksync

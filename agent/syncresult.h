@@ -1,0 +1,60 @@
+// The outcome of one sync, as logged, counted and shown by `status`.
+#pragma once
+
+#include "expected.h"
+#include "trigger.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace clocksync {
+
+enum class Outcome {
+    InSync,      // measured within tolerance: not touched
+    Synced,      // set and verified within target
+    Approximate, // set and verified within tolerance, but not within target
+    Failed,      // could not measure, set, or verify
+    Cancelled,   // the domain paused/stopped/vanished meanwhile: nothing (more) set
+    Skipped,     // policy says leave this guest alone
+};
+const char* outcomeName(Outcome o);
+
+struct Measurement
+{
+    int64_t offsetNs = 0;      // guest - host, from the min-RTT sample
+    int64_t uncertaintyNs = 0; // half that sample's round trip
+    int64_t rttNs = 0;
+    int samples = 0;
+};
+
+struct SyncResult
+{
+    std::string uuid;
+    std::string domain;
+    Trigger trigger = Trigger::Request;
+    Outcome outcome = Outcome::Failed;
+    std::optional<Measurement> before;
+    std::optional<Measurement> after;
+    int attempts = 0;            // set calls made
+    std::string transport;
+    std::string mode;            // host / rtc
+    int64_t delayEstimateNs = 0; // host→guest delay used for the last set
+    int64_t durationNs = 0;      // engine run time
+    int64_t latencyNs = 0;       // trigger → outcome
+    int64_t finishedAtNs = 0;    // host realtime
+    std::optional<qga::Error> error;
+    std::string note;            // human detail (why skipped, ...)
+
+    bool ok() const
+    {
+        return outcome == Outcome::InSync || outcome == Outcome::Synced ||
+               outcome == Outcome::Approximate || outcome == Outcome::Skipped;
+    }
+};
+
+// One line for logs and the CLI: "resumed: -5.812 s -> +12 us in 2 attempts (31 ms)".
+std::string describe(const SyncResult& r);
+std::string formatOffset(int64_t ns);
+
+} // namespace clocksync

@@ -1,0 +1,26 @@
+// Why a sync was started. Carried through the tracker, the engine's result,
+// logs and metrics.
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+namespace clocksync {
+
+enum class Trigger {
+    Resumed,          // unpaused
+    MigratedIn,       // resumed or started after an incoming migration
+    SnapshotReverted, // resumed/started from a snapshot
+    Restored,         // started from a save file (also managedsave)
+    PmWakeup,         // guest woke from S3/S4
+    Booted,           // fresh boot (only if policy sync-on-boot)
+    HostWake,         // the host woke from sleep
+    Reconcile,        // daemon start or libvirt reconnect: events were lost
+    Request,          // operator: CLI or control socket
+    PolicyChanged,    // our domain metadata changed (incl. a resync request)
+};
+
+std::string_view triggerName(Trigger t);
+std::optional<Trigger> triggerFromName(std::string_view name);
+
+} // namespace clocksync
