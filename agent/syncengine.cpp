@@ -76,6 +76,10 @@ void DelayModel::learn(int64_t rttNs, int64_t estimateNs, int64_t residualNs)
 
 // ---- measurement ---------------------------------------------------------
 
+// A guest clock that shows no progress over this much host time is stopped
+// (generous: Windows guests tick in 15.6 ms steps).
+constexpr int64_t kStoppedClockSpanNs = 20'000'000;
+
 Expected<Measurement> measure(qga::GuestAgent& agent, int samples)
 {
     std::vector<qga::TimeSample> taken;
@@ -86,20 +90,20 @@ Expected<Measurement> measure(qga::GuestAgent& agent, int samples)
             return s.error();
         if (s->rttNs() < 0)
             return qga::makeError(ErrorKind::Internal, "host clock stepped during a measurement");
-        if (!taken.empty()) {
-            const qga::TimeSample& prev = taken.back();
-            if (s->guestNs < prev.guestNs)
-                return qga::makeError(ErrorKind::BadClock, "guest clock went backwards between samples");
-            // Host time moved on by more than a millisecond but the guest's did not.
-            if (s->guestNs == prev.guestNs && s->hostAfterNs - prev.hostBeforeNs > 1'000'000)
-                return qga::makeError(ErrorKind::BadClock, "guest clock does not advance");
-        }
+        if (!taken.empty() && s->guestNs < taken.back().guestNs)
+            return qga::makeError(ErrorKind::BadClock, "guest clock went backwards between samples");
         taken.push_back(*s);
     }
     const qga::TimeSample* best = qga::minRttSample(taken);
     if (!best)
         return qga::makeError(ErrorKind::Internal, "no samples");
-    return Measurement{best->offsetNs(), best->uncertaintyNs(), best->rttNs(), samples};
+    const qga::TimeSample& first = taken.front();
+    const qga::TimeSample& last = taken.back();
+    if (taken.size() > 1 && first.guestNs == last.guestNs &&
+        last.hostAfterNs - first.hostBeforeNs >= kStoppedClockSpanNs)
+        return qga::makeError(ErrorKind::BadClock, "guest clock does not advance");
+    return Measurement{best->offsetNs(), best->uncertaintyNs(), best->rttNs(), samples,
+                       first.guestNs,    last.guestNs,          first.hostBeforeNs, last.hostAfterNs};
 }
 
 // ---- the sync ------------------------------------------------------------
@@ -181,6 +185,12 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
         if (!v)
             return fail(v.error());
         r.after = *v;
+        // We asked to move the clock by more than the tolerance: reading the
+        // very same nanosecond afterwards means it neither moved nor ticked.
+        if (v->firstGuestNs == m->lastGuestNs)
+            return fail(qga::makeError(ErrorKind::BadClock,
+                                       "guest clock does not advance (it shows the same time "
+                                       "before and after the set)"));
         if (p.mode == SyncMode::Rtc || r.mode == "rtc") {
             // The RTC has whole-second resolution; report what we got, honestly.
             if (std::llabs(v->offsetNs) <= p.skipBelowNs)

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "expected.h"
+#include "sample.h"
 #include "trigger.h"
 
 #include <cstdint>
@@ -26,6 +27,10 @@ struct Measurement
     int64_t uncertaintyNs = 0; // half that sample's round trip
     int64_t rttNs = 0;
     int samples = 0;
+    int64_t firstGuestNs = 0; // raw readings, to tell a stopped clock
+    int64_t lastGuestNs = 0;
+    int64_t firstHostNs = 0;
+    int64_t lastHostNs = 0;
 };
 
 struct SyncResult

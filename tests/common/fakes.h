@@ -1,0 +1,200 @@
+// Fakes for the engine, tracker and scheduler: a manual clock, a simulated
+// guest agent (its clock, delays, jitter, faults) and a backend. Deterministic;
+// nothing sleeps: simulated time advances only inside the fake calls.
+#pragma once
+
+#include "clock.h"
+#include "domainbackend.h"
+#include "guestagent.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+
+class FakeClock final : public qga::Clock
+{
+public:
+    explicit FakeClock(int64_t realtime = 1'700'000'000'000'000'000) : m_real(realtime) {}
+    int64_t realtimeNs() const override { return m_real.load() ; }
+    int64_t monotonicNs() const override { return m_real.load() - m_epochDiff; }
+    void advance(int64_t ns) { m_real += ns; }
+
+private:
+    std::atomic<int64_t> m_real;
+    const int64_t m_epochDiff = 1'600'000'000'000'000'000;
+};
+
+// A guest whose clock is host + offset. getTime takes rtt (guest reads the
+// clock after readDelay); setTime lands after setDelays[i] (cycled).
+class FakeAgent final : public qga::GuestAgent
+{
+public:
+    FakeAgent(FakeClock& clock, int64_t offsetNs) : m_clock(clock), m_offset(offsetNs) {}
+
+    int64_t rttNs = 400'000;
+    int64_t readDelayNs = 200'000;        // request travel until the guest reads
+    std::vector<int64_t> setDelaysNs{500'000}; // request travel until settimeofday
+    int64_t setDurationNs = 10'000'000;   // hwclock -w afterwards
+    bool frozen = false;                  // returns the same time forever
+    bool ignoresSet = false;              // says ok, changes nothing
+    std::deque<qga::Error> getErrors;     // next getTime calls fail with these
+    std::deque<qga::Error> setErrors;
+    std::function<void()> onSet;          // called inside setTime (e.g. pause the domain)
+
+    int gets = 0;
+    int sets = 0;
+    int rtcSets = 0;
+    int64_t offset() const { return m_offset; }
+
+    std::string transport() const override { return "fake"; }
+    qga::Expected<void> ping() override { return {}; }
+    qga::Expected<qga::AgentInfo> info() override { return qga::AgentInfo{}; }
+    qga::Expected<qga::TimeSample> getTime() override
+    {
+        ++gets;
+        if (!getErrors.empty()) {
+            qga::Error e = getErrors.front();
+            getErrors.pop_front();
+            m_clock.advance(rttNs);
+            return e;
+        }
+        qga::TimeSample s;
+        s.hostBeforeNs = m_clock.realtimeNs();
+        m_clock.advance(readDelayNs);
+        s.guestNs = frozen ? 1'700'000'000'000'000'000 : m_clock.realtimeNs() + m_offset;
+        m_clock.advance(rttNs - readDelayNs);
+        s.hostAfterNs = m_clock.realtimeNs();
+        return s;
+    }
+    qga::Expected<void> setTime(int64_t guestNs) override
+    {
+        const int64_t delay = setDelaysNs[std::size_t(sets) % setDelaysNs.size()];
+        ++sets;
+        if (onSet)
+            onSet();
+        if (!setErrors.empty()) {
+            qga::Error e = setErrors.front();
+            setErrors.pop_front();
+            return e;
+        }
+        m_clock.advance(delay);
+        if (!ignoresSet)
+            m_offset = guestNs - m_clock.realtimeNs();
+        m_clock.advance(setDurationNs);
+        return {};
+    }
+    qga::Expected<void> setTimeFromRtc() override
+    {
+        ++rtcSets;
+        // The RTC has whole seconds: the guest lands within a second.
+        m_offset = -300'000'000;
+        m_clock.advance(setDurationNs);
+        return {};
+    }
+
+private:
+    FakeClock& m_clock;
+    int64_t m_offset;
+};
+
+// A backend of simulated domains, each with its own fake agent factory.
+// Optionally gates every agent call until the test opens the gate, to hold
+// syncs in flight and observe concurrency.
+class FakeBackend final : public clocksync::DomainBackend
+{
+public:
+    struct Domain
+    {
+        bool running = true;
+        clocksync::PolicyParse policy;
+        int64_t offsetNs = -5'000'000'000;
+        std::optional<qga::Error> agentError; // openAgent/first call fails
+    };
+
+    explicit FakeBackend(FakeClock& clock) : m_clock(clock) {}
+
+    void setDomain(const std::string& uuid, Domain d)
+    {
+        std::lock_guard l(m_mutex);
+        m_domains[uuid] = std::move(d);
+    }
+    void setRunning(const std::string& uuid, bool running)
+    {
+        std::lock_guard l(m_mutex);
+        m_domains[uuid].running = running;
+    }
+    void setAgentError(const std::string& uuid, std::optional<qga::Error> e)
+    {
+        std::lock_guard l(m_mutex);
+        m_domains[uuid].agentError = std::move(e);
+    }
+    void setPolicy(const std::string& uuid, clocksync::PolicyParse p)
+    {
+        std::lock_guard l(m_mutex);
+        m_domains[uuid].policy = std::move(p);
+    }
+    // Gate: while closed, openAgent blocks (counts as in flight).
+    void closeGate()
+    {
+        std::lock_guard l(m_mutex);
+        m_gateOpen = false;
+    }
+    void openGate()
+    {
+        {
+            std::lock_guard l(m_mutex);
+            m_gateOpen = true;
+        }
+        m_cv.notify_all();
+    }
+    // Waits (with a deadline) until n workers are blocked at the gate.
+    bool waitForBlocked(int n, std::chrono::milliseconds timeout)
+    {
+        std::unique_lock l(m_mutex);
+        return m_cv.wait_for(l, timeout, [&] { return m_blocked >= n; });
+    }
+    int opened() const { return m_opened.load(); }
+
+    qga::Expected<clocksync::PolicyParse> readPolicy(const std::string& uuid) override
+    {
+        std::lock_guard l(m_mutex);
+        auto it = m_domains.find(uuid);
+        if (it == m_domains.end())
+            return qga::makeError(qga::ErrorKind::NotRunning, "no such domain");
+        return it->second.policy;
+    }
+    bool isRunning(const std::string& uuid) override
+    {
+        std::lock_guard l(m_mutex);
+        auto it = m_domains.find(uuid);
+        return it != m_domains.end() && it->second.running;
+    }
+    qga::Expected<std::unique_ptr<qga::GuestAgent>> openAgent(const std::string& uuid) override
+    {
+        std::unique_lock l(m_mutex);
+        ++m_blocked;
+        m_cv.notify_all();
+        m_cv.wait(l, [&] { return m_gateOpen; });
+        --m_blocked;
+        ++m_opened;
+        Domain& d = m_domains[uuid];
+        if (d.agentError)
+            return *d.agentError;
+        // Each domain's guest keeps its clock across syncs.
+        auto agent = std::make_unique<FakeAgent>(m_clock, d.offsetNs);
+        d.offsetNs = 0; // after a sync the guest is (near) right
+        return std::unique_ptr<qga::GuestAgent>(std::move(agent));
+    }
+
+private:
+    FakeClock& m_clock;
+    std::mutex m_mutex;
+    std::condition_variable m_cv;
+    bool m_gateOpen = true;
+    int m_blocked = 0;
+    std::atomic<int> m_opened{0};
+    std::map<std::string, Domain> m_domains;
+};
