@@ -1,0 +1,169 @@
+// Config file and domain-metadata policy parsers: good input, and every bad
+// input reported with file:line while the default is kept.
+#include "config.h"
+#include "policy.h"
+
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace clocksync;
+
+class TestConfig : public QObject
+{
+    Q_OBJECT
+private slots:
+    void fullConfig()
+    {
+        const QString text = "# comment\n"
+                             "[daemon]\n"
+                             "uri = qemu:///session\n"
+                             "transport = libvirt-raw\n"
+                             "concurrency = 8   # inline comment\n"
+                             "agent-wait-seconds = 20\n"
+                             "agent-timeout-seconds = 3\n"
+                             "\n"
+                             "[sync]\n"
+                             "samples = 9\n"
+                             "tolerance-us = 2000\n"
+                             "target-us = 30\n"
+                             "attempts = 5\n"
+                             "sync-on-boot = yes\n"
+                             "mode = rtc\n";
+        ConfigParse p = parseConfig(text, "t.conf");
+        QVERIFY2(p.warnings.isEmpty(), qPrintable(p.warnings.join('\n')));
+        const DaemonConfig& c = p.config;
+        QCOMPARE(c.uri, QString("qemu:///session"));
+        QCOMPARE(c.transport, Transport::LibvirtRaw);
+        QCOMPARE(c.concurrency, 8);
+        QCOMPARE(c.agentWaitSeconds, 20);
+        QCOMPARE(c.agentTimeoutSeconds, 3);
+        QCOMPARE(c.policy.samples, 9);
+        QCOMPARE(c.policy.skipBelowNs, 2'000'000);
+        QCOMPARE(c.policy.targetNs, 30'000);
+        QCOMPARE(c.policy.attempts, 5);
+        QVERIFY(c.policy.syncOnBoot);
+        QCOMPARE(c.policy.mode, SyncMode::Rtc);
+    }
+
+    void errorsNameFileAndLineAndKeepDefaults()
+    {
+        const QString text = "[daemon]\n"
+                             "concurency = 8\n"       // 2: typo
+                             "concurrency = many\n"   // 3: bad value
+                             "concurrency = 0\n"      // 4: out of range
+                             "transport = carrier-pigeon\n" // 5
+                             "just some words\n"      // 6
+                             "[nonsense]\n"           // 7
+                             "x = 1\n"                // 8: ignored with the section
+                             "[sync\n"                // 9
+                             "[sync]\n"
+                             "target-us = -5\n"       // 11
+                             "sync-on-boot = maybe\n"; // 12
+        ConfigParse p = parseConfig(text, "/etc/x.conf");
+        const DaemonConfig defaults;
+        QCOMPARE(p.config.concurrency, defaults.concurrency);
+        QCOMPARE(p.config.transport, defaults.transport);
+        QCOMPARE(p.config.policy.targetNs, defaults.policy.targetNs);
+        QCOMPARE(p.config.policy.syncOnBoot, defaults.policy.syncOnBoot);
+        const QStringList expectedPrefixes = {"/etc/x.conf:2: unknown key 'concurency'",
+                                              "/etc/x.conf:3: invalid value 'many'",
+                                              "/etc/x.conf:4: invalid value '0'",
+                                              "/etc/x.conf:5: invalid value 'carrier-pigeon'",
+                                              "/etc/x.conf:6: expected 'key = value'",
+                                              "/etc/x.conf:7: unknown section [nonsense]",
+                                              "/etc/x.conf:9: malformed section header",
+                                              "/etc/x.conf:11: invalid value '-5'",
+                                              "/etc/x.conf:12: invalid value 'maybe'"};
+        QCOMPARE(p.warnings.size(), expectedPrefixes.size());
+        for (int i = 0; i < expectedPrefixes.size(); ++i) {
+            QVERIFY2(p.warnings[i].startsWith(expectedPrefixes[i]), qPrintable(p.warnings[i]));
+            QVERIFY(p.warnings[i].endsWith(", ignoring"));
+        }
+    }
+
+    void unreadableFileKeepsDefaults()
+    {
+        ConfigParse p = loadConfig("/nonexistent/virt-clocksyncd.conf");
+        QCOMPARE(p.warnings.size(), 1);
+        QVERIFY(p.warnings[0].contains("cannot read"));
+        QCOMPARE(p.config.uri, DaemonConfig{}.uri);
+    }
+
+    void shippedConfigParsesClean()
+    {
+        ConfigParse p = loadConfig(QStringLiteral(CLOCKSYNC_SOURCE_DIR "/conf/virt-clocksyncd.conf"));
+        QVERIFY2(p.warnings.isEmpty(), qPrintable(p.warnings.join('\n')));
+        // The shipped file documents the defaults; it must not change them.
+        const DaemonConfig d;
+        QCOMPARE(p.config.concurrency, d.concurrency);
+        QCOMPARE(p.config.policy.targetNs, d.policy.targetNs);
+        QCOMPARE(p.config.policy.skipBelowNs, d.policy.skipBelowNs);
+    }
+
+    void policyMetadata()
+    {
+        PolicyParse p = parsePolicyXml(
+            "<policy xmlns=\"https://virt-clocksync.org/xmlns/policy/1\" mode=\"off\" tolerance-us=\"500\" "
+            "target-us=\"20\" attempts=\"4\" sync-on-boot=\"yes\" enabled=\"yes\" resync=\"17\"/>");
+        QVERIFY2(p.warnings.isEmpty(), qPrintable(p.warnings.join('\n')));
+        QCOMPARE(*p.policy.mode, SyncMode::Off);
+        QCOMPARE(*p.policy.skipBelowNs, 500'000);
+        QCOMPARE(*p.policy.targetNs, 20'000);
+        QCOMPARE(*p.policy.attempts, 4);
+        QVERIFY(*p.policy.syncOnBoot);
+        QCOMPARE(p.policy.resync, QString("17"));
+        SyncPolicy merged = applyOverride(SyncPolicy{}, p.policy);
+        QCOMPARE(merged.mode, SyncMode::Off);
+        QCOMPARE(merged.samples, SyncPolicy{}.samples); // not overridable per domain: kept
+    }
+
+    void prefixedPolicyMetadata()
+    {
+        PolicyParse p = parsePolicyXml(
+            "<clocksync:policy xmlns:clocksync=\"https://virt-clocksync.org/xmlns/policy/1\" mode=\"rtc\"/>");
+        QVERIFY(p.warnings.isEmpty());
+        QCOMPARE(*p.policy.mode, SyncMode::Rtc);
+    }
+
+    void malformedPolicyMetadata_data()
+    {
+        QTest::addColumn<QString>("xml");
+        QTest::addColumn<int>("warnings");
+        QTest::addColumn<bool>("modeSet");
+        QTest::newRow("not-xml") << "mode=off" << 1 << false;
+        QTest::newRow("unclosed") << "<policy mode=\"off\"" << 1 << false;
+        QTest::newRow("wrong-element") << "<clock mode=\"off\"/>" << 1 << false;
+        QTest::newRow("bad-mode") << "<policy mode=\"sometimes\" attempts=\"2\"/>" << 1 << false;
+        QTest::newRow("unknown-attr") << "<policy mode=\"off\" colour=\"blue\"/>" << 1 << true;
+        QTest::newRow("attempts-range") << "<policy attempts=\"99\"/>" << 1 << false;
+        QTest::newRow("empty") << "" << 1 << false;
+    }
+    void malformedPolicyMetadata()
+    {
+        QFETCH(QString, xml);
+        QFETCH(int, warnings);
+        QFETCH(bool, modeSet);
+        PolicyParse p = parsePolicyXml(xml);
+        QCOMPARE(p.warnings.size(), warnings);
+        QCOMPARE(p.policy.mode.has_value(), modeSet);
+    }
+
+    void policyRoundTrip()
+    {
+        PolicyOverride o;
+        QVERIFY(!setPolicyKey(o, "mode", "rtc"));
+        QVERIFY(!setPolicyKey(o, "tolerance-us", "250"));
+        QVERIFY(!setPolicyKey(o, "resync", "now"));
+        QVERIFY(setPolicyKey(o, "mode", "sideways"));
+        QVERIFY(setPolicyKey(o, "nope", "1"));
+        PolicyParse back = parsePolicyXml(policyToXml(o));
+        QVERIFY(back.warnings.isEmpty());
+        QCOMPARE(*back.policy.mode, SyncMode::Rtc);
+        QCOMPARE(*back.policy.skipBelowNs, 250'000);
+        QCOMPARE(back.policy.resync, QString("now"));
+        QVERIFY(!back.policy.attempts);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestConfig)
+#include "tst_config.moc"
