@@ -157,6 +157,11 @@ public:
         return m_cv.wait_for(l, timeout, [&] { return m_blocked >= n; });
     }
     int opened() const { return m_opened.load(); }
+    std::vector<std::string> order()
+    {
+        std::lock_guard l(m_mutex);
+        return m_order;
+    }
 
     qga::Expected<clocksync::PolicyParse> readPolicy(const std::string& uuid) override
     {
@@ -175,6 +180,7 @@ public:
     qga::Expected<std::unique_ptr<qga::GuestAgent>> openAgent(const std::string& uuid) override
     {
         std::unique_lock l(m_mutex);
+        m_order.push_back(uuid);
         ++m_blocked;
         m_cv.notify_all();
         m_cv.wait(l, [&] { return m_gateOpen; });
@@ -197,4 +203,5 @@ private:
     int m_blocked = 0;
     std::atomic<int> m_opened{0};
     std::map<std::string, Domain> m_domains;
+    std::vector<std::string> m_order;
 };

@@ -1,0 +1,234 @@
+// Domain tracker + scheduler with a fake backend: results, coalescing, cancel
+// mid-sync, waiting for the agent (event and deadline), the concurrency bound
+// under a burst, and reconcile. Waits are on signals/conditions with deadlines.
+#include "domaintracker.h"
+#include "fakes.h"
+
+#include <QSignalSpy>
+#include <QTest>
+
+#include <set>
+
+using namespace clocksync;
+using namespace std::chrono_literals;
+
+class TestTracker : public QObject
+{
+    Q_OBJECT
+
+    struct Rig
+    {
+        FakeClock clock;
+        FakeBackend backend{clock};
+        Scheduler scheduler;
+        DomainTracker tracker;
+        QSignalSpy spy;
+        explicit Rig(int concurrency = 4)
+            : scheduler(backend, clock, concurrency), tracker(scheduler, clock),
+              spy(&tracker, &DomainTracker::syncFinished)
+        {
+        }
+        SyncResult result(int i) { return spy.at(i).at(0).value<SyncResult>(); }
+        bool waitResults(int n)
+        {
+            while (spy.size() < n)
+                if (!spy.wait(10000))
+                    return false;
+            return true;
+        }
+    };
+
+private slots:
+    void resumeIsSynced()
+    {
+        Rig rig;
+        rig.backend.setDomain("u1", {});
+        rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
+        QVERIFY(rig.waitResults(1));
+        SyncResult r = rig.result(0);
+        QCOMPARE(r.outcome, Outcome::Synced);
+        QCOMPARE(r.domain, std::string("vm1"));
+        QCOMPARE(r.uuid, std::string("u1"));
+        QCOMPARE(r.trigger, Trigger::Resumed);
+        QCOMPARE(r.before->offsetNs, -5'000'000'000);
+        auto st = rig.tracker.status();
+        QCOMPARE(st.size(), std::size_t(1));
+        QCOMPARE(st[0].state, DomainState::Idle);
+        QVERIFY(st[0].last);
+    }
+
+    void triggersDuringSyncCoalesce()
+    {
+        Rig rig;
+        rig.backend.setDomain("u1", {});
+        rig.backend.closeGate();
+        rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
+        QVERIFY(rig.backend.waitForBlocked(1, 5s));
+        // Three more events while the first sync is in flight: one follow-up sync.
+        rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
+        rig.tracker.trigger("u1", "vm1", Trigger::Request);
+        rig.tracker.trigger("u1", "vm1", Trigger::PolicyChanged);
+        QCOMPARE(rig.tracker.pendingCount(), 1);
+        rig.backend.openGate();
+        QVERIFY(rig.waitResults(2));
+        QCOMPARE(rig.result(1).trigger, Trigger::PolicyChanged); // the latest reason
+        QVERIFY(!rig.spy.wait(100));                              // and nothing more
+        QCOMPARE(rig.backend.opened(), 2);
+    }
+
+    void pauseMidSyncCancelsBeforeSet()
+    {
+        Rig rig;
+        rig.backend.setDomain("u1", {});
+        rig.backend.closeGate();
+        rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
+        QVERIFY(rig.backend.waitForBlocked(1, 5s));
+        rig.tracker.cancel("u1", "paused");
+        rig.backend.openGate();
+        QVERIFY(rig.waitResults(1));
+        SyncResult r = rig.result(0);
+        QCOMPARE(r.outcome, Outcome::Cancelled);
+        QCOMPARE(r.attempts, 0); // nothing was set
+    }
+
+    void stoppedDomainIsNeverSet()
+    {
+        Rig rig;
+        FakeBackend::Domain d;
+        d.running = false; // stopped between the event and the job
+        rig.backend.setDomain("u1", d);
+        rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
+        QVERIFY(rig.waitResults(1));
+        QCOMPARE(rig.result(0).outcome, Outcome::Cancelled);
+        QCOMPARE(rig.result(0).attempts, 0);
+    }
+
+    void restoreWaitsForAgentConnected()
+    {
+        Rig rig;
+        rig.backend.setDomain("u1", {});
+        rig.tracker.trigger("u1", "vm1", Trigger::Restored, /*waitForAgent=*/true);
+        QCOMPARE(rig.tracker.status()[0].state, DomainState::WaitingAgent);
+        QCOMPARE(rig.backend.opened(), 0); // nothing runs before the agent is there
+        rig.tracker.agentState("u1", "vm1", true);
+        QVERIFY(rig.waitResults(1));
+        QCOMPARE(rig.result(0).outcome, Outcome::Synced);
+        QCOMPARE(rig.result(0).trigger, Trigger::Restored);
+    }
+
+    void agentUnavailableWaitsThenSyncs()
+    {
+        Rig rig;
+        rig.backend.setDomain("u1", {});
+        rig.backend.setAgentError("u1", qga::makeError(qga::ErrorKind::AgentUnavailable, "not connected"));
+        rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
+        QTRY_COMPARE_WITH_TIMEOUT(rig.tracker.status()[0].state, DomainState::WaitingAgent, 5000);
+        QCOMPARE(rig.spy.size(), 0); // not an outcome yet
+        rig.backend.setAgentError("u1", std::nullopt);
+        rig.tracker.agentState("u1", "vm1", true);
+        QVERIFY(rig.waitResults(1));
+        QCOMPARE(rig.result(0).outcome, Outcome::Synced);
+    }
+
+    void agentWaitDeadlineExpires()
+    {
+        Rig rig;
+        rig.tracker.setAgentWait(50'000'000); // 50 ms
+        rig.backend.setDomain("u1", {});
+        rig.tracker.trigger("u1", "vm1", Trigger::Restored, true);
+        QVERIFY(rig.waitResults(1));
+        SyncResult r = rig.result(0);
+        QCOMPARE(r.outcome, Outcome::Failed);
+        QCOMPARE(r.error->kind, qga::ErrorKind::AgentUnavailable);
+        QVERIFY(r.error->message.find("did not connect") != std::string::npos);
+        QCOMPARE(rig.backend.opened(), 0);
+        // A late "connected" no longer starts anything by itself.
+        rig.tracker.agentState("u1", "vm1", true);
+        QCOMPARE(rig.tracker.pendingCount(), 0);
+    }
+
+    void pauseWhileWaitingForAgentCancels()
+    {
+        Rig rig;
+        rig.backend.setDomain("u1", {});
+        rig.tracker.trigger("u1", "vm1", Trigger::Restored, true);
+        rig.tracker.cancel("u1", "paused");
+        QVERIFY(rig.waitResults(1));
+        QCOMPARE(rig.result(0).outcome, Outcome::Cancelled);
+        rig.tracker.agentState("u1", "vm1", true);
+        QCOMPARE(rig.tracker.pendingCount(), 0);
+        QCOMPARE(rig.backend.opened(), 0);
+    }
+
+    void burstRespectsConcurrencyAndOrder()
+    {
+        Rig rig(4);
+        rig.backend.closeGate();
+        for (int i = 0; i < 50; ++i) {
+            const std::string u = "u" + std::to_string(i);
+            rig.backend.setDomain(u, {});
+            rig.tracker.trigger(u, "vm" + std::to_string(i), Trigger::Resumed);
+        }
+        QVERIFY(rig.backend.waitForBlocked(4, 5s));
+        QVERIFY(!rig.backend.waitForBlocked(5, 200ms)); // a fifth never starts
+        QCOMPARE(rig.scheduler.running(), 4);
+        const auto first = rig.backend.order();
+        QCOMPARE(std::set<std::string>(first.begin(), first.end()),
+                 (std::set<std::string>{"u0", "u1", "u2", "u3"}));
+        rig.backend.openGate();
+        QVERIFY(rig.waitResults(50));
+        QCOMPARE(rig.scheduler.peakRunning(), 4);
+        int synced = 0;
+        for (int i = 0; i < 50; ++i)
+            synced += rig.result(i).outcome == Outcome::Synced;
+        QCOMPARE(synced, 50);
+        // Served in trigger order: u49 was among the last to start.
+        const auto all = rig.backend.order();
+        QVERIFY(std::find(all.end() - 4, all.end(), "u49") != all.end());
+    }
+
+    void reconcileChecksEveryRunningDomain()
+    {
+        Rig rig;
+        rig.backend.setDomain("a", {});
+        FakeBackend::Domain inSync;
+        inSync.offsetNs = 100'000;
+        rig.backend.setDomain("b", inSync);
+        rig.backend.setDomain("gone", {});
+        rig.tracker.trigger("gone", "gone", Trigger::Restored, true); // waiting when libvirt dropped
+        rig.tracker.reconcile({{"a", "A"}, {"b", "B"}});
+        QVERIFY(rig.waitResults(3));
+        std::map<std::string, SyncResult> byUuid;
+        for (int i = 0; i < 3; ++i)
+            byUuid[rig.result(i).uuid] = rig.result(i);
+        QCOMPARE(byUuid["a"].outcome, Outcome::Synced);
+        QCOMPARE(byUuid["a"].trigger, Trigger::Reconcile);
+        QCOMPARE(byUuid["b"].outcome, Outcome::InSync);
+        QCOMPARE(byUuid["gone"].outcome, Outcome::Cancelled);
+    }
+
+    void policyFromMetadata()
+    {
+        Rig rig;
+        FakeBackend::Domain off;
+        off.policy = parsePolicyXml("<policy mode=\"off\"/>");
+        rig.backend.setDomain("off", off);
+        rig.backend.setDomain("boot", {});
+        rig.tracker.trigger("off", "off", Trigger::Resumed);
+        rig.tracker.trigger("boot", "boot", Trigger::Booted);
+        QVERIFY(rig.waitResults(2));
+        for (int i = 0; i < 2; ++i) {
+            QCOMPARE(rig.result(i).outcome, Outcome::Skipped);
+            QVERIFY(rig.result(i).note.find("policy") != std::string::npos);
+        }
+        QCOMPARE(rig.backend.opened(), 0);
+        // Changed live: the next trigger uses the new policy.
+        rig.backend.setPolicy("off", parsePolicyXml("<policy mode=\"host\"/>"));
+        rig.tracker.trigger("off", "off", Trigger::PolicyChanged);
+        QVERIFY(rig.waitResults(3));
+        QCOMPARE(rig.result(2).outcome, Outcome::Synced);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestTracker)
+#include "tst_tracker.moc"
