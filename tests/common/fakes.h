@@ -18,11 +18,25 @@ class FakeClock final : public qga::Clock
 {
 public:
     explicit FakeClock(int64_t realtime = 1'700'000'000'000'000'000) : m_real(realtime) {}
-    int64_t realtimeNs() const override { return m_real.load() ; }
-    int64_t monotonicNs() const override { return m_real.load() - m_epochDiff; }
-    void advance(int64_t ns) { m_real += ns; }
+    int64_t realtimeNs() const override { return m_real.load() + (perThread ? threadTime() : 0); }
+    int64_t monotonicNs() const override { return realtimeNs() - m_epochDiff; }
+    void advance(int64_t ns)
+    {
+        if (perThread)
+            threadTime() += ns;
+        else
+            m_real += ns;
+    }
+    // Each thread gets its own time line: simulated guests served by parallel
+    // workers then do not see each other's simulated time pass.
+    bool perThread = false;
 
 private:
+    static int64_t& threadTime()
+    {
+        thread_local int64_t t = 0;
+        return t;
+    }
     std::atomic<int64_t> m_real;
     const int64_t m_epochDiff = 1'600'000'000'000'000'000;
 };

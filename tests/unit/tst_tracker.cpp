@@ -163,6 +163,7 @@ private slots:
     void burstRespectsConcurrencyAndOrder()
     {
         Rig rig(4);
+        rig.clock.perThread = true;
         rig.backend.closeGate();
         for (int i = 0; i < 50; ++i) {
             const std::string u = "u" + std::to_string(i);
