@@ -1,0 +1,127 @@
+// The real daemon event path (libvirt event loop thread → connection →
+// event map → tracker → scheduler → LibvirtAgent) against libvirt's test
+// driver, which emits lifecycle and metadata events and implements
+// Get/SetTime, but has no agent-lifecycle events.
+#include "daemon.h"
+#include "eventloop.h"
+
+#include <libvirt/libvirt.h>
+
+#include <QCoreApplication>
+#include <QDir>
+#include <QSignalSpy>
+#include <QTest>
+
+using namespace clocksync;
+
+class TestTestDriver : public QObject
+{
+    Q_OBJECT
+    std::unique_ptr<Daemon> m_daemon;
+    std::unique_ptr<QSignalSpy> m_spy;
+    qga::ConnectHandle m_conn;
+    qga::DomainHandle m_dom;
+
+    SyncResult waitResult(Trigger t)
+    {
+        for (;;) {
+            while (m_spy->isEmpty())
+                if (!m_spy->wait(10000))
+                    return {};
+            SyncResult r = m_spy->takeFirst().at(0).value<SyncResult>();
+            if (r.trigger == t)
+                return r;
+        }
+    }
+
+private slots:
+    void initTestCase()
+    {
+        QVERIFY(startLibvirtEventLoop());
+        DaemonConfig c;
+        c.uri = "test:///default";
+        c.agentWaitSeconds = 1;
+        m_daemon = std::make_unique<Daemon>(c);
+        m_spy = std::make_unique<QSignalSpy>(m_daemon.get(), &Daemon::syncFinished);
+        QSignalSpy connected(&m_daemon->connection(), &LibvirtConnection::connected);
+        m_daemon->start();
+        QVERIFY(connected.wait(10000));
+        // test:///default is one shared instance per process: a second
+        // connection plays the operator.
+        m_conn.reset(virConnectOpen("test:///default"));
+        QVERIFY(m_conn);
+        m_dom.reset(virDomainLookupByName(m_conn.get(), "test"));
+        QVERIFY(m_dom);
+    }
+
+    void reconcileOnConnect()
+    {
+        SyncResult r = waitResult(Trigger::Reconcile);
+        QCOMPARE(r.domain, std::string("test"));
+        QVERIFY2(r.ok(), describe(r).c_str());
+        QCOMPARE(r.transport, std::string("libvirt"));
+    }
+
+    void suspendResumeSyncs()
+    {
+        QCOMPARE(virDomainSuspend(m_dom.get()), 0);
+        QCOMPARE(virDomainResume(m_dom.get()), 0);
+        SyncResult r = waitResult(Trigger::Resumed);
+        QCOMPARE(r.domain, std::string("test"));
+        QVERIFY2(r.ok(), describe(r).c_str());
+        QVERIFY(r.before.has_value());
+    }
+
+    void metadataPolicyTakesEffectLive()
+    {
+        const char* uri = kMetadataUri;
+        QCOMPARE(virDomainSetMetadata(m_dom.get(), VIR_DOMAIN_METADATA_ELEMENT, "<policy mode=\"off\"/>",
+                                      kMetadataKey, uri, VIR_DOMAIN_AFFECT_LIVE),
+                 0);
+        SyncResult r = waitResult(Trigger::PolicyChanged);
+        QCOMPARE(r.outcome, Outcome::Skipped);
+        QCOMPARE(virDomainSuspend(m_dom.get()), 0);
+        QCOMPARE(virDomainResume(m_dom.get()), 0);
+        r = waitResult(Trigger::Resumed);
+        QCOMPARE(r.outcome, Outcome::Skipped);
+        QCOMPARE(virDomainSetMetadata(m_dom.get(), VIR_DOMAIN_METADATA_ELEMENT, nullptr, nullptr, uri,
+                                      VIR_DOMAIN_AFFECT_LIVE),
+                 0);
+        r = waitResult(Trigger::PolicyChanged);
+        QVERIFY2(r.outcome != Outcome::Skipped, describe(r).c_str());
+    }
+
+    void restoreWaitsForTheAgent()
+    {
+        // The test driver never reports an agent connecting: the sync must
+        // wait for it, then fail with a clear reason at the deadline (1 s).
+        const QString file = QDir::temp().filePath("clocksync-test-save.img");
+        QCOMPARE(virDomainSave(m_dom.get(), file.toUtf8().constData()), 0);
+        QCOMPARE(virDomainRestore(m_conn.get(), file.toUtf8().constData()), 0);
+        QTRY_VERIFY_WITH_TIMEOUT(!m_daemon->tracker().status().empty() &&
+                                     m_daemon->tracker().status()[0].state == DomainState::WaitingAgent,
+                                 5000);
+        SyncResult r = waitResult(Trigger::Restored);
+        QCOMPARE(r.outcome, Outcome::Failed);
+        QVERIFY2(r.error && r.error->message.find("did not connect") != std::string::npos,
+                 describe(r).c_str());
+        m_dom.reset(virDomainLookupByName(m_conn.get(), "test"));
+        QVERIFY(m_dom);
+    }
+
+    void cleanupTestCase()
+    {
+        m_daemon->shutdown();
+        m_dom.reset();
+        m_conn.reset();
+    }
+};
+
+int main(int argc, char** argv)
+{
+    prepareQtForLibvirtEventLoop();
+    QCoreApplication app(argc, argv);
+    TestTestDriver t;
+    return QTest::qExec(&t, argc, argv);
+}
+#include "tst_testdriver.moc"
