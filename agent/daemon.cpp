@@ -3,6 +3,8 @@
 
 #include "eventmap.h"
 
+#include <grp.h>
+
 #include <QCoreApplication>
 #include <QLoggingCategory>
 #include <QPointer>
@@ -27,6 +29,8 @@ Daemon::Daemon(DaemonConfig config, QObject* parent) : QObject(parent), m_config
     m_tracker->setAgentWait(int64_t(m_config.agentWaitSeconds) * 1'000'000'000);
 
     connect(conn, &LibvirtConnection::connected, this, &Daemon::onConnected);
+    connect(conn, &LibvirtConnection::connected, this, &Daemon::updateMetrics);
+    connect(conn, &LibvirtConnection::disconnected, this, &Daemon::updateMetrics);
     connect(conn, &LibvirtConnection::lifecycleEvent, this, &Daemon::onLifecycle);
     connect(conn, &LibvirtConnection::agentLifecycleEvent, this, &Daemon::onAgentLifecycle);
     connect(conn, &LibvirtConnection::metadataChanged, this, &Daemon::onMetadata);
@@ -34,6 +38,10 @@ Daemon::Daemon(DaemonConfig config, QObject* parent) : QObject(parent), m_config
         m_tracker->trigger(uuid.toStdString(), name.toStdString(), Trigger::PmWakeup);
     });
     connect(m_tracker.get(), &DomainTracker::syncFinished, this, &Daemon::onResult);
+    connect(&m_sleep, &SleepWatcher::hostResumed, this, [this] {
+        qCInfo(lcDaemon) << "host woke from sleep: checking every running guest";
+        syncAllRunning(Trigger::HostWake);
+    });
 }
 
 Daemon::~Daemon()
@@ -46,6 +54,30 @@ void Daemon::start()
     qCInfo(lcDaemon).noquote() << "starting: uri" << m_config.uri << "transport"
                                << transportName(m_config.transport) << "concurrency"
                                << m_config.concurrency;
+    const QString controlPath = m_config.controlSocket.isEmpty()
+                                    ? ControlServer::defaultPath(m_config.uri)
+                                    : m_config.controlSocket;
+    std::optional<gid_t> controlGid;
+    if (!m_config.controlGroup.isEmpty()) {
+        if (struct group* g = getgrnam(m_config.controlGroup.toLocal8Bit().constData()))
+            controlGid = g->gr_gid;
+        else
+            qCWarning(lcDaemon).noquote() << "control-group" << m_config.controlGroup
+                                          << "does not exist, ignoring";
+    }
+    m_control = std::make_unique<ControlServer>(controlPath, controlGid);
+    m_control->setHandler([this](const ControlRequest& req, ControlServer::Reply reply) {
+        handleControl(req, std::move(reply));
+    });
+    if (const QString err = m_control->listen(); !err.isEmpty()) {
+        qCWarning(lcDaemon).noquote() << "control socket unavailable:" << err;
+        m_control.reset();
+    } else {
+        qCInfo(lcDaemon).noquote() << "control socket" << controlPath;
+    }
+    updateMetrics();
+    if (const QString why = m_sleep.start(); !why.isEmpty())
+        qCInfo(lcDaemon).noquote() << "not watching for host sleep:" << why;
     m_connection->start();
 }
 
@@ -134,7 +166,103 @@ void Daemon::onMetadata(const QString& uuid, const QString& name, int type, cons
 void Daemon::onResult(const SyncResult& r)
 {
     logSyncResult(r);
+    m_metrics.record(r);
+    updateMetrics();
+    // Control clients waiting for this domain get their answer.
+    for (auto it = m_pendingSyncs.begin(); it != m_pendingSyncs.end();) {
+        PendingSync& p = **it;
+        if (p.waiting.erase(r.uuid)) {
+            p.results.push_back(resultToJson(r));
+            if (p.waiting.empty()) {
+                nlohmann::json j = controlOk();
+                j["results"] = p.results;
+                p.reply(j);
+                it = m_pendingSyncs.erase(it);
+                continue;
+            }
+        }
+        ++it;
+    }
     emit syncFinished(r);
+}
+
+void Daemon::updateMetrics()
+{
+    m_metrics.setConnected(m_connection->isConnected());
+    m_metrics.setReconnects(m_connection->reconnects());
+    m_metrics.setGuests(int(m_tracker->status().size()), m_tracker->pendingCount());
+    if (!m_config.metricsTextfile.isEmpty())
+        if (const QString err = m_metrics.writeTextfile(m_config.metricsTextfile); !err.isEmpty())
+            qCWarning(lcDaemon).noquote() << "cannot write" << m_config.metricsTextfile << ":" << err;
+}
+
+nlohmann::json Daemon::statusJson(const std::vector<std::string>& only) const
+{
+    nlohmann::json j = controlOk();
+    j["uri"] = m_config.uri.toStdString();
+    j["connected"] = m_connection->isConnected();
+    j["domains"] = nlohmann::json::array();
+    for (const DomainStatus& s : m_tracker->status()) {
+        if (!only.empty() && std::find(only.begin(), only.end(), s.name) == only.end() &&
+            std::find(only.begin(), only.end(), s.uuid) == only.end())
+            continue;
+        nlohmann::json d = {{"domain", s.name}, {"uuid", s.uuid}, {"state", domainStateName(s.state)}};
+        d["agent_connected"] = s.agentConnected ? nlohmann::json(*s.agentConnected) : nlohmann::json(nullptr);
+        if (s.last)
+            d["last"] = resultToJson(*s.last);
+        j["domains"].push_back(d);
+    }
+    return j;
+}
+
+void Daemon::handleControl(const ControlRequest& req, ControlServer::Reply reply)
+{
+    if (req.command == "ping") {
+        reply(controlOk());
+    } else if (req.command == "status") {
+        reply(statusJson(req.domains));
+    } else if (req.command == "metrics") {
+        updateMetrics();
+        nlohmann::json j = controlOk();
+        j["text"] = m_metrics.render();
+        reply(j);
+    } else if (req.command == "sync") {
+        if (!m_connection->isConnected())
+            return reply(controlError("not connected to libvirt (" + m_config.uri.toStdString() + ")"));
+        if (req.all == !req.domains.empty())
+            return reply(controlError("sync needs domain names or all=true"));
+        const std::vector<std::string> names = req.domains;
+        withRunningDomains([this, names, all = req.all, reply](auto running) {
+            std::vector<std::pair<std::string, std::string>> chosen;
+            for (const std::string& n : names) {
+                auto it = std::find_if(running.begin(), running.end(),
+                                       [&](const auto& d) { return d.second == n || d.first == n; });
+                if (it == running.end())
+                    return reply(controlError("no running domain named '" + n + "'"));
+                chosen.push_back(*it);
+            }
+            requestSync(all ? running : chosen, reply);
+        });
+    } else {
+        reply(controlError("unknown command"));
+    }
+}
+
+void Daemon::requestSync(const std::vector<std::pair<std::string, std::string>>& domains,
+                         ControlServer::Reply reply)
+{
+    if (domains.empty()) {
+        nlohmann::json j = controlOk();
+        j["results"] = nlohmann::json::array();
+        return reply(j);
+    }
+    auto p = std::make_shared<PendingSync>();
+    p->reply = std::move(reply);
+    for (const auto& d : domains)
+        p->waiting.insert(d.first);
+    m_pendingSyncs.push_back(p);
+    for (const auto& [uuid, name] : domains)
+        m_tracker->trigger(uuid, name, Trigger::Request);
 }
 
 void logSyncResult(const SyncResult& r)

@@ -3,13 +3,17 @@
 #pragma once
 
 #include "config.h"
+#include "controlserver.h"
+#include "metrics.h"
 #include "domaintracker.h"
 #include "libvirtbackend.h"
 #include "libvirtconnection.h"
+#include "sleepwatcher.h"
 
 #include <QObject>
 
 #include <memory>
+#include <set>
 
 namespace clocksync {
 
@@ -25,6 +29,8 @@ public:
     void shutdown();
 
     DomainTracker& tracker() { return *m_tracker; }
+    const Metrics& metrics() const { return m_metrics; }
+    ControlServer* control() { return m_control.get(); }
     LibvirtConnection& connection() { return *m_connection; }
     const DaemonConfig& config() const { return m_config; }
 
@@ -37,6 +43,11 @@ private:
     void onAgentLifecycle(const QString& uuid, const QString& name, int state, int reason);
     void onMetadata(const QString& uuid, const QString& name, int type, const QString& ns);
     void onResult(const SyncResult& r);
+    void handleControl(const ControlRequest& req, ControlServer::Reply reply);
+    nlohmann::json statusJson(const std::vector<std::string>& only) const;
+    void requestSync(const std::vector<std::pair<std::string, std::string>>& domains,
+                     ControlServer::Reply reply);
+    void updateMetrics();
     // Lists running domains on a worker, then calls back on the main thread.
     void withRunningDomains(std::function<void(std::vector<std::pair<std::string, std::string>>)> fn);
 
@@ -45,6 +56,16 @@ private:
     std::unique_ptr<LibvirtBackend> m_backend;
     std::unique_ptr<Scheduler> m_scheduler;
     std::unique_ptr<DomainTracker> m_tracker;
+    SleepWatcher m_sleep;
+    Metrics m_metrics;
+    std::unique_ptr<ControlServer> m_control;
+    struct PendingSync
+    {
+        std::set<std::string> waiting;
+        nlohmann::json results = nlohmann::json::array();
+        ControlServer::Reply reply;
+    };
+    std::vector<std::shared_ptr<PendingSync>> m_pendingSyncs;
     bool m_stopping = false;
 
 public:

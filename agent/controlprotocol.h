@@ -1,0 +1,36 @@
+// The control socket protocol: JSON lines, versioned.
+//   → {"version":1,"command":"status"|"sync"|"metrics"|"ping","domains":[...],"all":false}
+//   ← {"version":1,"ok":true,...}  or  {"version":1,"ok":false,"error":"..."}
+// Requests are untrusted (any local user may connect until refused): bounded,
+// parsed without exceptions.
+#pragma once
+
+#include "expected.h"
+#include "syncresult.h"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace clocksync {
+
+constexpr int kControlVersion = 1;
+constexpr std::size_t kMaxControlRequest = 64 * 1024;
+
+struct ControlRequest
+{
+    std::string command;
+    std::vector<std::string> domains;
+    bool all = false;
+};
+
+qga::Expected<ControlRequest> parseControlRequest(std::string_view line);
+nlohmann::json controlError(const std::string& message);
+nlohmann::json controlOk();
+
+// SyncResult as JSON (control socket and CLI --json share it).
+nlohmann::json resultToJson(const SyncResult& r);
+SyncResult resultFromJson(const nlohmann::json& j);
+
+} // namespace clocksync

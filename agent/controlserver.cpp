@@ -1,0 +1,240 @@
+// ControlServer.
+#include "controlserver.h"
+
+#include <QDir>
+#include <QFileInfo>
+#include <QLoggingCategory>
+#include <QPointer>
+
+#include <cerrno>
+#include <cstring>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+Q_LOGGING_CATEGORY(lcControl, "clocksync.control")
+
+namespace clocksync {
+
+ControlServer::ControlServer(QString path, std::optional<gid_t> group, QObject* parent)
+    : QObject(parent), m_path(std::move(path)), m_group(group)
+{
+}
+
+ControlServer::~ControlServer()
+{
+    std::vector<int> ids;
+    for (const auto& [id, c] : m_clients)
+        ids.push_back(id);
+    for (int id : ids)
+        drop(id);
+    if (m_listenFd >= 0) {
+        m_acceptN.reset();
+        ::close(m_listenFd);
+        ::unlink(m_path.toLocal8Bit().constData());
+    }
+}
+
+QString ControlServer::defaultPath(const QString& uri)
+{
+    if (uri.contains("/session")) {
+        QString runtime = qEnvironmentVariable("XDG_RUNTIME_DIR");
+        if (runtime.isEmpty())
+            runtime = QDir::tempPath();
+        return runtime + "/virt-clocksync/control.sock";
+    }
+    return "/run/virt-clocksync/control.sock";
+}
+
+bool ControlServer::peerAllowed(uid_t uid, gid_t gid, std::optional<gid_t> group)
+{
+    if (uid == 0 || uid == ::geteuid())
+        return true;
+    if (!group)
+        return false;
+    if (gid == *group)
+        return true;
+    // Supplementary groups of the peer's user.
+    passwd pw{};
+    passwd* found = nullptr;
+    char buf[4096];
+    if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) != 0 || !found)
+        return false;
+    gid_t groups[256];
+    int n = 256;
+    if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+        return false;
+    for (int i = 0; i < n; ++i)
+        if (groups[i] == *group)
+            return true;
+    return false;
+}
+
+QString ControlServer::listen()
+{
+    const QByteArray p = m_path.toLocal8Bit();
+    sockaddr_un addr{};
+    if (std::size_t(p.size()) >= sizeof(addr.sun_path))
+        return "socket path too long: " + m_path;
+    QDir().mkpath(QFileInfo(m_path).absolutePath());
+    ::unlink(p.constData()); // a stale socket of an earlier run
+    m_listenFd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (m_listenFd < 0)
+        return QString::fromLocal8Bit(std::strerror(errno));
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, p.constData(), std::size_t(p.size()) + 1);
+    const mode_t old = ::umask(0117); // socket created 0660
+    const int rc = ::bind(m_listenFd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    ::umask(old);
+    if (rc < 0 || ::listen(m_listenFd, 16) < 0)
+        return QStringLiteral("%1: %2").arg(m_path, QString::fromLocal8Bit(std::strerror(errno)));
+    if (m_group && ::chown(p.constData(), uid_t(-1), *m_group) < 0)
+        qCWarning(lcControl) << "cannot give the control socket to the group:" << std::strerror(errno);
+    m_acceptN = std::make_unique<QSocketNotifier>(m_listenFd, QSocketNotifier::Read);
+    connect(m_acceptN.get(), &QSocketNotifier::activated, this, &ControlServer::onAccept);
+    return {};
+}
+
+void ControlServer::onAccept()
+{
+    for (;;) {
+        const int fd = ::accept4(m_listenFd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0)
+            return;
+        ucred cred{};
+        socklen_t len = sizeof(cred);
+        const int id = m_nextId++;
+        Client& c = m_clients[id];
+        c.fd = fd;
+        if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+            !peerAllowed(cred.uid, cred.gid, m_group)) {
+            qCWarning(lcControl) << "refused control connection from uid" << cred.uid << "pid" << cred.pid;
+            c.closing = true;
+            send(id, controlError("permission denied: only root, the daemon's user or the control "
+                                  "group may use this socket"));
+            continue;
+        }
+        c.readN = std::make_unique<QSocketNotifier>(fd, QSocketNotifier::Read);
+        connect(c.readN.get(), &QSocketNotifier::activated, this, [this, id] { onReadable(id); });
+        c.idle = std::make_unique<QTimer>();
+        c.idle->setSingleShot(true);
+        connect(c.idle.get(), &QTimer::timeout, this, [this, id] { drop(id); });
+        c.idle->start(m_idleMs);
+    }
+}
+
+void ControlServer::onReadable(int id)
+{
+    auto it = m_clients.find(id);
+    if (it == m_clients.end())
+        return;
+    Client& c = it->second;
+    char buf[4096];
+    for (;;) {
+        const ssize_t n = ::recv(c.fd, buf, sizeof(buf), 0);
+        if (n > 0) {
+            c.in.append(buf, std::size_t(n));
+            if (c.in.size() > kMaxControlRequest + 1 && c.in.find('\n') == std::string::npos) {
+                c.closing = true;
+                c.readN->setEnabled(false);
+                send(id, controlError("request exceeds 64 KiB"));
+                return;
+            }
+            continue;
+        }
+        if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+            drop(id);
+            return;
+        }
+        if (errno == EAGAIN)
+            break;
+    }
+    c.idle->start(m_idleMs);
+    std::size_t nl;
+    while ((nl = c.in.find('\n')) != std::string::npos) {
+        const std::string line = c.in.substr(0, nl);
+        c.in.erase(0, nl + 1);
+        qga::Expected<ControlRequest> req = parseControlRequest(line);
+        if (!req) {
+            send(id, controlError(req.error().message));
+            continue;
+        }
+        if (!m_handler) {
+            send(id, controlError("not ready"));
+            continue;
+        }
+        // The reply may come later (sync waits for results); the client may be gone by then.
+        QPointer<ControlServer> self(this);
+        m_handler(*req, [self, id](const nlohmann::json& j) {
+            if (self)
+                self->send(id, j);
+        });
+    }
+}
+
+void ControlServer::send(int id, const nlohmann::json& j)
+{
+    auto it = m_clients.find(id);
+    if (it == m_clients.end())
+        return;
+    Client& c = it->second;
+    c.out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    onWritable(id);
+}
+
+void ControlServer::onWritable(int id)
+{
+    auto it = m_clients.find(id);
+    if (it == m_clients.end())
+        return;
+    Client& c = it->second;
+    while (!c.out.empty()) {
+        const ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            c.out.erase(0, std::size_t(n));
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            if (!c.writeN) {
+                c.writeN = std::make_unique<QSocketNotifier>(c.fd, QSocketNotifier::Write);
+                connect(c.writeN.get(), &QSocketNotifier::activated, this, [this, id] { onWritable(id); });
+            }
+            c.writeN->setEnabled(true);
+            return;
+        }
+        drop(id); // the client went away
+        return;
+    }
+    if (c.writeN)
+        c.writeN->setEnabled(false);
+    if (c.closing)
+        drop(id);
+}
+
+void ControlServer::drop(int id)
+{
+    auto it = m_clients.find(id);
+    if (it == m_clients.end())
+        return;
+    Client& c = it->second;
+    // We may be inside one of these objects' own signals: delete them later.
+    if (c.readN) {
+        c.readN->setEnabled(false);
+        c.readN.release()->deleteLater();
+    }
+    if (c.writeN) {
+        c.writeN->setEnabled(false);
+        c.writeN.release()->deleteLater();
+    }
+    if (c.idle) {
+        c.idle->stop();
+        c.idle.release()->deleteLater();
+    }
+    ::close(c.fd);
+    m_clients.erase(it);
+}
+
+} // namespace clocksync

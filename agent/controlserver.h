@@ -1,0 +1,70 @@
+// The daemon's control socket: a unix socket (0660), peer credentials checked
+// at accept (root, the daemon's own uid, or members of a configured group;
+// everyone else is refused with an error line and a log line), JSON-lines
+// requests handled on the main loop without ever blocking it: non-blocking
+// I/O, bounded requests, and an idle timeout for clients that never send.
+#pragma once
+
+#include "controlprotocol.h"
+
+#include <QObject>
+#include <QSocketNotifier>
+#include <QTimer>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sys/types.h>
+
+namespace clocksync {
+
+class ControlServer : public QObject
+{
+    Q_OBJECT
+public:
+    using Reply = std::function<void(const nlohmann::json&)>;
+    using Handler = std::function<void(const ControlRequest&, Reply)>;
+
+    ControlServer(QString path, std::optional<gid_t> group, QObject* parent = nullptr);
+    ~ControlServer() override;
+
+    // Error text, or empty on success.
+    QString listen();
+    void setHandler(Handler h) { m_handler = std::move(h); }
+    void setIdleTimeoutMs(int ms) { m_idleMs = ms; }
+    QString path() const { return m_path; }
+    int clients() const { return int(m_clients.size()); }
+
+    // Default socket path for a daemon on this URI.
+    static QString defaultPath(const QString& uri);
+    static bool peerAllowed(uid_t uid, gid_t gid, std::optional<gid_t> group);
+
+private:
+    struct Client
+    {
+        int fd = -1;
+        std::unique_ptr<QSocketNotifier> readN;
+        std::unique_ptr<QSocketNotifier> writeN;
+        std::unique_ptr<QTimer> idle;
+        std::string in;
+        std::string out;
+        bool closing = false;
+    };
+    void onAccept();
+    void onReadable(int id);
+    void onWritable(int id);
+    void send(int id, const nlohmann::json& j);
+    void drop(int id);
+
+    QString m_path;
+    std::optional<gid_t> m_group;
+    int m_listenFd = -1;
+    int m_nextId = 1;
+    int m_idleMs = 30'000;
+    std::unique_ptr<QSocketNotifier> m_acceptN;
+    std::map<int, Client> m_clients;
+    Handler m_handler;
+};
+
+} // namespace clocksync

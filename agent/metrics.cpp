@@ -1,0 +1,104 @@
+// Metrics.
+#include "metrics.h"
+
+#include <QSaveFile>
+
+#include <cmath>
+#include <cstdio>
+
+namespace clocksync {
+
+Histogram::Histogram(std::vector<double> bounds)
+    : m_bounds(std::move(bounds)), m_buckets(m_bounds.size(), 0)
+{
+}
+
+void Histogram::observe(double v)
+{
+    for (std::size_t i = 0; i < m_bounds.size(); ++i)
+        if (v <= m_bounds[i])
+            ++m_buckets[i];
+    ++m_count;
+    m_sum += v;
+}
+
+static std::string num(double v)
+{
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.9g", v);
+    return buf;
+}
+
+void Histogram::render(std::string& out, const std::string& name, const std::string& help) const
+{
+    out += "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
+    for (std::size_t i = 0; i < m_bounds.size(); ++i)
+        out += name + "_bucket{le=\"" + num(m_bounds[i]) + "\"} " + std::to_string(m_buckets[i]) + "\n";
+    out += name + "_bucket{le=\"+Inf\"} " + std::to_string(m_count) + "\n";
+    out += name + "_sum " + num(m_sum) + "\n";
+    out += name + "_count " + std::to_string(m_count) + "\n";
+}
+
+Metrics::Metrics()
+    : m_offsetBefore({1e-3, 1e-2, 0.1, 1, 10, 60, 3600, 86400}),
+      m_residual({1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 1e-2, 0.1, 1}),
+      m_latency({0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60})
+{
+}
+
+void Metrics::record(const SyncResult& r)
+{
+    ++m_syncs[{std::string(triggerName(r.trigger)), outcomeName(r.outcome)}];
+    if (r.error)
+        ++m_agentErrors[qga::errorKindName(r.error->kind)];
+    if (r.before)
+        m_offsetBefore.observe(std::fabs(r.before->offsetNs / 1e9));
+    if (r.after && r.attempts > 0)
+        m_residual.observe(std::fabs(r.after->offsetNs / 1e9));
+    if (r.outcome == Outcome::Synced || r.outcome == Outcome::Approximate || r.outcome == Outcome::InSync)
+        m_latency.observe(r.latencyNs / 1e9);
+}
+
+std::string Metrics::render() const
+{
+    std::string out;
+    out += "# HELP virt_clocksync_syncs_total Sync outcomes by trigger.\n"
+           "# TYPE virt_clocksync_syncs_total counter\n";
+    for (const auto& [key, n] : m_syncs)
+        out += "virt_clocksync_syncs_total{trigger=\"" + key.first + "\",result=\"" + key.second + "\"} " +
+               std::to_string(n) + "\n";
+    out += "# HELP virt_clocksync_errors_total Failed syncs by error kind.\n"
+           "# TYPE virt_clocksync_errors_total counter\n";
+    for (const auto& [kind, n] : m_agentErrors)
+        out += "virt_clocksync_errors_total{kind=\"" + kind + "\"} " + std::to_string(n) + "\n";
+    m_offsetBefore.render(out, "virt_clocksync_offset_before_seconds",
+                          "Absolute guest offset measured before a sync.");
+    m_residual.render(out, "virt_clocksync_residual_seconds",
+                      "Absolute verified guest offset after setting its clock.");
+    m_latency.render(out, "virt_clocksync_latency_seconds", "From trigger to verified outcome.");
+    out += "# HELP virt_clocksync_guests Guests tracked, and with work pending.\n"
+           "# TYPE virt_clocksync_guests gauge\n"
+           "virt_clocksync_guests{state=\"tracked\"} " + std::to_string(m_tracked) + "\n"
+           "virt_clocksync_guests{state=\"pending\"} " + std::to_string(m_pending) + "\n";
+    out += "# HELP virt_clocksync_libvirt_connected 1 while connected to libvirt.\n"
+           "# TYPE virt_clocksync_libvirt_connected gauge\n"
+           "virt_clocksync_libvirt_connected " + std::string(m_connected ? "1" : "0") + "\n";
+    out += "# HELP virt_clocksync_libvirt_reconnects_total Connections lost and re-established.\n"
+           "# TYPE virt_clocksync_libvirt_reconnects_total counter\n"
+           "virt_clocksync_libvirt_reconnects_total " + std::to_string(m_reconnects) + "\n";
+    return out;
+}
+
+QString Metrics::writeTextfile(const QString& path) const
+{
+    QSaveFile f(path);
+    if (!f.open(QIODevice::WriteOnly))
+        return f.errorString();
+    const std::string text = render();
+    f.write(text.data(), qint64(text.size()));
+    if (!f.commit())
+        return f.errorString();
+    return {};
+}
+
+} // namespace clocksync

@@ -1,0 +1,60 @@
+// Prometheus text-format metrics, fed by sync results and connection state.
+// Rendered for the control socket and, if configured, written atomically to a
+// node_exporter textfile after every change.
+#pragma once
+
+#include "syncresult.h"
+
+#include <QString>
+
+#include <array>
+#include <map>
+#include <string>
+
+namespace clocksync {
+
+class Histogram
+{
+public:
+    // Upper bounds in seconds.
+    explicit Histogram(std::vector<double> bounds);
+    void observe(double seconds);
+    void render(std::string& out, const std::string& name, const std::string& help) const;
+    uint64_t count() const { return m_count; }
+
+private:
+    std::vector<double> m_bounds;
+    std::vector<uint64_t> m_buckets;
+    uint64_t m_count = 0;
+    double m_sum = 0;
+};
+
+class Metrics
+{
+public:
+    Metrics();
+    void record(const SyncResult& r);
+    void setConnected(bool c) { m_connected = c; }
+    void setReconnects(int n) { m_reconnects = n; }
+    void setGuests(int tracked, int pending)
+    {
+        m_tracked = tracked;
+        m_pending = pending;
+    }
+    std::string render() const;
+    // Writes render() to path atomically (temp file + rename); error text or empty.
+    QString writeTextfile(const QString& path) const;
+
+private:
+    std::map<std::pair<std::string, std::string>, uint64_t> m_syncs; // (trigger, outcome)
+    std::map<std::string, uint64_t> m_agentErrors;                   // kind
+    Histogram m_offsetBefore;
+    Histogram m_residual;
+    Histogram m_latency;
+    bool m_connected = false;
+    int m_reconnects = 0;
+    int m_tracked = 0;
+    int m_pending = 0;
+};
+
+} // namespace clocksync

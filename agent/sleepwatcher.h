@@ -1,0 +1,34 @@
+// Host wake-up from suspend/hibernate: logind's PrepareForSleep(false) on the
+// system bus, read with sd-bus on the Qt main loop. Without libsystemd or a
+// system bus it reports that it is unavailable and does nothing.
+#pragma once
+
+#include <QObject>
+#include <QSocketNotifier>
+
+#include <memory>
+
+namespace clocksync {
+
+class SleepWatcher : public QObject
+{
+    Q_OBJECT
+public:
+    explicit SleepWatcher(QObject* parent = nullptr);
+    ~SleepWatcher() override;
+    // Returns an empty string on success, else why it cannot watch.
+    QString start();
+
+signals:
+    void hostResumed();
+
+private:
+    void process();
+    static int onSignal(void* msg, void* userdata, void* error) noexcept;
+
+    void* m_bus = nullptr;
+    void* m_slot = nullptr;
+    std::unique_ptr<QSocketNotifier> m_notifier;
+};
+
+} // namespace clocksync
