@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include "config.h"
+#include "controlserver.h"
 #include "hostcheck.h"
 #include "libvirtagent.h"
 #include "libvirtbackend.h"
@@ -14,8 +15,14 @@
 
 #include <QCoreApplication>
 
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <map>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 namespace clocksync::cli {
 
@@ -28,7 +35,10 @@ const char* kUsage = R"(Usage: virt-clocksync [--uri URI] [--json] COMMAND [ARGS
 Keeps libvirt guests' clocks on the host clock through the QEMU guest agent.
 
 Commands:
-  sync DOMAIN...|--all     set guests to the host clock now (verified)
+  sync DOMAIN...|--all     set guests to the host clock now (verified); through the
+                           daemon when it runs, else directly against libvirt
+  status [DOMAIN...]       the daemon's last result per guest
+  metrics                  the daemon's metrics (Prometheus text format)
   offset DOMAIN            measure a guest's offset from the host clock (never sets)
   check-host               host timekeeping: TSC flags, clocksource, NTP state
   check-guest DOMAIN       agent channel, connection, guest-set-time support, offset
@@ -39,9 +49,11 @@ Commands:
 Options:
   -c, --uri URI   libvirt URI (default: $LIBVIRT_DEFAULT_URI, else qemu:///system)
   --json          machine-readable output
+  --control PATH  the daemon's control socket (default: /run/virt-clocksync/control.sock,
+                  or $XDG_RUNTIME_DIR/virt-clocksync/control.sock for session URIs)
 
 Exit status: 0 ok, 1 failure, 2 usage error, 3 outside tolerance,
-4 guest agent unavailable, 5 cannot connect to libvirt.
+4 guest agent unavailable, 5 cannot connect to libvirt or the daemon.
 )";
 
 const std::map<QString, const char*> kCommandHelp = {
@@ -52,6 +64,12 @@ const std::map<QString, const char*> kCommandHelp = {
              "the policy's attempts. --all: every running domain.\n"
              "Exit 0 when every guest is in sync afterwards, 3 if one is left outside its\n"
              "tolerance, 4 if an agent is unavailable.\n"},
+    {"status", "Usage: virt-clocksync status [DOMAIN...]\n\n"
+               "Asks the running daemon for each guest it tracks: its state (idle, waiting for\n"
+               "its agent, syncing), and the last result: when, what triggered it, the offset\n"
+               "before -> after, the sets made, and any error. Exit 5 if no daemon answers.\n"},
+    {"metrics", "Usage: virt-clocksync metrics\n\n"
+                "Prints the daemon's metrics in Prometheus text format. Exit 5 if no daemon answers.\n"},
     {"offset", "Usage: virt-clocksync offset DOMAIN [--samples N] [--socket PATH]\n\n"
                "Measures guest minus host clock without changing anything. --socket reads a\n"
                "guest agent's unix socket directly instead of going through libvirt (e.g. a\n"
@@ -75,6 +93,7 @@ const std::map<QString, const char*> kCommandHelp = {
 struct Options
 {
     QString uri;
+    QString control;
     bool json = false;
     QString command;
     QStringList args;
@@ -156,23 +175,6 @@ json measurementJson(const Measurement& m)
             {"samples", m.samples}};
 }
 
-json resultJson(const SyncResult& r)
-{
-    json j = {{"domain", r.domain},      {"trigger", triggerName(r.trigger)},
-              {"outcome", outcomeName(r.outcome)}, {"attempts", r.attempts},
-              {"transport", r.transport}, {"mode", r.mode},
-              {"latency_ns", r.latencyNs}, {"finished_at_ns", r.finishedAtNs}};
-    if (r.before)
-        j["before"] = measurementJson(*r.before);
-    if (r.after)
-        j["after"] = measurementJson(*r.after);
-    if (r.error)
-        j["error"] = {{"kind", qga::errorKindName(r.error->kind)}, {"message", r.error->message}};
-    if (!r.note.empty())
-        j["note"] = r.note;
-    return j;
-}
-
 SyncPolicy effectivePolicy(virDomainPtr dom, QStringList* warnings)
 {
     SyncPolicy p = DaemonConfig{}.policy;
@@ -198,7 +200,155 @@ int parseCount(QStringList& args, const QString& flag, int fallback, int max, bo
     return fallback;
 }
 
+// ---- daemon client ---------------------------------------------------------
+
+QString controlPath(const Options& o)
+{
+    if (!o.control.isEmpty())
+        return o.control;
+    QString uri = o.uri;
+    if (uri.isEmpty())
+        uri = qEnvironmentVariable("LIBVIRT_DEFAULT_URI");
+    if (uri.isEmpty())
+        uri = ::geteuid() == 0 ? "qemu:///system" : "qemu:///session";
+    return ControlServer::defaultPath(uri);
+}
+
+struct DaemonReply
+{
+    bool reachable = false; // false: no daemon listening there
+    json reply;
+    QString error;
+};
+
+// One request, one reply line, with a deadline.
+DaemonReply callDaemon(const QString& path, const json& request, int timeoutMs)
+{
+    DaemonReply r;
+    const QByteArray p = path.toLocal8Bit();
+    sockaddr_un addr{};
+    if (std::size_t(p.size()) >= sizeof(addr.sun_path))
+        return r;
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, p.constData(), std::size_t(p.size()) + 1);
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return r;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
+        r.error = QStringLiteral("cannot reach the daemon at %1: %2").arg(path, QString::fromLocal8Bit(std::strerror(errno)));
+        ::close(fd);
+        return r;
+    }
+    r.reachable = true;
+    const std::string line = request.dump() + "\n";
+    if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) != ssize_t(line.size())) {
+        r.error = "cannot send to the daemon";
+        ::close(fd);
+        return r;
+    }
+    std::string in;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+    while (in.find('\n') == std::string::npos) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now()).count();
+        pollfd pfd{fd, POLLIN, 0};
+        if (left <= 0 || ::poll(&pfd, 1, int(left)) <= 0) {
+            r.error = "the daemon did not answer in time";
+            ::close(fd);
+            return r;
+        }
+        char buf[65536];
+        const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0) {
+            r.error = "the daemon closed the connection";
+            ::close(fd);
+            return r;
+        }
+        in.append(buf, std::size_t(n));
+    }
+    ::close(fd);
+    r.reply = json::parse(in.substr(0, in.find('\n')), nullptr, false);
+    if (r.reply.is_discarded() || !r.reply.is_object())
+        r.error = "the daemon sent a malformed reply";
+    else if (!r.reply.value("ok", false))
+        r.error = QString::fromStdString(r.reply.value("error", std::string("daemon error")));
+    return r;
+}
+
+json daemonRequest(const char* command)
+{
+    return {{"version", kControlVersion}, {"command", command}};
+}
+
+std::string ago(int64_t finishedAtNs)
+{
+    if (!finishedAtNs)
+        return "-";
+    const int64_t s = (qga::SystemClock::instance().realtimeNs() - finishedAtNs) / 1'000'000'000;
+    if (s < 120)
+        return std::to_string(s) + " s ago";
+    if (s < 7200)
+        return std::to_string(s / 60) + " min ago";
+    return std::to_string(s / 3600) + " h ago";
+}
+
 // ---- commands --------------------------------------------------------------
+
+int cmdStatus(const Options& o)
+{
+    json req = daemonRequest("status");
+    req["domains"] = json::array();
+    for (const QString& d : o.args)
+        req["domains"].push_back(d.toStdString());
+    DaemonReply r = callDaemon(controlPath(o), req, 10000);
+    if (!r.error.isEmpty())
+        return fail(ExitConnection, r.error + (r.reachable ? "" : " (is virt-clocksyncd running?)"));
+    const json& doms = r.reply["domains"];
+    if (o.json) {
+        printJson(r.reply);
+        return ExitOk;
+    }
+    std::printf("daemon: %s, libvirt %s\n", r.reply.value("connected", false) ? "connected" : "NOT connected",
+                r.reply.value("uri", std::string()).c_str());
+    if (!doms.is_array() || doms.empty()) {
+        std::printf("no guests tracked yet\n");
+        return o.args.isEmpty() ? ExitOk : ExitFailure;
+    }
+    std::printf("%-20s %-18s %-12s %-18s %-12s %s\n", "DOMAIN", "STATE", "WHEN", "TRIGGER", "RESULT",
+                "OFFSET BEFORE -> AFTER, SETS, ERROR");
+    int code = ExitOk;
+    for (const json& d : doms) {
+        const SyncResult last = d.contains("last") ? resultFromJson(d["last"]) : SyncResult{};
+        std::string detail = "-";
+        if (d.contains("last")) {
+            detail = last.before ? formatOffset(last.before->offsetNs) : "?";
+            if (last.after && last.attempts > 0)
+                detail += " -> " + formatOffset(last.after->offsetNs);
+            detail += ", " + std::to_string(last.attempts) + " set" + (last.attempts == 1 ? "" : "s");
+            if (last.error)
+                detail += ", " + last.error->message;
+            else if (!last.note.empty())
+                detail += ", " + last.note;
+            if (!last.ok())
+                code = ExitOutOfTolerance;
+        }
+        std::printf("%-20s %-18s %-12s %-18s %-12s %s\n", d.value("domain", std::string()).c_str(),
+                    d.value("state", std::string()).c_str(),
+                    d.contains("last") ? ago(last.finishedAtNs).c_str() : "-",
+                    d.contains("last") ? std::string(triggerName(last.trigger)).c_str() : "-",
+                    d.contains("last") ? outcomeName(last.outcome) : "-", detail.c_str());
+    }
+    return code;
+}
+
+int cmdMetrics(const Options& o)
+{
+    DaemonReply r = callDaemon(controlPath(o), daemonRequest("metrics"), 10000);
+    if (!r.error.isEmpty())
+        return fail(ExitConnection, r.error + (r.reachable ? "" : " (is virt-clocksyncd running?)"));
+    std::fputs(r.reply.value("text", std::string()).c_str(), stdout);
+    return ExitOk;
+}
 
 int cmdOffset(const Options& o)
 {
@@ -263,6 +413,32 @@ int cmdSync(const Options& o)
     if (all == !args.isEmpty())
         return fail(ExitUsage, "usage: virt-clocksync sync DOMAIN...|--all");
 
+    if (!samples && !attempts) {
+        json req = daemonRequest("sync");
+        req["all"] = all;
+        req["domains"] = json::array();
+        for (const QString& a : args)
+            req["domains"].push_back(a.toStdString());
+        DaemonReply r = callDaemon(controlPath(o), req, 180'000);
+        if (r.reachable) {
+            if (!r.error.isEmpty())
+                return fail(ExitFailure, r.error);
+            int worst = ExitOk;
+            for (const json& jr : r.reply["results"]) {
+                const SyncResult res = resultFromJson(jr);
+                if (!o.json)
+                    std::printf("%s: %s (via virt-clocksyncd)\n", res.domain.c_str(), describe(res).c_str());
+                if (!res.ok())
+                    worst = std::max(worst, jr.contains("error") && jr["error"].value("kind", "") == "agent-unavailable"
+                                                ? int(ExitAgentUnavailable)
+                                                : int(ExitOutOfTolerance));
+            }
+            if (o.json)
+                printJson(r.reply["results"]);
+            return worst;
+        }
+    }
+
     Connection c = openLibvirt(o.uri);
     if (!c.conn)
         return fail(ExitConnection, c.error);
@@ -306,7 +482,7 @@ int cmdSync(const Options& o)
         SyncResult r = runSync(agent, qga::SystemClock::instance(), req, delay);
         r.domain = name.toStdString();
         if (o.json)
-            out.push_back(resultJson(r));
+            out.push_back(resultToJson(r));
         else
             std::printf("%s: %s\n", qPrintable(name), describe(r).c_str());
         if (r.error)
@@ -482,6 +658,8 @@ int run(const QStringList& argv)
             o.uri = argv[++i];
         else if (a.startsWith("--uri="))
             o.uri = a.mid(6);
+        else if (a == "--control" && i + 1 < argv.size())
+            o.control = argv[++i];
         else if (a == "--json")
             o.json = true;
         else if (a == "-h" || a == "--help")
@@ -511,6 +689,10 @@ int run(const QStringList& argv)
     }
     if (o.command == "sync")
         return cmdSync(o);
+    if (o.command == "status")
+        return cmdStatus(o);
+    if (o.command == "metrics")
+        return cmdMetrics(o);
     if (o.command == "offset")
         return cmdOffset(o);
     if (o.command == "check-host")
