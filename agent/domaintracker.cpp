@@ -39,15 +39,15 @@ void DomainTracker::trigger(const std::string& uuid, const std::string& name, Tr
         e.agentConnected = false;
     switch (e.state) {
     case DomainState::Syncing:
-        // Something happened after the in-flight sync measured: sync again after it.
+        // Something happened after the in-flight sync measured: sync again
+        // after it. Coalesced triggers keep the first reason and time: a
+        // restore emits "started restored" then "resumed from snapshot".
         if (!e.again)
             e.again = {t, now};
-        else
-            e.again->first = t;
         return;
     case DomainState::WaitingAgent:
-        e.trigger = t; // coalesce; keep the first trigger's time for latency
-        return;
+        return; // coalesced into the pending trigger
+
     case DomainState::Idle:
         e.trigger = t;
         e.triggerMonoNs = now;

@@ -10,23 +10,23 @@ $LAB down >/dev/null 2>&1 || true
 case_suspend_resume() {
     g=$(lab_up -n 1)
     start_daemon
-    wait_log "$g: reconcile:" 30 >/dev/null
+    wait_log "$g: reconcile:" 30
     lvirsh suspend "$g" >/dev/null
     sleep 5 # the scenario: a 5 s pause
     lvirsh resume "$g" >/dev/null
-    log "daemon: $(wait_log "$g: resumed: (synced|approximate)" 30)"
+    wait_log "$g: resumed: (synced|approximate)" 30
     assert_residual "$g" "suspend 5 s / resume"
 }
 
 case_save_restore() {
     g=$(lab_up -n 1)
     start_daemon
-    wait_log "$g: reconcile:" 30 >/dev/null
+    wait_log "$g: reconcile:" 30
     lvirsh save "$g" "$WORK/$g.save" >/dev/null
     sleep 3 # time passes while saved
     lvirsh restore "$WORK/$g.save" >/dev/null
     # The agent reconnects after the restore; the sync must wait for it, not fail.
-    log "daemon: $(wait_log "$g: restored: (synced|approximate)" 60)"
+    wait_log "$g: restored: (synced|approximate)" 60
     [ "$(count_log "$g: restored: failed")" -eq 0 ] || fail "restore sync failed"
     assert_residual "$g" "save / 3 s / restore"
 }
@@ -34,29 +34,29 @@ case_save_restore() {
 case_managedsave() {
     g=$(lab_up -n 1)
     start_daemon
-    wait_log "$g: reconcile:" 30 >/dev/null
+    wait_log "$g: reconcile:" 30
     lvirsh managedsave "$g" >/dev/null
     sleep 3
     lvirsh start "$g" >/dev/null
-    log "daemon: $(wait_log "$g: restored: (synced|approximate)" 60)"
+    wait_log "$g: restored: (synced|approximate)" 60
     assert_residual "$g" "managedsave / 3 s / start"
 }
 
 case_snapshot_revert() {
     g=$(lab_up -n 1 --disk)
     start_daemon
-    wait_log "$g: reconcile:" 30 >/dev/null
+    wait_log "$g: reconcile:" 30
     lvirsh snapshot-create-as "$g" snap1 >/dev/null
     sleep 5 # time passes after the snapshot
     lvirsh snapshot-revert "$g" snap1 >/dev/null
-    log "daemon: $(wait_log "$g: snapshot-reverted: (synced|approximate)" 60)"
+    wait_log "$g: snapshot-reverted: (synced|approximate)" 60
     assert_residual "$g" "snapshot / 5 s / revert"
 }
 
 case_wrong_clock_request() {
     g=$(lab_up -n 1)
     start_daemon
-    wait_log "$g: reconcile:" 30 >/dev/null
+    wait_log "$g: reconcile:" 30
     lvirsh domtime "$g" --time $(( $(date +%s) - 300 )) >/dev/null
     assert_offset_beyond "$g" 250000000
     log "cli: $(cli sync "$g")"
@@ -64,7 +64,7 @@ case_wrong_clock_request() {
     lvirsh domtime "$g" --time $(( $(date +%s) + 420 )) >/dev/null
     assert_offset_beyond "$g" 350000000
     cli policy "$g" --set "resync=$(date +%s%N)" >/dev/null
-    log "daemon: $(wait_log "$g: policy-changed: (synced|approximate)" 30)"
+    wait_log "$g: policy-changed: (synced|approximate)" 30
     assert_residual "$g" "clock 7 min wrong, metadata resync request"
 }
 
@@ -74,20 +74,20 @@ case_libvirtd_restart() {
     sock="/run/clocklab-runtime/libvirt/libvirt-sock"
     [ "$(id -u)" -eq 0 ] || sock="$XDG_RUNTIME_DIR/libvirt/libvirt-sock"
     start_daemon "uri = qemu+unix:///session?socket=$sock"
-    wait_log "$g: reconcile:" 30 >/dev/null
+    wait_log "$g: reconcile:" 30
     $LAB run pkill -KILL -x libvirtd
-    wait_log "connection to .* lost" 30 >/dev/null
+    wait_log "connection to .* lost" 30
     log "libvirtd killed; the daemon noticed"
     lvirsh suspend "$g" >/dev/null # autostarts a new libvirtd
     sleep 3
     lvirsh resume "$g" >/dev/null
-    log "daemon: $(wait_log "reconnected to" 60)"
-    log "daemon: $(wait_log "$g: (reconcile|resumed): (synced|approximate)" 60 2)"
+    wait_log "reconnected to" 60
+    wait_log "$g: (reconcile|resumed): (synced|approximate)" 60 2
     assert_residual "$g" "libvirtd killed, guest paused 3 s during the outage"
     lvirsh suspend "$g" >/dev/null
     sleep 3
     lvirsh resume "$g" >/dev/null
-    log "daemon: $(wait_log "$g: resumed: (synced|approximate)" 30)"
+    wait_log "$g: resumed: (synced|approximate)" 30
     assert_residual "$g" "suspend/resume after the reconnect"
 }
 
@@ -98,9 +98,9 @@ case_agent_missing_and_late() {
     late=$(lab_up -n 1 --append clocksync.agentdelay=12 --no-wait)
     start_daemon
     cli status || true
-    log "daemon: $(wait_log "$late: reconcile: (synced|approximate|in-sync)" 60)"
+    wait_log "$late: reconcile: (synced|approximate|in-sync)" 60
     assert_residual "$late" "agent started 12 s after boot"
-    log "daemon: $(wait_log "clocklab-noagent: reconcile: failed" 60)"
+    wait_log "clocklab-noagent: reconcile: failed" 60
     grep -q "did not connect within 25 s" "$DAEMON_LOG" || fail "no clear agent error"
     cli status | tee "$WORK/status.txt"
     grep -q "did not connect" "$WORK/status.txt" || fail "status does not explain the missing agent"
@@ -110,13 +110,13 @@ case_agent_missing_and_late() {
 case_four_at_once() {
     guests=$(lab_up -n 4)
     start_daemon
-    for g in $guests; do wait_log "$g: reconcile:" 60 >/dev/null; done
+    for g in $guests; do wait_log "$g: reconcile:" 60; done
     for g in $guests; do lvirsh suspend "$g" >/dev/null; done
     sleep 3
     t0=$(date +%s.%N)
     for g in $guests; do lvirsh resume "$g" >/dev/null & done
     wait
-    for g in $guests; do wait_log "$g: resumed: (synced|approximate)" 60 >/dev/null; done
+    for g in $guests; do wait_log "$g: resumed: (synced|approximate)" 60; done
     log "all 4 verified $(echo "$(date +%s.%N) - $t0" | bc) s after the resume commands"
     for g in $guests; do assert_residual "$g" "4 guests resumed at once"; done
 }
@@ -124,16 +124,16 @@ case_four_at_once() {
 case_policy_off() {
     g=$(lab_up -n 1)
     start_daemon
-    wait_log "$g: reconcile:" 30 >/dev/null
+    wait_log "$g: reconcile:" 30
     cli policy "$g" --set mode=off >/dev/null
-    wait_log "$g: policy-changed: skipped" 30 >/dev/null
+    wait_log "$g: policy-changed: skipped" 30
     lvirsh suspend "$g" >/dev/null
     sleep 3
     lvirsh resume "$g" >/dev/null
-    log "daemon: $(wait_log "$g: resumed: skipped" 30)"
+    wait_log "$g: resumed: skipped" 30
     assert_offset_beyond "$g" 2500000 # left alone: ~3 s behind
     cli policy "$g" --set mode=host >/dev/null
-    log "daemon: $(wait_log "$g: policy-changed: (synced|approximate)" 30)"
+    wait_log "$g: policy-changed: (synced|approximate)" 30
     assert_residual "$g" "policy changed live from off to host"
 }
 
@@ -144,7 +144,7 @@ case_cli() {
         cli $c || [ $? -eq 3 ] || fail "virt-clocksync $c failed"
     done
     start_daemon
-    wait_log "$g: reconcile:" 30 >/dev/null
+    wait_log "$g: reconcile:" 30
     cli status "$g" | tee "$WORK/out"
     grep -q "$g" "$WORK/out" || fail "status does not list $g"
     cli metrics > "$WORK/metrics"

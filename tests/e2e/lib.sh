@@ -10,6 +10,7 @@ BIN="${CLOCKSYNC_BIN:-$REPO/build/default/agent}"
 LAB="bash $REPO/contrib/lab/lab.sh"
 WORK=$(mktemp -d /tmp/clocksync-e2e.XXXXXX)
 chmod 0755 "$WORK"
+[ "$(id -u)" -ne 0 ] || chown "$($LAB user):" "$WORK"
 DAEMON_LOG="$WORK/daemon.log"
 DAEMON_PID=""
 CASE_START=$(date +%s.%N)
@@ -74,7 +75,7 @@ start_daemon() {
     chmod 0666 "$DAEMON_LOG"
     $LAB run "$BIN/virt-clocksyncd" --config "$WORK/daemon.conf" >> "$DAEMON_LOG" 2>&1 &
     DAEMON_PID=$!
-    wait_log "control socket" 20 >/dev/null
+    wait_log "control socket" 20
 }
 
 stop_daemon() {
@@ -86,13 +87,14 @@ stop_daemon() {
 }
 
 # wait_log PATTERN TIMEOUT [NTH]: waits until the daemon log has the NTH (default 1)
-# line matching PATTERN (extended regex); prints it. Event-driven (tail -f).
+# line matching PATTERN (extended regex), and logs it. Event-driven (tail -f).
+# Never call it in $(...): a failure must end the case.
 wait_log() {
     local pattern=$1 timeout=$2 nth=${3:-1}
     if ! timeout "$timeout" grep -E -m "$nth" "$pattern" <(tail -n +1 -f "$DAEMON_LOG") >/dev/null; then
         fail "no daemon log line matching '$pattern' (#$nth) within $timeout s"
     fi
-    grep -E "$pattern" "$DAEMON_LOG" | sed -n "${nth}p"
+    log "daemon: $(grep -E "$pattern" "$DAEMON_LOG" | sed -n "${nth}p" | sed 's/^clocksync[.a-z]*: //')"
 }
 
 count_log() { grep -cE "$1" "$DAEMON_LOG" || true; }

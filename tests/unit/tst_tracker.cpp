@@ -71,7 +71,7 @@ private slots:
         QCOMPARE(rig.tracker.pendingCount(), 1);
         rig.backend.openGate();
         QVERIFY(rig.waitResults(2));
-        QCOMPARE(rig.result(1).trigger, Trigger::PolicyChanged); // the latest reason
+        QCOMPARE(rig.result(1).trigger, Trigger::Resumed); // the first reason is kept
         QVERIFY(!rig.spy.wait(100));                              // and nothing more
         QCOMPARE(rig.backend.opened(), 2);
     }
@@ -108,12 +108,16 @@ private slots:
         Rig rig;
         rig.backend.setDomain("u1", {});
         rig.tracker.trigger("u1", "vm1", Trigger::Restored, /*waitForAgent=*/true);
+        // libvirt follows a restore with "resumed from snapshot": one sync, labelled restored.
+        rig.tracker.trigger("u1", "vm1", Trigger::SnapshotReverted);
         QCOMPARE(rig.tracker.status()[0].state, DomainState::WaitingAgent);
         QCOMPARE(rig.backend.opened(), 0); // nothing runs before the agent is there
         rig.tracker.agentState("u1", "vm1", true);
         QVERIFY(rig.waitResults(1));
         QCOMPARE(rig.result(0).outcome, Outcome::Synced);
         QCOMPARE(rig.result(0).trigger, Trigger::Restored);
+        QVERIFY(!rig.spy.wait(100)); // exactly one sync
+        QCOMPARE(rig.backend.opened(), 1);
     }
 
     void agentUnavailableWaitsThenSyncs()
