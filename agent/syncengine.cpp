@@ -1,9 +1,13 @@
 // Sync engine.
 #include "syncengine.h"
 
+#include <QLoggingCategory>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+
+Q_LOGGING_CATEGORY(lcEngine, "clocksync.engine", QtInfoMsg)
 
 namespace clocksync {
 
@@ -59,18 +63,26 @@ std::string describe(const SyncResult& r)
 
 // ---- delay model ---------------------------------------------------------
 
+int64_t DelayModel::biasNs() const
+{
+    const int n = std::min(observations, kWindow);
+    if (n == 0)
+        return 0;
+    std::array<int64_t, kWindow> v = recentBiasNs;
+    std::sort(v.begin(), v.begin() + n);
+    return n % 2 ? v[std::size_t(n / 2)] : (v[std::size_t(n / 2 - 1)] + v[std::size_t(n / 2)]) / 2;
+}
+
 int64_t DelayModel::estimate(int64_t rttNs) const
 {
-    return std::max<int64_t>(0, rttNs / 2 + biasNs);
+    return std::max<int64_t>(0, rttNs / 2 + biasNs());
 }
 
 void DelayModel::learn(int64_t rttNs, int64_t estimateNs, int64_t residualNs)
 {
     // A guest that lies could teach us nonsense: clamp the observed delay.
     const int64_t observed = std::clamp<int64_t>(estimateNs - residualNs, 0, 100'000'000);
-    const int64_t bias = observed - rttNs / 2;
-    // Fast at first, then an EWMA (alpha 1/2) that still tracks jittery TCG.
-    biasNs = observations == 0 ? bias : (biasNs + bias) / 2;
+    recentBiasNs[std::size_t(observations % kWindow)] = observed - rttNs / 2;
     ++observations;
 }
 
@@ -80,11 +92,17 @@ void DelayModel::learn(int64_t rttNs, int64_t estimateNs, int64_t residualNs)
 // (generous: Windows guests tick in 15.6 ms steps).
 constexpr int64_t kStoppedClockSpanNs = 20'000'000;
 
-Expected<Measurement> measure(qga::GuestAgent& agent, int samples)
+Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodRttNs)
 {
     std::vector<qga::TimeSample> taken;
-    taken.reserve(std::size_t(samples));
-    for (int i = 0; i < samples; ++i) {
+    taken.reserve(std::size_t(samples) * 3);
+    for (int i = 0; i < samples * 3; ++i) {
+        if (i >= samples) {
+            // Enough unless the host is busy and a quieter sample is likely.
+            const qga::TimeSample* best = qga::minRttSample(taken);
+            if (goodRttNs <= 0 || best->rttNs() <= 2 * goodRttNs)
+                break;
+        }
         Expected<qga::TimeSample> s = agent.getTime();
         if (!s)
             return s.error();
@@ -102,7 +120,7 @@ Expected<Measurement> measure(qga::GuestAgent& agent, int samples)
     if (taken.size() > 1 && first.guestNs == last.guestNs &&
         last.hostAfterNs - first.hostBeforeNs >= kStoppedClockSpanNs)
         return qga::makeError(ErrorKind::BadClock, "guest clock does not advance");
-    return Measurement{best->offsetNs(), best->uncertaintyNs(), best->rttNs(), samples,
+    return Measurement{best->offsetNs(), best->uncertaintyNs(), best->rttNs(), int(taken.size()),
                        first.guestNs,    last.guestNs,          first.hostBeforeNs, last.hostAfterNs};
 }
 
@@ -144,9 +162,14 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
         return finish(Outcome::Skipped);
     }
 
-    Expected<Measurement> m = measure(agent, p.samples);
+    auto noteRtt = [&](const Measurement& x) {
+        if (delay.bestRttNs == 0 || x.rttNs < delay.bestRttNs)
+            delay.bestRttNs = x.rttNs;
+    };
+    Expected<Measurement> m = measure(agent, p.samples, delay.bestRttNs);
     if (!m)
         return fail(m.error());
+    noteRtt(*m);
     r.before = *m;
     if (std::llabs(m->offsetNs) <= p.skipBelowNs) {
         r.after = *m;
@@ -181,10 +204,14 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
                 return fail(set.error());
             }
         }
-        Expected<Measurement> v = measure(agent, p.samples);
+        Expected<Measurement> v = measure(agent, p.samples, delay.bestRttNs);
         if (!v)
             return fail(v.error());
+        noteRtt(*v);
         r.after = *v;
+        qCDebug(lcEngine, "attempt %d: delay estimate %lld us, verified %+lld us (RTT %lld us, %d samples)",
+                attempt, static_cast<long long>(d / 1000), static_cast<long long>(v->offsetNs / 1000),
+                static_cast<long long>(v->rttNs / 1000), v->samples);
         // We asked to move the clock by more than the tolerance: reading the
         // very same nanosecond afterwards means it neither moved nor ticked.
         if (v->firstGuestNs == m->lastGuestNs)
@@ -198,7 +225,9 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
             return fail(qga::makeError(ErrorKind::BadClock, "guest re-read its RTC but is still " +
                                                                 formatOffset(v->offsetNs) + " off"));
         }
-        delay.learn(m->rttNs, d, v->offsetNs);
+        // Learn only from a verify we can trust: a noisy one would teach noise.
+        if (v->rttNs <= 2 * delay.bestRttNs)
+            delay.learn(m->rttNs, d, v->offsetNs);
         if (std::llabs(v->offsetNs) <= p.targetNs)
             return finish(Outcome::Synced);
         m = v;

@@ -8,17 +8,24 @@
 #include "policy.h"
 #include "syncresult.h"
 
+#include <array>
 #include <functional>
 
 namespace clocksync {
 
 // Host→guest delay of a guest-set-time request, learned per domain from
-// verified residuals. Estimate = RTT/2 + learned bias (bias starts at 0).
+// verified residuals. Estimate = RTT/2 + bias, the bias being the median of
+// the last observations (0 before the first): under TCG single sets are
+// delayed by occasional multi-millisecond outliers, which an average would
+// carry into every following set.
 struct DelayModel
 {
-    int64_t biasNs = 0;
+    static constexpr int kWindow = 7;
+    std::array<int64_t, kWindow> recentBiasNs{};
     int observations = 0;
+    int64_t bestRttNs = 0; // smallest get-time round trip seen for this domain
 
+    int64_t biasNs() const;
     int64_t estimate(int64_t rttNs) const;
     // A set with delay estimate d verified at residual r: the real delay was d - r.
     void learn(int64_t rttNs, int64_t estimateNs, int64_t residualNs);
@@ -33,8 +40,10 @@ struct SyncRequest
     std::function<bool()> stillRunning;
 };
 
-// Measures K samples; min-RTT; rejects a clock that stands still or runs backwards.
-qga::Expected<Measurement> measure(qga::GuestAgent& agent, int samples);
+// Measures K samples; min-RTT; rejects a clock that stands still or runs
+// backwards. If the best round trip is still over twice goodRttNs (a busy
+// host), takes up to 2K more samples.
+qga::Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodRttNs = 0);
 
 // Runs one sync. `delay` is the domain's model, updated in place.
 SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRequest& req,

@@ -3,7 +3,9 @@
 # unprivileged lab user, each with a guest agent and a read-only reference
 # agent whose host end is a unix socket (the independent ruler).
 #
-#   lab.sh up [-n N] [--disk] [--append ARGS]  define and start guests, wait for agents
+#   lab.sh up [-n N] [--first K] [--disk] [--append ARGS] [--no-wait]
+#                                              define and start guests clocklab-K..,
+#                                              wait for their agents
 #   lab.sh down                                destroy everything, kill stray processes
 #   lab.sh virsh ARGS...                       virsh -c qemu:///session as the lab user
 #   lab.sh run CMD...                          a command as the lab user, lab environment
@@ -110,10 +112,11 @@ wait_agent() {
 }
 
 cmd_up() {
-    local count=1 disk="" append="" wait=1
+    local count=1 first=1 disk="" append="" wait=1
     while [ $# -gt 0 ]; do
         case "$1" in
             -n) count=$2; shift 2 ;;
+            --first) first=$2; shift 2 ;;
             --disk) disk=1; shift ;;
             --append) append=$2; shift 2 ;;
             --no-wait) wait=0; shift ;;
@@ -125,7 +128,7 @@ cmd_up() {
     local cache
     cache=$(bash "$here/build-guest.sh")
     local names=()
-    for i in $(seq 1 "$count"); do
+    for i in $(seq "$first" $((first + count - 1))); do
         local name="$LAB_PREFIX-$i"
         local diskfile=""
         if [ -n "$disk" ]; then
@@ -173,5 +176,5 @@ case "${1:-}" in
     ref) echo "$LAB_DIR/$2.ref" ;;
     console) cat "$LAB_DIR/$2.console" ;;
     user) echo "$LAB_USER" ;;
-    *) sed -n '2,16p' "$0"; exit 2 ;;
+    *) sed -n '2,18p' "$0"; exit 2 ;;
 esac

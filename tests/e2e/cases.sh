@@ -102,14 +102,13 @@ case_libvirtd_restart() {
 
 case_agent_missing_and_late() {
     AGENT_WAIT=25
-    $LAB up -n 1 --append clocksync.noagent --no-wait >/dev/null
-    lvirsh domrename clocklab-1 clocklab-noagent >/dev/null 2>&1 || true
-    late=$(lab_up -n 1 --append clocksync.agentdelay=12 --no-wait)
+    noagent=$(lab_up -n 1 --append clocksync.noagent --no-wait)
+    late=$(lab_up -n 1 --first 2 --append clocksync.agentdelay=12 --no-wait)
     start_daemon
     cli status || true
     wait_log "$late: reconcile: (synced|approximate|in-sync)" 60
     assert_residual "$late" "agent started 12 s after boot"
-    wait_log "clocklab-noagent: reconcile: failed" 60
+    wait_log "$noagent: reconcile: failed" 60
     grep -q "did not connect within 25 s" "$DAEMON_LOG" || fail "no clear agent error"
     cli status | tee "$WORK/status.txt"
     grep -q "did not connect" "$WORK/status.txt" || fail "status does not explain the missing agent"
