@@ -25,7 +25,7 @@ struct SyncPolicy
     SyncMode mode = SyncMode::Host;
     int64_t skipBelowNs = 1'000'000; // "tolerance": leave a guest this close alone
     int64_t targetNs = 50'000;       // once we set, land at least this close
-    int attempts = 3;                // set+verify rounds
+    int attempts = 5;                // set+verify rounds
     int samples = 5;                 // get-time calls per measurement
     bool syncOnBoot = false;
 };

@@ -63,14 +63,29 @@ std::string describe(const SyncResult& r)
 
 // ---- delay model ---------------------------------------------------------
 
+static int64_t medianOf(std::array<int64_t, DelayModel::kWindow> v, int n)
+{
+    std::sort(v.begin(), v.begin() + n);
+    return n % 2 ? v[std::size_t(n / 2)] : (v[std::size_t(n / 2 - 1)] + v[std::size_t(n / 2)]) / 2;
+}
+
+
 int64_t DelayModel::biasNs() const
 {
     const int n = std::min(observations, kWindow);
-    if (n == 0)
+    return n == 0 ? 0 : medianOf(recentBiasNs, n);
+}
+
+int64_t DelayModel::jitterNs() const
+{
+    const int n = std::min(observations, kWindow);
+    if (n < 3)
         return 0;
-    std::array<int64_t, kWindow> v = recentBiasNs;
-    std::sort(v.begin(), v.begin() + n);
-    return n % 2 ? v[std::size_t(n / 2)] : (v[std::size_t(n / 2 - 1)] + v[std::size_t(n / 2)]) / 2;
+    const int64_t med = medianOf(recentBiasNs, n);
+    std::array<int64_t, kWindow> dev{};
+    for (int i = 0; i < n; ++i)
+        dev[std::size_t(i)] = std::llabs(recentBiasNs[std::size_t(i)] - med);
+    return medianOf(dev, n);
 }
 
 int64_t DelayModel::estimate(int64_t rttNs) const
@@ -230,6 +245,14 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
             delay.learn(m->rttNs, d, v->offsetNs);
         if (std::llabs(v->offsetNs) <= p.targetNs)
             return finish(Outcome::Synced);
+        // Another set is expected to land about `jitter` from where we aim:
+        // if we are already that close (and within tolerance), a further set
+        // is as likely to make it worse as better. Stop, and say so.
+        const int64_t jitter = delay.jitterNs();
+        if (std::llabs(v->offsetNs) <= jitter && std::llabs(v->offsetNs) <= p.skipBelowNs) {
+            r.note = "stopped at the set jitter (" + formatOffset(jitter).substr(1) + ")";
+            return finish(Outcome::Approximate);
+        }
         m = v;
     }
     if (r.after && std::llabs(r.after->offsetNs) <= p.skipBelowNs)

@@ -26,6 +26,9 @@ struct DelayModel
     int64_t bestRttNs = 0; // smallest get-time round trip seen for this domain
 
     int64_t biasNs() const;
+    // Median absolute deviation of the recent biases: how far one set is
+    // expected to land from the estimate. 0 until there are 3 observations.
+    int64_t jitterNs() const;
     int64_t estimate(int64_t rttNs) const;
     // A set with delay estimate d verified at residual r: the real delay was d - r.
     void learn(int64_t rttNs, int64_t estimateNs, int64_t residualNs);
