@@ -166,6 +166,11 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
         return r;
     };
     auto fail = [&](qga::Error e) {
+        // Paused or stopped under our feet: nothing wrong with the guest's clock.
+        if (e.kind == ErrorKind::NotRunning) {
+            r.note = "domain no longer running: " + e.message;
+            return finish(Outcome::Cancelled);
+        }
         r.error = std::move(e);
         return finish(Outcome::Failed);
     };

@@ -232,6 +232,18 @@ private slots:
         QCOMPARE(agent.sets, 0);
     }
 
+    void pausedDuringSetIsCancelledNotFailed()
+    {
+        FakeClock clock;
+        FakeAgent agent(clock, -1'000'000'000);
+        agent.setErrors.push_back(qga::makeError(ErrorKind::NotRunning, "domain is not running"));
+        DelayModel delay;
+        SyncResult r = runSync(agent, clock, request(), delay);
+        QCOMPARE(r.outcome, Outcome::Cancelled);
+        QVERIFY(!r.error);
+        QCOMPARE(agent.sets, 1);
+    }
+
     void transientSetErrorIsRetried()
     {
         FakeClock clock;
