@@ -10,8 +10,14 @@
 #include <QCoreApplication>
 #include <QFile>
 
+#include <QTimer>
+
 #include <csignal>
 #include <cstdio>
+
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 using namespace clocksync;
 
@@ -78,5 +84,27 @@ int main(int argc, char** argv)
         app.quit();
     });
     daemon.start();
+
+#ifdef HAVE_LIBSYSTEMD
+    // Under systemd (Type=notify): READY, a STATUS line, and the watchdog.
+    auto status = [&daemon] {
+        const QString text = QStringLiteral("STATUS=%1 %2, %3 guest(s) tracked")
+                                 .arg(daemon.connection().isConnected() ? "connected to" : "connecting to",
+                                      daemon.config().uri)
+                                 .arg(daemon.tracker().status().size());
+        sd_notify(0, text.toUtf8().constData());
+    };
+    sd_notify(0, "READY=1");
+    status();
+    QObject::connect(&daemon.connection(), &LibvirtConnection::connected, &app, status);
+    QObject::connect(&daemon.connection(), &LibvirtConnection::disconnected, &app, status);
+    QObject::connect(&daemon, &Daemon::syncFinished, &app, status);
+    uint64_t watchdogUs = 0;
+    QTimer watchdog;
+    if (sd_watchdog_enabled(0, &watchdogUs) > 0) {
+        QObject::connect(&watchdog, &QTimer::timeout, [] { sd_notify(0, "WATCHDOG=1"); });
+        watchdog.start(int(watchdogUs / 2000));
+    }
+#endif
     return app.exec();
 }
