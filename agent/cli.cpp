@@ -321,7 +321,7 @@ int cmdStatus(const Options& o)
         const SyncResult last = d.contains("last") ? resultFromJson(d["last"]) : SyncResult{};
         std::string detail = "-";
         if (d.contains("last")) {
-            detail = last.before ? formatOffset(last.before->offsetNs) : "?";
+            detail = last.before ? formatOffset(last.before->offsetNs) : "not measured";
             if (last.after && last.attempts > 0)
                 detail += " -> " + formatOffset(last.after->offsetNs);
             detail += ", " + std::to_string(last.attempts) + " set" + (last.attempts == 1 ? "" : "s");

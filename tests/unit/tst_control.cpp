@@ -1,0 +1,348 @@
+// Control protocol and server: good, malformed, oversize and unknown requests;
+// a silent client does not block others; another uid is refused. Also the
+// metrics format (parsed back) and check-host on fixture /proc/cpuinfo text.
+#include "controlserver.h"
+#include "hostcheck.h"
+#include "metrics.h"
+
+#include <QDeadlineTimer>
+#include <QDir>
+#include <QFile>
+#include <QRegularExpression>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <map>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace clocksync;
+using nlohmann::json;
+
+namespace {
+
+int connectTo(const QString& path)
+{
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.toLocal8Bit().constData(), sizeof(addr.sun_path) - 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+void sendAll(int fd, const std::string& s)
+{
+    std::size_t done = 0;
+    while (done < s.size()) {
+        const ssize_t n = ::send(fd, s.data() + done, s.size() - done, MSG_NOSIGNAL);
+        if (n <= 0)
+            return;
+        done += std::size_t(n);
+    }
+}
+
+// Reads one line, running the Qt event loop (the server lives on it) until
+// it arrives or the deadline passes. Returns "" on EOF/timeout.
+std::string readLine(int fd, int timeoutMs = 5000)
+{
+    static std::map<int, std::string> buffers; // bytes after the last line, per fd
+    std::string& in = buffers[fd];
+    QDeadlineTimer deadline(timeoutMs);
+    while (!deadline.hasExpired()) {
+        if (const auto nl = in.find('\n'); nl != std::string::npos) {
+            std::string line = in.substr(0, nl);
+            in.erase(0, nl + 1);
+            return line;
+        }
+        QCoreApplication::processEvents(QEventLoop::AllEvents, 10);
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 10) <= 0)
+            continue;
+        char buf[4096];
+        const ssize_t n = ::read(fd, buf, sizeof(buf)); // sockets and pipes alike
+        if (n <= 0) {
+            buffers.erase(fd);
+            return {};
+        }
+        in.append(buf, std::size_t(n));
+    }
+    return {};
+}
+
+} // namespace
+
+class TestControl : public QObject
+{
+    Q_OBJECT
+    QTemporaryDir m_dir;
+
+    std::unique_ptr<ControlServer> makeServer()
+    {
+        auto s = std::make_unique<ControlServer>(m_dir.filePath("control.sock"), std::nullopt);
+        s->setHandler([](const ControlRequest& req, ControlServer::Reply reply) {
+            json j = controlOk();
+            j["echo"] = req.command;
+            reply(j);
+        });
+        return s;
+    }
+
+private slots:
+    void parse_data()
+    {
+        QTest::addColumn<QByteArray>("line");
+        QTest::addColumn<bool>("ok");
+        QTest::newRow("status") << QByteArray("{\"version\":1,\"command\":\"status\"}") << true;
+        QTest::newRow("sync") << QByteArray("{\"version\":1,\"command\":\"sync\",\"domains\":[\"a\",\"b\"]}") << true;
+        QTest::newRow("sync-all") << QByteArray("{\"version\":1,\"command\":\"sync\",\"all\":true}") << true;
+        QTest::newRow("no-version") << QByteArray("{\"command\":\"status\"}") << false;
+        QTest::newRow("version-2") << QByteArray("{\"version\":2,\"command\":\"status\"}") << false;
+        QTest::newRow("unknown") << QByteArray("{\"version\":1,\"command\":\"reboot-host\"}") << false;
+        QTest::newRow("not-json") << QByteArray("status please") << false;
+        QTest::newRow("array") << QByteArray("[1]") << false;
+        QTest::newRow("domains-not-array") << QByteArray("{\"version\":1,\"command\":\"sync\",\"domains\":\"a\"}") << false;
+        QTest::newRow("domain-not-string") << QByteArray("{\"version\":1,\"command\":\"sync\",\"domains\":[1]}") << false;
+        QTest::newRow("all-not-bool") << QByteArray("{\"version\":1,\"command\":\"sync\",\"all\":\"yes\"}") << false;
+        QTest::newRow("command-number") << QByteArray("{\"version\":1,\"command\":7}") << false;
+    }
+    void parse()
+    {
+        QFETCH(QByteArray, line);
+        QFETCH(bool, ok);
+        auto r = parseControlRequest(line.toStdString());
+        QCOMPARE(r.ok(), ok);
+        if (!ok)
+            QVERIFY(!r.error().message.empty());
+    }
+
+    void oversizeParse()
+    {
+        std::string big = "{\"version\":1,\"command\":\"status\",\"x\":\"" + std::string(70000, 'a') + "\"}";
+        QVERIFY(!parseControlRequest(big));
+    }
+
+    void serverAnswersAndSurvivesGarbage()
+    {
+        auto server = makeServer();
+        QCOMPARE(server->listen(), QString());
+        const int fd = connectTo(server->path());
+        QVERIFY(fd >= 0);
+        sendAll(fd, "{\"version\":1,\"command\":\"ping\"}" "\n");
+        json r = json::parse(readLine(fd));
+        QCOMPARE(r["ok"].get<bool>(), true);
+        QCOMPARE(r["echo"].get<std::string>(), std::string("ping"));
+        // 1000 malformed requests in a row: each gets an error, the server keeps serving.
+        std::string burst;
+        for (int i = 0; i < 1000; ++i)
+            burst += (i % 2 ? "garbage\n" : "{\"version\":1,\"command\":\"nope\"}" "\n");
+        sendAll(fd, burst);
+        int errors = 0;
+        while (errors < 1000) {
+            const std::string l = readLine(fd);
+            QVERIFY2(!l.empty(), "server stopped answering");
+            QCOMPARE(json::parse(l)["ok"].get<bool>(), false);
+            ++errors;
+        }
+        sendAll(fd, "{\"version\":1,\"command\":\"status\"}" "\n");
+        QCOMPARE(json::parse(readLine(fd))["echo"].get<std::string>(), std::string("status"));
+        ::close(fd);
+    }
+
+    void oversizeRequestIsRefusedAndClosed()
+    {
+        auto server = makeServer();
+        QCOMPARE(server->listen(), QString());
+        const int fd = connectTo(server->path());
+        sendAll(fd, std::string(100 * 1024, 'x'));
+        json r = json::parse(readLine(fd));
+        QCOMPARE(r["ok"].get<bool>(), false);
+        QVERIFY(r["error"].get<std::string>().find("64 KiB") != std::string::npos);
+        QCOMPARE(readLine(fd, 2000), std::string()); // closed
+        ::close(fd);
+    }
+
+    void silentClientDoesNotBlockOthersAndTimesOut()
+    {
+        auto server = makeServer();
+        server->setIdleTimeoutMs(300);
+        QCOMPARE(server->listen(), QString());
+        const int silent = connectTo(server->path());
+        QVERIFY(silent >= 0);
+        const int other = connectTo(server->path());
+        sendAll(other, "{\"version\":1,\"command\":\"ping\"}" "\n");
+        QCOMPARE(json::parse(readLine(other))["ok"].get<bool>(), true);
+        // The silent client is hung up on (EOF), not kept forever.
+        QTRY_COMPARE_WITH_TIMEOUT(server->clients(), 0, 5000);
+        char c;
+        QCOMPARE(::recv(silent, &c, 1, MSG_DONTWAIT), ssize_t(0));
+        ::close(silent);
+        ::close(other);
+    }
+
+    void otherUidIsRefused()
+    {
+        if (::geteuid() != 0)
+            QSKIP("needs root to connect as another uid");
+        auto server = makeServer();
+        QCOMPARE(server->listen(), QString());
+        // The socket is 0660 in a 0700 dir: make it reachable for the test only,
+        // so that what refuses the stranger is the credential check.
+        ::chmod(m_dir.path().toLocal8Bit().constData(), 0755);
+        ::chmod(server->path().toLocal8Bit().constData(), 0666);
+        int pipefd[2];
+        QVERIFY(::pipe(pipefd) == 0);
+        const pid_t pid = ::fork();
+        if (pid == 0) {
+            // Child: become nobody, connect, forward the reply line to the parent.
+            if (::setgid(65534) != 0 || ::setuid(65534) != 0)
+                ::_exit(2);
+            const int fd = connectTo(server->path());
+            if (fd < 0)
+                ::_exit(3);
+            sendAll(fd, "{\"version\":1,\"command\":\"status\"}" "\n");
+            char buf[512];
+            ssize_t n;
+            while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0)
+                (void)!::write(pipefd[1], buf, std::size_t(n));
+            ::_exit(0);
+        }
+        ::close(pipefd[1]);
+        const std::string reply = readLine(pipefd[0], 10000);
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        ::close(pipefd[0]);
+        QVERIFY2(!reply.empty(), qPrintable(QStringLiteral("no reply for the other uid (child exit %1)")
+                                                 .arg(WIFEXITED(status) ? WEXITSTATUS(status) : -1)));
+        json r = json::parse(reply);
+        QCOMPARE(r["ok"].get<bool>(), false);
+        QVERIFY(r["error"].get<std::string>().find("permission denied") != std::string::npos);
+    }
+
+    void peerRules()
+    {
+        QVERIFY(ControlServer::peerAllowed(0, 0, std::nullopt));
+        QVERIFY(ControlServer::peerAllowed(::geteuid(), 12345, std::nullopt));
+        const uid_t stranger = ::geteuid() == 4242 ? 4243 : 4242;
+        QVERIFY(!ControlServer::peerAllowed(stranger, 4242, std::nullopt));
+        QVERIFY(ControlServer::peerAllowed(stranger, 4242, gid_t(4242))); // primary group
+        QVERIFY(!ControlServer::peerAllowed(stranger, 4242, gid_t(4343)));
+    }
+
+    void resultJsonRoundTrip()
+    {
+        SyncResult r;
+        r.domain = "vm";
+        r.uuid = "u";
+        r.trigger = Trigger::Restored;
+        r.outcome = Outcome::Approximate;
+        r.before = Measurement{-5'000'000'000, 300'000, 600'000, 5};
+        r.after = Measurement{120'000, 250'000, 500'000, 7};
+        r.attempts = 3;
+        r.error = qga::makeError(qga::ErrorKind::Timeout, "slow");
+        SyncResult b = resultFromJson(resultToJson(r));
+        QCOMPARE(b.domain, r.domain);
+        QCOMPARE(b.trigger, r.trigger);
+        QCOMPARE(b.outcome, r.outcome);
+        QCOMPARE(b.before->offsetNs, r.before->offsetNs);
+        QCOMPARE(b.after->samples, 7);
+        QCOMPARE(b.attempts, 3);
+        QCOMPARE(b.error->message, std::string("slow"));
+        QVERIFY(!resultFromJson(json("garbage")).before);
+    }
+
+    void metricsParseBack()
+    {
+        Metrics m;
+        SyncResult r;
+        r.trigger = Trigger::Resumed;
+        r.outcome = Outcome::Synced;
+        r.before = Measurement{-5'000'000'000, 0, 0, 5};
+        r.after = Measurement{30'000, 0, 0, 5};
+        r.attempts = 2;
+        r.latencyNs = 40'000'000;
+        m.record(r);
+        r.outcome = Outcome::Failed;
+        r.error = qga::makeError(qga::ErrorKind::AgentUnavailable, "x");
+        m.record(r);
+        m.setConnected(true);
+        m.setGuests(3, 1);
+        const QString text = QString::fromStdString(m.render());
+        const QRegularExpression sample("^([a-z_]+)(\\{([a-z_]+=\"[^\"]*\")(,[a-z_]+=\"[^\"]*\")*\\})? (-?[0-9.e+-]+|\\+Inf)$");
+        QMap<QString, double> values;
+        for (const QString& line : text.split('\n', Qt::SkipEmptyParts)) {
+            if (line.startsWith("# HELP ") || line.startsWith("# TYPE "))
+                continue;
+            auto match = sample.match(line);
+            QVERIFY2(match.hasMatch(), qPrintable("not Prometheus text: " + line));
+            values[line.section(' ', 0, 0)] = line.section(' ', 1).toDouble();
+        }
+        QCOMPARE(values.value("virt_clocksync_syncs_total{trigger=\"resumed\",result=\"synced\"}"), 1.0);
+        QCOMPARE(values.value("virt_clocksync_errors_total{kind=\"agent-unavailable\"}"), 1.0);
+        QCOMPARE(values.value("virt_clocksync_residual_seconds_bucket{le=\"5e-05\"}"), 2.0);
+        QCOMPARE(values.value("virt_clocksync_residual_seconds_bucket{le=\"2.5e-05\"}"), 0.0);
+        QCOMPARE(values.value("virt_clocksync_residual_seconds_count"), 2.0);
+        QCOMPARE(values.value("virt_clocksync_latency_seconds_count"), 1.0); // failures have no latency
+        QCOMPARE(values.value("virt_clocksync_libvirt_connected"), 1.0);
+        QCOMPARE(values.value("virt_clocksync_guests{state=\"pending\"}"), 1.0);
+        QTemporaryDir dir;
+        const QString path = dir.filePath("clocksync.prom");
+        QCOMPARE(m.writeTextfile(path), QString());
+        QFile f(path);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        QCOMPARE(QString::fromUtf8(f.readAll()), text);
+    }
+
+    void checkHostFixtures()
+    {
+        HostCheck good;
+        parseCpuinfo("processor\t: 0\nflags\t\t: fpu tsc constant_tsc nonstop_tsc rdtscp\n\n"
+                     "processor\t: 1\nflags\t\t: fpu\n",
+                     good);
+        QVERIFY(good.constantTsc);
+        QVERIFY(good.nonstopTsc);
+        good.clocksource = "tsc";
+        good.ntpSynchronised = true;
+        adviseOn(good);
+        QVERIFY(good.advice.isEmpty());
+
+        HostCheck old;
+        parseCpuinfo("processor\t: 0\nflags\t\t: fpu tsc\n", old);
+        QVERIFY(!old.constantTsc);
+        QVERIFY(!old.nonstopTsc);
+        old.clocksource = "hpet";
+        old.ntpSynchronised = false;
+        adviseOn(old);
+        QCOMPARE(old.advice.size(), 4);
+        QVERIFY(old.advice.join(' ').contains("constant_tsc"));
+        QVERIFY(old.advice.join(' ').contains("hpet"));
+        QVERIFY(old.advice.join(' ').contains("NTP"));
+
+        // A whole fixture tree, as check-host reads it.
+        QTemporaryDir root;
+        QDir().mkpath(root.filePath("proc"));
+        QDir().mkpath(root.filePath("sys/devices/system/clocksource/clocksource0"));
+        auto write = [&](const QString& rel, const QByteArray& data) {
+            QFile f(root.filePath(rel));
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write(data);
+        };
+        write("proc/cpuinfo", "flags\t: constant_tsc nonstop_tsc\n");
+        write("sys/devices/system/clocksource/clocksource0/current_clocksource", "kvm-clock\n");
+        write("sys/devices/system/clocksource/clocksource0/available_clocksource", "kvm-clock tsc hpet\n");
+        HostCheck c = checkHost(root.path());
+        QCOMPARE(c.clocksource, QString("kvm-clock"));
+        QCOMPARE(c.availableClocksources.size(), 3);
+        QVERIFY(c.advice.isEmpty());
+    }
+};
+
+QTEST_GUILESS_MAIN(TestControl)
+#include "tst_control.moc"
