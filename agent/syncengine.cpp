@@ -196,7 +196,11 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
         return finish(Outcome::InSync);
     }
 
-    for (int attempt = 1; attempt <= p.attempts; ++attempt) {
+    // `attempts` rounds to reach the target; while still outside the
+    // tolerance (a guest we have not fixed yet), up to as many again.
+    for (int attempt = 1; attempt <= 2 * p.attempts; ++attempt) {
+        if (attempt > p.attempts && r.after && std::llabs(r.after->offsetNs) <= p.skipBelowNs)
+            break;
         // Decide on the time only after the last confirmation that the domain runs.
         if (!running()) {
             r.note = "domain no longer running";
@@ -219,7 +223,7 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
                 set = agent.setTimeFromRtc();
             }
             if (!set) {
-                if (transient(set.error().kind) && attempt < p.attempts)
+                if (transient(set.error().kind) && attempt < 2 * p.attempts)
                     continue;
                 return fail(set.error());
             }
@@ -264,7 +268,7 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
         return finish(Outcome::Approximate);
     r.error = qga::makeError(ErrorKind::BadClock,
                              "residual " + formatOffset(r.after ? r.after->offsetNs : 0) +
-                                 " still outside tolerance after " + std::to_string(p.attempts) +
+                                 " still outside tolerance after " + std::to_string(r.attempts) +
                                  " attempts");
     return finish(Outcome::Failed);
 }
