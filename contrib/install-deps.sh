@@ -18,7 +18,7 @@ packages=(
     qemu-guest-agent libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
     qemu-system-x86 qemu-utils busybox-static cpio kmod passwd procps util-linux
     # benchmarks
-    gnuplot-nox python3
+    gnuplot-nox python3 python3-libvirt bc
 )
 
 missing=()

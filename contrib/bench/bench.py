@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""virt-clocksync benchmarks, side by side with what operators use today.
+
+Run as root on a lab machine:  python3 contrib/bench/bench.py [-n 30] [--mass 8]
+(bench.sh installs what is needed, builds, and calls this.)
+
+Every residual is measured independently of the method under test: through the
+guest's read-only reference agent on its own virtio port, read straight from
+the host socket (virt-clocksync offset --socket, min-RTT of 30 samples). That
+ruler is calibrated against a qemu-ga on the host itself (same clock, true
+offset 0), with every state-changing command blocked.
+"""
+import argparse, json, os, re, statistics, subprocess, sys, tempfile, time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(REPO, "build", "release", "agent")
+LAB = ["bash", os.path.join(REPO, "contrib", "lab", "lab.sh")]
+
+
+def sh(args, check=True, **kw):
+    return subprocess.run(args, check=check, capture_output=True, text=True, **kw)
+
+
+def lab(*args, check=True):
+    return sh(LAB + list(args), check=check).stdout
+
+
+def virsh(*args, check=True):
+    return lab("virsh", *args, check=check)
+
+
+def ruler_ns(sock, label="guest", samples=30):
+    r = sh([os.path.join(BIN, "virt-clocksync"), "--json", "offset", label, "--socket", sock,
+            "--samples", str(samples)], check=False)
+    if r.returncode not in (0, 3):
+        raise RuntimeError("ruler failed: " + r.stderr)
+    j = json.loads(r.stdout)
+    return j["offset_ns"], j["rtt_ns"]
+
+
+def calibrate(reps):
+    """Ruler bias against a host qemu-ga (true offset 0)."""
+    d = tempfile.mkdtemp()
+    sock = os.path.join(d, "qga.sock")
+    listing = sh(["qemu-ga", "--block-rpcs=?"]).stdout.split()
+    allowed = {"guest-sync-delimited", "guest-sync", "guest-ping", "guest-get-time", "guest-info"}
+    block = ",".join(x for x in listing if x not in allowed)
+    p = subprocess.Popen(["qemu-ga", "-m", "unix-listen", "-p", sock, "-t", d, "-f",
+                          os.path.join(d, "pid"), "--block-rpcs=" + block])
+    try:
+        deadline = time.time() + 10
+        while not os.path.exists(sock) and time.time() < deadline:
+            time.sleep(0.05)
+        vals = [ruler_ns(sock, "host") for _ in range(reps)]
+    finally:
+        p.terminate()
+        p.wait()
+    offs = [v[0] for v in vals]
+    return {"bias_ns": statistics.median(offs), "spread_ns": max(offs) - min(offs),
+            "rtt_min_ns": min(v[1] for v in vals), "samples": offs}
+
+
+def pause(guests, seconds):
+    for g in guests:
+        virsh("suspend", g)
+    time.sleep(seconds)  # the scenario itself: a pause of this length
+    t0 = time.time()
+    procs = [subprocess.Popen(LAB + ["virsh", "resume", g], stdout=subprocess.DEVNULL) for g in guests]
+    for p in procs:
+        p.wait()
+    return t0
+
+
+class Daemon:
+    def __init__(self, workdir):
+        self.log = os.path.join(workdir, "daemon.log")
+        open(self.log, "w").close()
+        os.chmod(self.log, 0o666)
+        self.p = subprocess.Popen(LAB + ["run", os.path.join(BIN, "virt-clocksyncd"), "--uri",
+                                         "qemu:///session"], stdout=open(self.log, "a"),
+                                  stderr=subprocess.STDOUT)
+        self.wait_for(r"reconcile:", 0, 60)
+
+    def lines(self):
+        with open(self.log) as f:
+            return f.read().splitlines()
+
+    def wait_for(self, pattern, start, timeout, count=1):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            found = [l for l in self.lines()[start:] if re.search(pattern, l)]
+            if len(found) >= count:
+                return found
+            time.sleep(0.02)
+        raise RuntimeError("daemon: no '%s' within %d s" % (pattern, timeout))
+
+    def stop(self):
+        self.p.terminate()
+        self.p.wait()
+
+
+def latency_ms(line):
+    m = re.search(r"([0-9.]+) ms after trigger", line)
+    return float(m.group(1)) if m else None
+
+
+def pct(v, q):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(round(q / 100.0 * (len(v) - 1))))]
+
+
+def summary(values_us):
+    a = [abs(x) for x in values_us]
+    return {"n": len(a), "median": statistics.median(a), "p90": pct(a, 90), "p99": pct(a, 99), "max": max(a)}
+
+
+def fmt_us(v):
+    return "%.0f ms" % (v / 1000) if v >= 10000 else ("%.2f ms" % (v / 1000) if v >= 1000 else "%.1f us" % v)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-n", type=int, default=30, help="suspend/resume cycles per method")
+    ap.add_argument("--pause", type=float, default=3.0)
+    ap.add_argument("--mass", type=int, default=8, help="guests for the mass resume (0: skip)")
+    ap.add_argument("--idle", type=int, default=60, help="seconds of the idle-cost run")
+    ap.add_argument("--out", default=os.path.join(REPO, "build", "bench"))
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    work = tempfile.mkdtemp()
+    os.chmod(work, 0o755)
+    res = {"machine": sh(["uname", "-srm"]).stdout.strip(), "cpus": os.cpu_count(), "cycles": a.n,
+           "pause_s": a.pause, "methods": {}}
+
+    print("calibrating the ruler against a host qemu-ga ...", file=sys.stderr)
+    cal = calibrate(20)
+    res["ruler_calibration"] = cal
+    bias = cal["bias_ns"]
+
+    lab("down")
+    g = lab("up", "-n", "1").split()[0]
+    ref = lab("ref", g).strip()
+    methods = [
+        ("virsh domtime --now", lambda: virsh("domtime", g, "--now")),
+        ("virsh domtime --sync", lambda: virsh("domtime", g, "--sync")),
+        ("naive SetTime(now, ns)", None),
+        ("virt-clocksyncd", None),
+    ]
+    for name, action in methods:
+        print("method: %s (%d cycles)" % (name, a.n), file=sys.stderr)
+        samples, lat = [], []
+        daemon = Daemon(work) if name == "virt-clocksyncd" else None
+        for i in range(a.n):
+            start = len(daemon.lines()) if daemon else 0
+            pause([g], a.pause)
+            if daemon:
+                line = daemon.wait_for(r"%s: resumed: " % g, start, 60)[0]
+                lat.append(latency_ms(line))
+            elif name.startswith("naive"):
+                lab("run", "python3", "-c",
+                    "import libvirt,time;c=libvirt.open('qemu:///session');d=c.lookupByName('%s');"
+                    "n=time.time_ns();d.setTime({'seconds':n//10**9,'nseconds':n%%10**9})" % g)
+            else:
+                action()
+            off, rtt = ruler_ns(ref)
+            samples.append((off - bias) / 1000.0)
+        if daemon:
+            daemon.stop()
+        res["methods"][name] = {"residual_us": samples, "latency_ms": lat, "summary": summary(samples)}
+
+    # Restore -> verified latency (agent reconnect included).
+    daemon = Daemon(work)
+    restore_lat = []
+    for i in range(min(a.n, 10)):
+        start = len(daemon.lines())
+        save = os.path.join(work, "g.save")
+        sh(["chown", lab("user").strip(), work])
+        virsh("save", g, save)
+        t0 = time.time()
+        virsh("restore", save)
+        daemon.wait_for(r"%s: restored: " % g, start, 60)
+        restore_lat.append((time.time() - t0) * 1000)
+        os.remove(save)
+    # Idle cost: no events for a while; count the daemon's context switches and CPU.
+    pid = int(sh(["pgrep", "-f", "virt-clocksyncd --uri"]).stdout.split()[0])
+    def proc_stats():
+        st = open("/proc/%d/status" % pid).read()
+        cs = sum(int(x) for x in re.findall(r"ctxt_switches:\s+(\d+)", st))
+        f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+        return cs, (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    cs0, cpu0 = proc_stats()
+    time.sleep(a.idle)  # measuring idleness: nothing to wait for
+    cs1, cpu1 = proc_stats()
+    daemon.stop()
+    res["restore_to_verified_ms"] = restore_lat
+    res["idle"] = {"seconds": a.idle, "context_switches": cs1 - cs0, "cpu_seconds": cpu1 - cpu0}
+
+    # Mass resume.
+    if a.mass:
+        lab("down")
+        guests = lab("up", "-n", str(a.mass)).split()
+        daemon = Daemon(work)
+        daemon.wait_for(r"reconcile:", 0, 120, count=len(guests))
+        mass = []
+        for rep in range(3):
+            start = len(daemon.lines())
+            t0 = pause(guests, a.pause)
+            lines = daemon.wait_for(r"resumed: ", start, 120, count=len(guests))
+            t_all = time.time() - t0
+            resid = [(ruler_ns(lab("ref", x).strip())[0] - bias) / 1000.0 for x in guests]
+            mass.append({"all_verified_s": t_all, "residual_us": resid,
+                         "outcomes": [re.search(r"resumed: ([a-z-]+)", l).group(1) for l in lines]})
+        daemon.stop()
+        res["mass_resume"] = {"guests": len(guests), "runs": mass}
+    lab("down")
+
+    # Scale without VMs (simulated guests, fake agents).
+    scale = sh([os.path.join(REPO, "build", "release", "contrib", "bench", "bench_scale")]).stdout
+    res["scale"] = json.loads(scale)
+
+    with open(os.path.join(a.out, "bench.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    report(res, a.out)
+
+
+def report(res, out):
+    now = res["methods"]["virsh domtime --now"]["summary"]["median"]
+    print("## Residual |offset| after suspend %.0f s / resume, %d cycles per method" % (res["pause_s"], res["cycles"]))
+    print()
+    cal = res["ruler_calibration"]
+    print("Ruler: reference qemu-ga in the guest on its own virtio port, host socket, min-RTT of 30 samples; "
+          "calibrated on a host qemu-ga (true offset 0): bias %+.1f us (subtracted), spread %.1f us, min RTT %.1f us."
+          % (cal["bias_ns"] / 1000, cal["spread_ns"] / 1000, cal["rtt_min_ns"] / 1000))
+    print()
+    print("| method | median | p90 | p99 | max | median vs `--now` |")
+    print("|---|---|---|---|---|---|")
+    for name, m in res["methods"].items():
+        s = m["summary"]
+        print("| %s | %s | %s | %s | %s | %s |" % (name, fmt_us(s["median"]), fmt_us(s["p90"]), fmt_us(s["p99"]),
+                                                 fmt_us(s["max"]), "%.0fx better" % (now / s["median"]) if s["median"] else "-"))
+    d = res["methods"]["virt-clocksyncd"]["latency_ms"]
+    print()
+    print("Latency resume event -> verified (daemon): median %.1f ms, p99 %.1f ms; restore command -> verified: "
+          "median %.0f ms, p99 %.0f ms." % (statistics.median(d), pct(d, 99), statistics.median(res["restore_to_verified_ms"]),
+                                            pct(res["restore_to_verified_ms"], 99)))
+    if "mass_resume" in res:
+        m = res["mass_resume"]
+        print()
+        print("Mass resume, %d guests at once (3 runs): all verified after %s s; residuals %s us; outcomes %s." % (
+            m["guests"], ", ".join("%.2f" % r["all_verified_s"] for r in m["runs"]),
+            ", ".join("%.0f" % x for r in m["runs"] for x in r["residual_us"]),
+            sorted(set(o for r in m["runs"] for o in r["outcomes"]))))
+    i = res["idle"]
+    print()
+    print("Idle: %d s without events: %d context switches, %.3f s CPU." % (i["seconds"], i["context_switches"], i["cpu_seconds"]))
+    print()
+    print("| simulated guests | syncs | CPU per sync | peak RSS |")
+    print("|---|---|---|---|")
+    for s in res["scale"]:
+        print("| %d | %d | %.1f us | %.1f MiB |" % (s["guests"], s["syncs"], s["cpu_us_per_sync"], s["peak_rss_mib"]))
+    # Plot.
+    data = os.path.join(out, "residuals.dat")
+    names = list(res["methods"])
+    with open(data, "w") as f:
+        for idx, name in enumerate(names):
+            for v in res["methods"][name]["residual_us"]:
+                f.write("%d %f\n" % (idx, max(abs(v), 0.1)))
+    gp = """set terminal pngcairo size 900,500
+set output '%s'
+set logscale y
+set ylabel '|residual| (us, log scale)'
+set xtics (%s)
+set xrange [-0.5:%f]
+set grid ytics
+set title 'Guest offset after suspend/resume, measured on the reference agent'
+plot '%s' using ($1+(rand(0)-0.5)*0.3):2 with points pt 7 ps 0.6 notitle
+""" % (os.path.join(out, "residuals.png"), ", ".join("'%s' %d" % (n, i) for i, n in enumerate(names)),
+       len(names) - 0.5, data)
+    sh(["gnuplot"], input=gp)
+    print()
+    print("Plot: %s; every sample: %s" % (os.path.join(out, "residuals.png"), os.path.join(out, "bench.json")))
+
+
+if __name__ == "__main__":
+    main()
