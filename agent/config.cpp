@@ -73,7 +73,7 @@ void setSyncKey(Context& ctx, const QString& key, const QString& value)
         return;
     }
     if (key == "enabled" || key == "mode" || key == "tolerance-us" || key == "target-us" ||
-        key == "attempts" || key == "sync-on-boot") {
+        key == "attempts" || key == "sync-on-boot" || key == "watch-interval" || key == "watch-correct") {
         PolicyOverride o;
         if (auto err = setPolicyKey(o, key, value))
             return ctx.warn(*err);

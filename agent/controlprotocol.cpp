@@ -110,7 +110,7 @@ SyncResult resultFromJson(const json& j)
     r.trigger = triggerFromName(str("trigger")).value_or(Trigger::Request);
     const std::string o = str("outcome");
     for (Outcome x : {Outcome::InSync, Outcome::Synced, Outcome::Approximate, Outcome::Failed,
-                      Outcome::Cancelled, Outcome::Skipped})
+                      Outcome::Cancelled, Outcome::Skipped, Outcome::Drifted})
         if (o == outcomeName(x))
             r.outcome = x;
     auto num = [&](const char* k) {

@@ -38,6 +38,15 @@ Daemon::Daemon(DaemonConfig config, QObject* parent) : QObject(parent), m_config
         m_tracker->trigger(uuid.toStdString(), name.toStdString(), Trigger::PmWakeup);
     });
     connect(m_tracker.get(), &DomainTracker::syncFinished, this, &Daemon::onResult);
+    connect(&m_clockStep, &ClockStepWatcher::stepped, this, &Daemon::onHostClockStep);
+    connect(m_tracker.get(), &DomainTracker::policySeen, this,
+            [this](const std::string& uuid, const std::string& name, const SyncPolicy& p) {
+                const bool on = p.enabled && p.mode != SyncMode::Off;
+                m_drift.setInterval(uuid, name, on ? p.watchIntervalS * 1000 : 0);
+            });
+    connect(&m_drift, &DriftWatch::due, this, [this](const std::string& uuid, const std::string& name) {
+        m_tracker->trigger(uuid, name, Trigger::DriftWatch);
+    });
     connect(&m_sleep, &SleepWatcher::hostResumed, this, [this] {
         qCInfo(lcDaemon) << "host woke from sleep: checking every running guest";
         syncAllRunning(Trigger::HostWake);
@@ -76,6 +85,8 @@ void Daemon::start()
         qCInfo(lcDaemon).noquote() << "control socket" << controlPath;
     }
     updateMetrics();
+    if (const QString why = m_clockStep.start(); !why.isEmpty())
+        qCWarning(lcDaemon).noquote() << "not watching for host clock steps:" << why;
     if (const QString why = m_sleep.start(); !why.isEmpty())
         qCInfo(lcDaemon).noquote() << "not watching for host sleep:" << why;
     m_connection->start();
@@ -130,6 +141,13 @@ void Daemon::syncAllRunning(Trigger t)
     });
 }
 
+void Daemon::onHostClockStep(int64_t stepNs)
+{
+    qCInfo(lcDaemon).noquote() << "host clock stepped by" << QString::fromStdString(formatOffset(stepNs))
+                               << "- checking every running guest";
+    syncAllRunning(Trigger::HostClockStep);
+}
+
 void Daemon::onLifecycle(const QString& uuid, const QString& name, int event, int detail)
 {
     const EventAction a = mapLifecycleEvent(event, detail);
@@ -141,7 +159,11 @@ void Daemon::onLifecycle(const QString& uuid, const QString& name, int event, in
         m_tracker->trigger(u, n, a.trigger);
         break;
     case EventAction::SyncWhenAgent: m_tracker->trigger(u, n, a.trigger, true); break;
-    case EventAction::Cancel: m_tracker->cancel(u, "domain paused or stopped"); break;
+    case EventAction::Cancel:
+        m_tracker->cancel(u, "domain paused or stopped");
+        if (event == VIR_DOMAIN_EVENT_STOPPED || event == VIR_DOMAIN_EVENT_SHUTDOWN)
+            m_drift.remove(u);
+        break;
     default: break;
     }
 }
@@ -267,6 +289,10 @@ void Daemon::requestSync(const std::vector<std::pair<std::string, std::string>>&
 
 void logSyncResult(const SyncResult& r)
 {
+    // The drift watch is quiet while guests are fine: one line when one is not.
+    if (r.trigger == Trigger::DriftWatch && (r.outcome == Outcome::InSync || r.outcome == Outcome::Skipped ||
+                                              r.outcome == Outcome::Cancelled))
+        return;
     const QString line = QString::fromStdString(r.domain + ": " + describe(r));
     if (r.ok())
         qCInfo(lcSync).noquote() << line;

@@ -8,6 +8,8 @@
 #include "domaintracker.h"
 #include "libvirtbackend.h"
 #include "libvirtconnection.h"
+#include "clockstep.h"
+#include "driftwatch.h"
 #include "sleepwatcher.h"
 
 #include <QObject>
@@ -30,6 +32,7 @@ public:
 
     DomainTracker& tracker() { return *m_tracker; }
     const Metrics& metrics() const { return m_metrics; }
+    const DriftWatch& driftWatch() const { return m_drift; }
     ControlServer* control() { return m_control.get(); }
     LibvirtConnection& connection() { return *m_connection; }
     const DaemonConfig& config() const { return m_config; }
@@ -57,6 +60,8 @@ private:
     std::unique_ptr<Scheduler> m_scheduler;
     std::unique_ptr<DomainTracker> m_tracker;
     SleepWatcher m_sleep;
+    ClockStepWatcher m_clockStep;
+    DriftWatch m_drift;
     Metrics m_metrics;
     std::unique_ptr<ControlServer> m_control;
     struct PendingSync
@@ -71,6 +76,8 @@ private:
 public:
     // Host woke from sleep (or another host-wide reason): sync every running guest.
     void syncAllRunning(Trigger t);
+    // The host clock was stepped by stepNs (also how tests inject a step).
+    void onHostClockStep(int64_t stepNs);
 };
 
 // Logs one line per sync outcome (journald fields when under journald).

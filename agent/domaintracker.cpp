@@ -134,6 +134,8 @@ void DomainTracker::onJobFinished(const JobResult& jr)
     e.delay = jr.delay;
     e.state = DomainState::Idle;
     const SyncResult& r = jr.result;
+    if (jr.policy)
+        emit policySeen(e.uuid, e.name, applyOverride(m_defaults, *jr.policy));
 
     const bool agentMissing = r.outcome == Outcome::Failed && r.error &&
                               r.error->kind == qga::ErrorKind::AgentUnavailable;

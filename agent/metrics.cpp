@@ -51,6 +51,12 @@ void Metrics::record(const SyncResult& r)
     ++m_syncs[{std::string(triggerName(r.trigger)), outcomeName(r.outcome)}];
     if (r.error)
         ++m_agentErrors[qga::errorKindName(r.error->kind)];
+    if (r.after)
+        m_guestOffset[r.domain] = r.after->offsetNs;
+    else if (r.before)
+        m_guestOffset[r.domain] = r.before->offsetNs;
+    if (r.trigger == Trigger::DriftWatch)
+        return; // a periodic check: only the gauge and the counter
     if (r.before)
         m_offsetBefore.observe(std::fabs(r.before->offsetNs / 1e9));
     if (r.after && r.attempts > 0)
@@ -76,6 +82,17 @@ std::string Metrics::render() const
     m_residual.render(out, "virt_clocksync_residual_seconds",
                       "Absolute verified guest offset after setting its clock.");
     m_latency.render(out, "virt_clocksync_latency_seconds", "From trigger to verified outcome.");
+    out += "# HELP virt_clocksync_guest_offset_seconds Latest measured offset per guest (guest - host).\n"
+           "# TYPE virt_clocksync_guest_offset_seconds gauge\n";
+    for (const auto& [domain, ns] : m_guestOffset) {
+        std::string escaped;
+        for (char c : domain) {
+            if (c == '\\' || c == '"')
+                escaped += '\\';
+            escaped += c == '\n' ? ' ' : c;
+        }
+        out += "virt_clocksync_guest_offset_seconds{domain=\"" + escaped + "\"} " + num(ns / 1e9) + "\n";
+    }
     out += "# HELP virt_clocksync_guests Guests tracked, and with work pending.\n"
            "# TYPE virt_clocksync_guests gauge\n"
            "virt_clocksync_guests{state=\"tracked\"} " + std::to_string(m_tracked) + "\n"

@@ -35,6 +35,7 @@ public:
     Metrics();
     void record(const SyncResult& r);
     void setConnected(bool c) { m_connected = c; }
+    void forgetGuest(const std::string& domain) { m_guestOffset.erase(domain); }
     void setReconnects(int n) { m_reconnects = n; }
     void setGuests(int tracked, int pending)
     {
@@ -48,6 +49,7 @@ public:
 private:
     std::map<std::pair<std::string, std::string>, uint64_t> m_syncs; // (trigger, outcome)
     std::map<std::string, uint64_t> m_agentErrors;                   // kind
+    std::map<std::string, int64_t> m_guestOffset;                    // domain -> latest offset
     Histogram m_offsetBefore;
     Histogram m_residual;
     Histogram m_latency;

@@ -50,7 +50,7 @@ std::optional<int64_t> parseBounded(const QString& s, int64_t min, int64_t max)
 bool PolicyOverride::isEmpty() const
 {
     return !enabled && !mode && !skipBelowNs && !targetNs && !attempts && !syncOnBoot &&
-           resync.isEmpty();
+           !watchIntervalS && !watchCorrect && resync.isEmpty();
 }
 
 SyncPolicy applyOverride(SyncPolicy p, const PolicyOverride& o)
@@ -67,6 +67,10 @@ SyncPolicy applyOverride(SyncPolicy p, const PolicyOverride& o)
         p.attempts = *o.attempts;
     if (o.syncOnBoot)
         p.syncOnBoot = *o.syncOnBoot;
+    if (o.watchIntervalS)
+        p.watchIntervalS = *o.watchIntervalS;
+    if (o.watchCorrect)
+        p.watchCorrect = *o.watchCorrect;
     return p;
 }
 
@@ -76,11 +80,16 @@ std::optional<QString> setPolicyKey(PolicyOverride& o, const QString& key, const
     auto bad = [&](const char* expected) {
         return QStringLiteral("invalid value '%1' for '%2' (expected %3)").arg(value, key, expected);
     };
-    if (key == "enabled" || key == "sync-on-boot") {
+    if (key == "enabled" || key == "sync-on-boot" || key == "watch-correct") {
         auto b = parseBool(value);
         if (!b)
             return bad("yes or no");
-        (key == "enabled" ? o.enabled : o.syncOnBoot) = *b;
+        (key == "enabled" ? o.enabled : key == "sync-on-boot" ? o.syncOnBoot : o.watchCorrect) = *b;
+    } else if (key == "watch-interval") {
+        auto v = parseBounded(value, 0, 86'400);
+        if (!v || (*v > 0 && *v < 10))
+            return bad("0 (off) or 10..86400 seconds");
+        o.watchIntervalS = *v;
     } else if (key == "mode") {
         auto m = parseMode(value);
         if (!m)
@@ -157,6 +166,10 @@ QString policyToXml(const PolicyOverride& o)
         w.writeAttribute("attempts", QString::number(*o.attempts));
     if (o.syncOnBoot)
         w.writeAttribute("sync-on-boot", *o.syncOnBoot ? "yes" : "no");
+    if (o.watchIntervalS)
+        w.writeAttribute("watch-interval", QString::number(*o.watchIntervalS));
+    if (o.watchCorrect)
+        w.writeAttribute("watch-correct", *o.watchCorrect ? "yes" : "no");
     if (!o.resync.isEmpty())
         w.writeAttribute("resync", o.resync);
     w.writeEndElement();

@@ -5,6 +5,7 @@
 // Bad metadata is warned about and ignored attribute by attribute.
 #pragma once
 
+#include <QMetaType>
 #include <QString>
 #include <QStringList>
 
@@ -28,6 +29,9 @@ struct SyncPolicy
     int attempts = 5;                // set+verify rounds
     int samples = 5;                 // get-time calls per measurement
     bool syncOnBoot = false;
+    int64_t watchIntervalS = 0;      // drift watch: measure every N s (0: off)
+    bool watchCorrect = false;       // drift watch: also correct what it finds
+    bool measureOnly = false;        // internal: a drift-watch check that must not set
 };
 
 struct PolicyOverride
@@ -38,6 +42,8 @@ struct PolicyOverride
     std::optional<int64_t> targetNs;
     std::optional<int> attempts;
     std::optional<bool> syncOnBoot;
+    std::optional<int64_t> watchIntervalS;
+    std::optional<bool> watchCorrect;
     QString resync; // opaque; changing it asks for a sync
 
     bool isEmpty() const;
@@ -64,3 +70,5 @@ std::optional<SyncMode> parseMode(const QString& s);
 std::optional<int64_t> parseBounded(const QString& s, int64_t min, int64_t max);
 
 } // namespace clocksync
+
+Q_DECLARE_METATYPE(clocksync::SyncPolicy)

@@ -78,6 +78,8 @@ JobResult Scheduler::execute(DomainBackend& backend, const qga::Clock& clock, co
     if (!decided) {
         if (job.cancelled->load()) {
             finishEarly(Outcome::Cancelled, std::nullopt, "cancelled before start");
+        } else if (job.trigger == Trigger::DriftWatch && req.policy.watchIntervalS == 0) {
+            finishEarly(Outcome::Skipped, std::nullopt, "policy: watch-interval=0");
         } else if (job.trigger == Trigger::Booted && !req.policy.syncOnBoot) {
             finishEarly(Outcome::Skipped, std::nullopt, "policy: sync-on-boot=no");
         } else if (!req.policy.enabled || req.policy.mode == SyncMode::Off) {
@@ -86,8 +88,10 @@ JobResult Scheduler::execute(DomainBackend& backend, const qga::Clock& clock, co
             qga::Expected<std::unique_ptr<qga::GuestAgent>> agent = backend.openAgent(job.uuid);
             if (!agent)
                 finishEarly(Outcome::Failed, agent.error(), {});
-            else
+            else {
+                req.policy.measureOnly = job.trigger == Trigger::DriftWatch && !req.policy.watchCorrect;
                 out.result = runSync(**agent, clock, req, out.delay);
+            }
         }
     }
     out.result.uuid = job.uuid;

@@ -23,6 +23,7 @@ const char* outcomeName(Outcome o)
     case Outcome::Failed: return "failed";
     case Outcome::Cancelled: return "cancelled";
     case Outcome::Skipped: return "skipped";
+    case Outcome::Drifted: return "drifted";
     }
     return "failed";
 }
@@ -194,6 +195,10 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
     if (std::llabs(m->offsetNs) <= p.skipBelowNs) {
         r.after = *m;
         return finish(Outcome::InSync);
+    }
+    if (p.measureOnly) {
+        r.note = "measured only (watch-correct=no)";
+        return finish(Outcome::Drifted);
     }
 
     // `attempts` rounds to reach the target; while still outside the

@@ -18,6 +18,7 @@ enum class Outcome {
     Failed,      // could not measure, set, or verify
     Cancelled,   // the domain paused/stopped/vanished meanwhile: nothing (more) set
     Skipped,     // policy says leave this guest alone
+    Drifted,     // drift watch (measure only): outside tolerance, not corrected
 };
 const char* outcomeName(Outcome o);
 

@@ -6,7 +6,7 @@
 
 namespace clocksync {
 
-static constexpr std::array<std::pair<Trigger, std::string_view>, 10> kNames{{
+static constexpr std::array<std::pair<Trigger, std::string_view>, 12> kNames{{
     {Trigger::Resumed, "resumed"},
     {Trigger::MigratedIn, "migrated-in"},
     {Trigger::SnapshotReverted, "snapshot-reverted"},
@@ -17,6 +17,8 @@ static constexpr std::array<std::pair<Trigger, std::string_view>, 10> kNames{{
     {Trigger::Reconcile, "reconcile"},
     {Trigger::Request, "request"},
     {Trigger::PolicyChanged, "policy-changed"},
+    {Trigger::HostClockStep, "host-clock-step"},
+    {Trigger::DriftWatch, "drift-watch"},
 }};
 
 std::string_view triggerName(Trigger t)

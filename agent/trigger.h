@@ -18,6 +18,8 @@ enum class Trigger {
     Reconcile,        // daemon start or libvirt reconnect: events were lost
     Request,          // operator: CLI or control socket
     PolicyChanged,    // our domain metadata changed (incl. a resync request)
+    HostClockStep,    // the host's CLOCK_REALTIME was stepped
+    DriftWatch,       // periodic check (opt-in watch-interval)
 };
 
 std::string_view triggerName(Trigger t);

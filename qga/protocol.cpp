@@ -39,6 +39,25 @@ bool AgentInfo::supports(std::string_view command) const
 
 namespace protocol {
 
+std::optional<Expected<std::string>> takeReplyLine(std::string& buffer)
+{
+    for (;;) {
+        const std::size_t nl = buffer.find('\n');
+        if (nl == std::string::npos) {
+            if (buffer.size() > kMaxReplyBytes)
+                return Expected<std::string>(
+                    makeError(ErrorKind::Protocol, "guest agent reply exceeds the 64 KiB limit"));
+            return std::nullopt;
+        }
+        std::string line = buffer.substr(0, nl);
+        buffer.erase(0, nl + 1);
+        const std::size_t start = line.find_first_not_of(kSyncDelimiter);
+        if (start == std::string::npos)
+            continue; // only delimiters: not a reply
+        return Expected<std::string>(line.substr(start));
+    }
+}
+
 static std::string line(const json& j)
 {
     return j.dump() + "\n";

@@ -6,6 +6,7 @@
 #include "expected.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,12 @@ std::string syncDelimitedRequest(int64_t id);
 std::string setTimeRequest(int64_t guestNs);
 // guest-set-time without a time: the guest reloads its clock from its RTC.
 std::string setTimeFromRtcRequest();
+
+// Stream framing: takes the next reply line out of `buffer` (bytes read so
+// far), dropping 0xFF delimiter bytes and lines that only hold delimiters.
+// Returns nullopt when no complete line is buffered yet, and an error when
+// the buffer exceeds the reply size limit without a line end.
+std::optional<Expected<std::string>> takeReplyLine(std::string& buffer);
 
 // Decodes a reply line. For {"return": ...} yields the return value as JSON
 // text; for {"error": {...}} yields a typed error.

@@ -136,18 +136,8 @@ Expected<void> SocketAgent::writeAll(const std::string& data, int64_t deadlineNs
 Expected<std::string> SocketAgent::readLine(int64_t deadlineNs)
 {
     for (;;) {
-        std::size_t nl = m_buffer.find('\n');
-        if (nl != std::string::npos) {
-            std::string line = m_buffer.substr(0, nl);
-            m_buffer.erase(0, nl + 1);
-            // Drop delimiter bytes; a line of only delimiters is not a reply.
-            std::size_t start = line.find_first_not_of(protocol::kSyncDelimiter);
-            if (start == std::string::npos)
-                continue;
-            return line.substr(start);
-        }
-        if (m_buffer.size() > protocol::kMaxReplyBytes)
-            return makeError(ErrorKind::Protocol, "guest agent reply exceeds the 64 KiB limit");
+        if (std::optional<Expected<std::string>> line = protocol::takeReplyLine(m_buffer))
+            return std::move(*line);
         pollfd p{m_fd, POLLIN, 0};
         int n = ::poll(&p, 1, remainingMs(deadlineNs));
         if (n < 0 && errno == EINTR)

@@ -91,6 +91,33 @@ private slots:
         QVERIFY2(r.outcome != Outcome::Skipped, describe(r).c_str());
     }
 
+    void hostClockStepSyncsRunningGuests()
+    {
+        // The step itself is injected: tests never step the real host clock.
+        m_daemon->onHostClockStep(-2'000'000'000);
+        SyncResult r = waitResult(Trigger::HostClockStep);
+        QCOMPARE(r.domain, std::string("test"));
+        QVERIFY2(r.ok(), describe(r).c_str());
+    }
+
+    void driftWatchFollowsTheMetadata()
+    {
+        QVERIFY(!m_daemon->driftWatch().timerActive()); // off by default: no wakeups
+        QCOMPARE(virDomainSetMetadata(m_dom.get(), VIR_DOMAIN_METADATA_ELEMENT,
+                                      "<policy watch-interval=\"30\"/>", kMetadataKey, kMetadataUri,
+                                      VIR_DOMAIN_AFFECT_LIVE),
+                 0);
+        waitResult(Trigger::PolicyChanged);
+        QCOMPARE(m_daemon->driftWatch().watched(), 1);
+        QVERIFY(m_daemon->driftWatch().timerActive());
+        QCOMPARE(virDomainSetMetadata(m_dom.get(), VIR_DOMAIN_METADATA_ELEMENT, nullptr, nullptr,
+                                      kMetadataUri, VIR_DOMAIN_AFFECT_LIVE),
+                 0);
+        waitResult(Trigger::PolicyChanged);
+        QCOMPARE(m_daemon->driftWatch().watched(), 0);
+        QVERIFY(!m_daemon->driftWatch().timerActive());
+    }
+
     void restoreWaitsForTheAgent()
     {
         // The test driver never reports an agent connecting: the sync must

@@ -94,6 +94,23 @@ private slots:
         QVERIFY(!r);
     }
 
+    void framing()
+    {
+        std::string buf = std::string("\xff\xff\n") + "{\"return\": 1}\n\xff{\"return\": 2}\n{\"ret";
+        auto a = protocol::takeReplyLine(buf);
+        QVERIFY(a && *a);
+        QCOMPARE(**a, std::string("{\"return\": 1}"));
+        auto b = protocol::takeReplyLine(buf);
+        QVERIFY(b && *b);
+        QCOMPARE(**b, std::string("{\"return\": 2}"));
+        QVERIFY(!protocol::takeReplyLine(buf)); // partial line: wait for more
+        QCOMPARE(buf, std::string("{\"ret"));
+        std::string big(protocol::kMaxReplyBytes + 1, '7');
+        auto c = protocol::takeReplyLine(big);
+        QVERIFY(c && !*c);
+        QCOMPARE(c->error().kind, ErrorKind::Protocol);
+    }
+
     void emptyReply()
     {
         QVERIFY(protocol::parseEmptyReply("{\"return\": {}}").ok());

@@ -212,6 +212,32 @@ private slots:
         QCOMPARE(byUuid["gone"].outcome, Outcome::Cancelled);
     }
 
+    void driftWatchMeasuresOrCorrects()
+    {
+        Rig rig;
+        QSignalSpy policies(&rig.tracker, &DomainTracker::policySeen);
+        FakeBackend::Domain d;
+        d.policy = parsePolicyXml("<policy watch-interval=\"60\"/>");
+        d.offsetNs = -3'000'000; // drifted 3 ms
+        rig.backend.setDomain("u1", d);
+        rig.tracker.trigger("u1", "vm1", Trigger::DriftWatch);
+        QVERIFY(rig.waitResults(1));
+        QCOMPARE(rig.result(0).outcome, Outcome::Drifted); // measured, not corrected
+        QCOMPARE(rig.result(0).attempts, 0);
+        QCOMPARE(policies.size(), 1);
+        QCOMPARE(policies.at(0).at(2).value<SyncPolicy>().watchIntervalS, 60);
+        d.policy = parsePolicyXml("<policy watch-interval=\"60\" watch-correct=\"yes\"/>");
+        rig.backend.setDomain("u1", d);
+        rig.tracker.trigger("u1", "vm1", Trigger::DriftWatch);
+        QVERIFY(rig.waitResults(2));
+        QCOMPARE(rig.result(1).outcome, Outcome::Synced);
+        d.policy = {};
+        rig.backend.setDomain("u1", d);
+        rig.tracker.trigger("u1", "vm1", Trigger::DriftWatch);
+        QVERIFY(rig.waitResults(3));
+        QCOMPARE(rig.result(2).outcome, Outcome::Skipped); // watch off for this domain
+    }
+
     void policyFromMetadata()
     {
         Rig rig;

@@ -1,0 +1,18 @@
+// libFuzzer: the domain-metadata policy parser (anyone with write access to
+// the domain's metadata controls this input).
+#include "policy.h"
+
+#include <cstddef>
+#include <cstdint>
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
+{
+    const QString xml = QString::fromUtf8(reinterpret_cast<const char*>(data), qsizetype(size));
+    clocksync::PolicyParse p = clocksync::parsePolicyXml(xml);
+    // What we parse, we must be able to write back and read again the same.
+    clocksync::PolicyParse again = clocksync::parsePolicyXml(clocksync::policyToXml(p.policy));
+    if (!again.warnings.isEmpty() || again.policy.mode != p.policy.mode ||
+        again.policy.attempts != p.policy.attempts || again.policy.skipBelowNs != p.policy.skipBelowNs)
+        __builtin_trap();
+    return 0;
+}
