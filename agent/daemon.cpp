@@ -7,8 +7,7 @@
 
 #include <QCoreApplication>
 #include <QLoggingCategory>
-#include <QPointer>
-#include <QThreadPool>
+#include "workerpool.h"
 
 Q_LOGGING_CATEGORY(lcSync, "clocksync.sync")
 Q_LOGGING_CATEGORY(lcDaemon, "clocksync.daemon")
@@ -56,6 +55,7 @@ Daemon::Daemon(DaemonConfig config, QObject* parent) : QObject(parent), m_config
 Daemon::~Daemon()
 {
     shutdown();
+    m_alive.reset();
 }
 
 void Daemon::start()
@@ -111,16 +111,13 @@ void Daemon::withRunningDomains(
     std::shared_ptr<virConnect> conn = m_connection->connection();
     if (!conn)
         return;
-    QPointer<Daemon> self(this);
-    QThreadPool::globalInstance()->start([self, conn, fn = std::move(fn)]() {
+    std::weak_ptr<int> alive = m_alive;
+    LibvirtConnection::runInBackground([this, alive, conn, fn = std::move(fn)]() {
         auto running = LibvirtConnection::listRunning(conn.get());
-        QMetaObject::invokeMethod(
-            QCoreApplication::instance(),
-            [self, fn, running = std::move(running)]() {
-                if (self && !self->m_stopping)
-                    fn(running);
-            },
-            Qt::QueuedConnection);
+        MainThreadQueue::instance().post([this, alive, fn, running = std::move(running)]() {
+            if (alive.lock() && !m_stopping)
+                fn(running);
+        });
     });
 }
 

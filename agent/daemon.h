@@ -72,6 +72,7 @@ private:
     };
     std::vector<std::shared_ptr<PendingSync>> m_pendingSyncs;
     bool m_stopping = false;
+    std::shared_ptr<int> m_alive = std::make_shared<int>(0); // late posts after destruction are dropped
 
 public:
     // Host woke from sleep (or another host-wide reason): sync every running guest.

@@ -5,8 +5,9 @@
 
 #include <QCoreApplication>
 #include <QLoggingCategory>
-#include <QPointer>
-#include <QThreadPool>
+#include "workerpool.h"
+
+#include <map>
 
 Q_LOGGING_CATEGORY(lcConn, "clocksync.connection")
 
@@ -43,16 +44,27 @@ const char* closeReasonText(int reason)
 
 } // namespace
 
+// Objects whose callbacks may still fire, with their liveness token. The
+// trampolines find `this` here under a mutex rather than reading it directly:
+// the mutex orders them after construction (and before destruction) in a way
+// ThreadSanitizer can check, which libvirt's own handoff is not.
+static std::mutex s_registryMutex;
+static std::map<const LibvirtConnection*, std::weak_ptr<int>> s_registry;
+
 LibvirtConnection::LibvirtConnection(QString uri, QObject* parent)
     : QObject(parent), m_uri(std::move(uri))
 {
     m_retry.setSingleShot(true);
     connect(&m_retry, &QTimer::timeout, this, &LibvirtConnection::tryOpen);
+    std::lock_guard lock(s_registryMutex);
+    s_registry[this] = m_alive;
 }
 
 LibvirtConnection::~LibvirtConnection()
 {
     stop();
+    std::lock_guard lock(s_registryMutex);
+    s_registry.erase(this);
 }
 
 std::shared_ptr<virConnect> LibvirtConnection::connection() const
@@ -77,6 +89,28 @@ void LibvirtConnection::stop()
     m_connected = false;
 }
 
+void LibvirtConnection::runInBackground(std::function<void()> fn)
+{
+    static WorkerPool pool(2);
+    pool.submit(std::move(fn));
+}
+
+void LibvirtConnection::postToMain(std::function<void()> fn)
+{
+    std::weak_ptr<int> alive;
+    {
+        std::lock_guard lock(s_registryMutex);
+        auto it = s_registry.find(this);
+        if (it == s_registry.end())
+            return; // destroyed
+        alive = it->second;
+    }
+    MainThreadQueue::instance().post([alive, fn = std::move(fn)] {
+        if (alive.lock())
+            fn();
+    });
+}
+
 void LibvirtConnection::tryOpen()
 {
     if (m_stopped || m_opening)
@@ -84,24 +118,22 @@ void LibvirtConnection::tryOpen()
     m_opening = true;
     // virConnectOpen may autostart a session daemon or wait on a socket: not
     // on the main thread.
-    QPointer<LibvirtConnection> self(this);
-    const QByteArray uri = m_uri.toUtf8();
-    QThreadPool::globalInstance()->start([self, uri]() {
-        virConnectPtr c = virConnectOpen(uri.constData());
-        QString error;
+    MainThreadQueue::instance();
+    std::weak_ptr<int> alive = m_alive;
+    const std::string uri = m_uri.toStdString();
+    runInBackground([this, alive, uri]() {
+        virConnectPtr c = virConnectOpen(uri.c_str());
+        std::string error;
         if (!c) {
             virErrorPtr e = virGetLastError();
-            error = QString::fromUtf8(e && e->message ? e->message : "unknown error");
+            error = e && e->message ? e->message : "unknown error";
         }
-        QMetaObject::invokeMethod(
-            QCoreApplication::instance(),
-            [self, c, error]() {
-                if (self)
-                    self->onOpened(c, error);
-                else if (c)
-                    virConnectClose(c);
-            },
-            Qt::QueuedConnection);
+        MainThreadQueue::instance().post([this, alive, c, error]() {
+            if (alive.lock())
+                onOpened(c, QString::fromStdString(error));
+            else if (c)
+                virConnectClose(c);
+        });
     });
 }
 
@@ -215,9 +247,7 @@ int LibvirtConnection::onLifecycle(virConnectPtr, virDomainPtr dom, int event, i
 {
     auto* self = static_cast<LibvirtConnection*>(opaque);
     const DomainId id = idOf(dom);
-    QMetaObject::invokeMethod(
-        self, [self, id, event, detail] { emit self->lifecycleEvent(id.uuid, id.name, event, detail); },
-        Qt::QueuedConnection);
+    self->postToMain([self, id, event, detail] { emit self->lifecycleEvent(id.uuid, id.name, event, detail); });
     return 0;
 }
 
@@ -226,9 +256,7 @@ void LibvirtConnection::onAgentLifecycle(virConnectPtr, virDomainPtr dom, int st
 {
     auto* self = static_cast<LibvirtConnection*>(opaque);
     const DomainId id = idOf(dom);
-    QMetaObject::invokeMethod(
-        self, [self, id, state, reason] { emit self->agentLifecycleEvent(id.uuid, id.name, state, reason); },
-        Qt::QueuedConnection);
+    self->postToMain([self, id, state, reason] { emit self->agentLifecycleEvent(id.uuid, id.name, state, reason); });
 }
 
 void LibvirtConnection::onMetadata(virConnectPtr, virDomainPtr dom, int type, const char* nsuri,
@@ -237,24 +265,20 @@ void LibvirtConnection::onMetadata(virConnectPtr, virDomainPtr dom, int type, co
     auto* self = static_cast<LibvirtConnection*>(opaque);
     const DomainId id = idOf(dom);
     const QString ns = QString::fromUtf8(nsuri ? nsuri : "");
-    QMetaObject::invokeMethod(
-        self, [self, id, type, ns] { emit self->metadataChanged(id.uuid, id.name, type, ns); },
-        Qt::QueuedConnection);
+    self->postToMain([self, id, type, ns] { emit self->metadataChanged(id.uuid, id.name, type, ns); });
 }
 
 void LibvirtConnection::onPmWakeup(virConnectPtr, virDomainPtr dom, int, void* opaque) noexcept
 {
     auto* self = static_cast<LibvirtConnection*>(opaque);
     const DomainId id = idOf(dom);
-    QMetaObject::invokeMethod(
-        self, [self, id] { emit self->pmWakeup(id.uuid, id.name); }, Qt::QueuedConnection);
+    self->postToMain([self, id] { emit self->pmWakeup(id.uuid, id.name); });
 }
 
 void LibvirtConnection::onCloseCallback(virConnectPtr, int reason, void* opaque) noexcept
 {
     auto* self = static_cast<LibvirtConnection*>(opaque);
-    QMetaObject::invokeMethod(
-        self, [self, reason] { self->onClosed(reason); }, Qt::QueuedConnection);
+    self->postToMain([self, reason] { self->onClosed(reason); });
 }
 
 std::vector<std::pair<std::string, std::string>> LibvirtConnection::listRunning(virConnectPtr conn)

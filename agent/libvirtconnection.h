@@ -9,6 +9,7 @@
 #include <QObject>
 #include <QTimer>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -35,6 +36,8 @@ public:
 
     // Running domains as (uuid, name). Blocking: call from a worker.
     static std::vector<std::pair<std::string, std::string>> listRunning(virConnectPtr conn);
+    // Runs fn on a background thread (connection open, domain listing).
+    static void runInBackground(std::function<void()> fn);
 
 signals:
     void connected();
@@ -45,6 +48,8 @@ signals:
     void pmWakeup(const QString& uuid, const QString& name);
 
 private:
+    // Posts fn to the main thread; dropped if this object is gone by then.
+    void postToMain(std::function<void()> fn);
     void tryOpen();
     void onOpened(virConnectPtr conn, const QString& error);
     void onClosed(int reason);
@@ -59,6 +64,7 @@ private:
     static void onCloseCallback(virConnectPtr, int, void*) noexcept;
 
     QString m_uri;
+    std::shared_ptr<int> m_alive = std::make_shared<int>(0); // late posts of a destroyed object are dropped
     mutable std::mutex m_mutex;
     std::shared_ptr<virConnect> m_conn;
     std::vector<int> m_callbackIds;

@@ -2,7 +2,6 @@
 #include "scheduler.h"
 
 #include <QLoggingCategory>
-#include <QMetaObject>
 
 Q_LOGGING_CATEGORY(lcPolicy, "clocksync.policy")
 
@@ -10,16 +9,16 @@ namespace clocksync {
 
 Scheduler::Scheduler(DomainBackend& backend, const qga::Clock& clock, int concurrency,
                      QObject* parent)
-    : QObject(parent), m_backend(backend), m_clock(clock)
+    : QObject(parent), m_backend(backend), m_clock(clock), m_pool(concurrency)
 {
     qRegisterMetaType<clocksync::JobResult>();
-    m_pool.setMaxThreadCount(concurrency);
-    m_pool.setExpiryTimeout(-1); // keep workers: no thread churn on every resume
+    MainThreadQueue::instance(); // created on the main thread, before any worker posts
 }
 
 Scheduler::~Scheduler()
 {
-    m_pool.waitForDone();
+    m_alive.reset();
+    m_pool.waitForDone(INT32_MAX);
 }
 
 bool Scheduler::waitForDone(int msecs)
@@ -29,15 +28,18 @@ bool Scheduler::waitForDone(int msecs)
 
 void Scheduler::submit(SyncJob job)
 {
-    m_pool.start([this, job = std::move(job)]() {
+    std::weak_ptr<int> alive = m_alive;
+    m_pool.submit([this, alive, job = std::move(job)]() {
         const int now = ++m_running;
         int peak = m_peak.load();
         while (now > peak && !m_peak.compare_exchange_weak(peak, now)) {
         }
         JobResult out = execute(m_backend, m_clock, job);
         --m_running;
-        QMetaObject::invokeMethod(
-            this, [this, out = std::move(out)]() { emit finished(out); }, Qt::QueuedConnection);
+        MainThreadQueue::instance().post([this, alive, out = std::move(out)]() {
+            if (alive.lock())
+                emit finished(out);
+        });
     });
 }
 

@@ -22,3 +22,13 @@ cmake --build --preset asan -j "$jobs"
 echo "== tests (ASan + UBSan build, without the lab suite)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --preset asan -j "$jobs"
+
+echo "== build (tsan preset: ThreadSanitizer)"
+cmake --preset tsan >/dev/null
+cmake --build --preset tsan -j "$jobs"
+
+echo "== tests (TSan build, without the lab suite; suppressions and their reasons: tests/tsan.supp)"
+TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1" ctest --preset tsan -j "$jobs"
+
+echo "== fuzzing (libFuzzer + ASan + UBSan), ${FUZZ_SECONDS:-60} s per target"
+bash tests/fuzz/run-fuzz.sh "${FUZZ_SECONDS:-60}"

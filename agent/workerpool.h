@@ -1,0 +1,66 @@
+// A bounded FIFO pool of worker threads, and the way back to the main loop.
+//
+// Why not QThreadPool + queued lambdas: handing data between threads through
+// Qt's internals is invisible to ThreadSanitizer (Debian's Qt is not built
+// with it), so every handoff would be reported, and real races would hide in
+// the noise. Here every handoff goes through a std::mutex that TSan sees:
+// jobs into the pool, and closures back to the main thread (MainThreadQueue
+// only *wakes* the main loop through Qt; it carries no data that way).
+#pragma once
+
+#include <QObject>
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace clocksync {
+
+class WorkerPool
+{
+public:
+    explicit WorkerPool(int threads);
+    ~WorkerPool(); // finishes queued jobs, then joins
+    WorkerPool(const WorkerPool&) = delete;
+    WorkerPool& operator=(const WorkerPool&) = delete;
+
+    void submit(std::function<void()> job);
+    // Waits until no job is queued or running; false on timeout.
+    bool waitForDone(int msecs);
+
+private:
+    void run();
+
+    std::mutex m_mutex;
+    std::condition_variable m_work;
+    std::condition_variable m_idle;
+    std::deque<std::function<void()>> m_queue;
+    int m_busy = 0;
+    bool m_stopping = false;
+    std::vector<std::thread> m_threads;
+};
+
+// Runs closures posted from any thread on the thread that owns it (the main
+// loop), in order.
+class MainThreadQueue : public QObject
+{
+    Q_OBJECT
+public:
+    explicit MainThreadQueue(QObject* parent = nullptr) : QObject(parent) {}
+    void post(std::function<void()> fn);
+
+    // Process-wide instance on the main thread (created on first use there).
+    static MainThreadQueue& instance();
+
+private:
+    Q_INVOKABLE void drain();
+
+    std::mutex m_mutex;
+    std::deque<std::function<void()>> m_pending;
+    bool m_wakePending = false;
+};
+
+} // namespace clocksync
