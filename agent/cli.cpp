@@ -4,6 +4,7 @@
 
 #include "config.h"
 #include "controlserver.h"
+#include "guesthealth.h"
 #include "hostcheck.h"
 #include "libvirtagent.h"
 #include "libvirtbackend.h"
@@ -41,7 +42,9 @@ Commands:
   metrics                  the daemon's metrics (Prometheus text format)
   offset DOMAIN            measure a guest's offset from the host clock (never sets)
   check-host               host timekeeping: TSC flags, clocksource, NTP state
-  check-guest DOMAIN       agent channel, connection, guest-set-time support, offset
+  check-guest DOMAIN [--deep]
+                           agent channel, connection, guest-set-time support, offset;
+                           --deep: the guest's clocksource, ptp_kvm, time daemon (guest-exec)
   policy DOMAIN [--set KEY=VALUE...]
                            show or change the per-domain policy (domain metadata)
   help [COMMAND]           this text, or a command's
@@ -78,15 +81,20 @@ const std::map<QString, const char*> kCommandHelp = {
                    "Reports constant_tsc/nonstop_tsc, the clocksource and whether the host clock\n"
                    "is NTP/PTP synchronised (adjtimex), with advice where something is off.\n"
                    "Exit 3 if any advice was given.\n"},
-    {"check-guest", "Usage: virt-clocksync check-guest DOMAIN\n\n"
+    {"check-guest", "Usage: virt-clocksync check-guest DOMAIN [--deep]\n\n"
                     "Reports whether the domain has a guest agent channel, whether the agent\n"
                     "answers, whether guest-set-time is available (not blocked), the round trip\n"
-                    "and the current offset.\n"},
+                    "and the current offset. --deep also reports the guest's clocksource, ptp_kvm\n"
+                    "and /dev/ptp*, its time daemon and sync state, with the RHEL guide's advice;\n"
+                    "it runs a read-only shell probe through guest-exec, and only if the domain's\n"
+                    "policy has guest-exec=yes (otherwise it says what it could not check).\n"},
     {"policy", "Usage: virt-clocksync policy DOMAIN [--set KEY=VALUE...] [--clear]\n\n"
                "Shows the domain's policy (its metadata under " "https://virt-clocksync.org/xmlns/policy/1"
                ")\nmerged over the defaults. --set changes keys live and in the persistent config:\n"
                "  enabled=yes|no  mode=host|rtc|off  tolerance-us=N  target-us=N  attempts=N\n"
-               "  sync-on-boot=yes|no  resync=TOKEN (any new value asks the daemon to sync now)\n"
+               "  sync-on-boot=yes|no  watch-interval=SECONDS (0: off)  watch-correct=yes|no\n"
+               "  guest-exec=yes|no (allow check-guest --deep)\n"
+               "  resync=TOKEN (any new value asks the daemon to sync now)\n"
                "--clear removes the domain's policy.\n"},
 };
 
@@ -529,16 +537,18 @@ int cmdCheckHost(const Options& o)
 
 int cmdCheckGuest(const Options& o)
 {
-    if (o.args.size() != 1)
-        return fail(ExitUsage, "usage: virt-clocksync check-guest DOMAIN");
+    QStringList args = o.args;
+    const bool deep = args.removeAll("--deep") > 0;
+    if (args.size() != 1 || args[0].startsWith('-'))
+        return fail(ExitUsage, "usage: virt-clocksync check-guest DOMAIN [--deep]");
     Connection c = openLibvirt(o.uri);
     if (!c.conn)
         return fail(ExitConnection, c.error);
     QString err;
-    auto dom = lookupDomain(c.conn.get(), o.args[0], err);
+    auto dom = lookupDomain(c.conn.get(), args[0], err);
     if (!dom)
         return fail(ExitFailure, err);
-    json j = {{"domain", o.args[0].toStdString()}};
+    json j = {{"domain", args[0].toStdString()}};
     qga::CString xml(virDomainGetXMLDesc(dom.get(), 0));
     const QString desc = QString::fromUtf8(xml ? xml.get() : "");
     const bool channel = desc.contains("org.qemu.guest_agent.0");
@@ -565,6 +575,36 @@ int cmdCheckGuest(const Options& o)
                 code = ExitOutOfTolerance;
         }
     }
+    // --deep: the guest's own timekeeping, only if its policy allows guest-exec.
+    std::optional<GuestHealth> health;
+    QString deepSkipped;
+    if (deep) {
+        if (!effectivePolicy(dom.get(), nullptr).allowGuestExec) {
+            deepSkipped = "not checked: the guest's clocksource, ptp_kvm and /dev/ptp*, and its time daemon "
+                          "(chronyd/ntpd/timesyncd) and sync state; these need guest-exec, which this "
+                          "domain's policy does not allow (virt-clocksync policy " + args[0] +
+                          " --set guest-exec=yes)";
+        } else if (auto h = probeGuestHealth(dom, 10)) {
+            health = *h;
+        } else {
+            deepSkipped = "not checked: guest-exec failed: " + QString::fromStdString(h.error().message);
+        }
+        json d = json::object();
+        if (health) {
+            for (auto it = health->facts.begin(); it != health->facts.end(); ++it) {
+                json vals = json::array();
+                for (const QString& v : it.value())
+                    vals.push_back(v.toStdString());
+                d[it.key().toStdString()] = vals;
+            }
+            d["advice"] = json::array();
+            for (const QString& a : health->advice)
+                d["advice"].push_back(a.toStdString());
+        } else {
+            d["skipped"] = deepSkipped.toStdString();
+        }
+        j["deep"] = d;
+    }
     if (o.json) {
         printJson(j);
         return code;
@@ -588,6 +628,22 @@ int cmdCheckGuest(const Options& o)
     if (!channel)
         std::printf("advice: add <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/>"
                     "</channel> to the domain and install qemu-guest-agent in the guest\n");
+    if (health) {
+        auto fact = [&](const char* k) { return health->facts.value(k).join(", "); };
+        std::printf("guest clocksource         %s (available: %s)\n", qPrintable(fact("clocksource")),
+                    qPrintable(fact("available")));
+        std::printf("ptp_kvm loaded            %s%s\n", qPrintable(fact("ptp_kvm")),
+                    fact("ptp_device").isEmpty() ? "" : qPrintable(" (" + fact("ptp_device") + ")"));
+        std::printf("time daemon               %s\n",
+                    fact("time_daemon").isEmpty() ? "none" : qPrintable(fact("time_daemon")));
+        if (!fact("ntp_synchronized").isEmpty() || !fact("chrony_leap").isEmpty())
+            std::printf("guest sync state          %s\n",
+                        qPrintable(fact("ntp_synchronized") + " " + fact("chrony_leap") + " " + fact("chrony_offset")));
+        for (const QString& a : health->advice)
+            std::printf("advice: %s\n", qPrintable(a));
+    } else if (deep) {
+        std::printf("deep checks               %s\n", qPrintable(deepSkipped));
+    }
     return code;
 }
 
@@ -633,15 +689,21 @@ int cmdPolicy(const Options& o)
                    {"tolerance_us", p.skipBelowNs / 1000},
                    {"target_us", p.targetNs / 1000},
                    {"attempts", p.attempts},
-                   {"sync_on_boot", p.syncOnBoot}});
+                   {"sync_on_boot", p.syncOnBoot},
+                   {"watch_interval_s", p.watchIntervalS},
+                   {"watch_correct", p.watchCorrect},
+                   {"guest_exec", p.allowGuestExec}});
     } else {
-        std::printf("domain        %s\nmetadata      %s\n", qPrintable(args[0]),
+        std::printf("domain          %s\nmetadata        %s\n", qPrintable(args[0]),
                     o2.isEmpty() ? "(none: defaults)" : qPrintable(policyToXml(o2)));
-        std::printf("enabled       %s\nmode          %s\ntolerance-us  %lld\ntarget-us     %lld\n"
-                    "attempts      %d\nsync-on-boot  %s\n",
+        std::printf("enabled         %s\nmode            %s\ntolerance-us    %lld\ntarget-us       %lld\n"
+                    "attempts        %d\nsync-on-boot    %s\nwatch-interval  %lld%s\nwatch-correct   %s\n"
+                    "guest-exec      %s\n",
                     p.enabled ? "yes" : "no", syncModeName(p.mode),
                     static_cast<long long>(p.skipBelowNs / 1000), static_cast<long long>(p.targetNs / 1000),
-                    p.attempts, p.syncOnBoot ? "yes" : "no");
+                    p.attempts, p.syncOnBoot ? "yes" : "no", static_cast<long long>(p.watchIntervalS),
+                    p.watchIntervalS ? " s" : " (off)", p.watchCorrect ? "yes" : "no",
+                    p.allowGuestExec ? "yes" : "no");
     }
     return ExitOk;
 }

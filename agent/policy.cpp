@@ -50,7 +50,7 @@ std::optional<int64_t> parseBounded(const QString& s, int64_t min, int64_t max)
 bool PolicyOverride::isEmpty() const
 {
     return !enabled && !mode && !skipBelowNs && !targetNs && !attempts && !syncOnBoot &&
-           !watchIntervalS && !watchCorrect && resync.isEmpty();
+           !watchIntervalS && !watchCorrect && !allowGuestExec && resync.isEmpty();
 }
 
 SyncPolicy applyOverride(SyncPolicy p, const PolicyOverride& o)
@@ -71,6 +71,8 @@ SyncPolicy applyOverride(SyncPolicy p, const PolicyOverride& o)
         p.watchIntervalS = *o.watchIntervalS;
     if (o.watchCorrect)
         p.watchCorrect = *o.watchCorrect;
+    if (o.allowGuestExec)
+        p.allowGuestExec = *o.allowGuestExec;
     return p;
 }
 
@@ -80,11 +82,14 @@ std::optional<QString> setPolicyKey(PolicyOverride& o, const QString& key, const
     auto bad = [&](const char* expected) {
         return QStringLiteral("invalid value '%1' for '%2' (expected %3)").arg(value, key, expected);
     };
-    if (key == "enabled" || key == "sync-on-boot" || key == "watch-correct") {
+    if (key == "enabled" || key == "sync-on-boot" || key == "watch-correct" || key == "guest-exec") {
         auto b = parseBool(value);
         if (!b)
             return bad("yes or no");
-        (key == "enabled" ? o.enabled : key == "sync-on-boot" ? o.syncOnBoot : o.watchCorrect) = *b;
+        (key == "enabled"        ? o.enabled
+         : key == "sync-on-boot" ? o.syncOnBoot
+         : key == "guest-exec"   ? o.allowGuestExec
+                                 : o.watchCorrect) = *b;
     } else if (key == "watch-interval") {
         auto v = parseBounded(value, 0, 86'400);
         if (!v || (*v > 0 && *v < 10))
@@ -170,6 +175,8 @@ QString policyToXml(const PolicyOverride& o)
         w.writeAttribute("watch-interval", QString::number(*o.watchIntervalS));
     if (o.watchCorrect)
         w.writeAttribute("watch-correct", *o.watchCorrect ? "yes" : "no");
+    if (o.allowGuestExec)
+        w.writeAttribute("guest-exec", *o.allowGuestExec ? "yes" : "no");
     if (!o.resync.isEmpty())
         w.writeAttribute("resync", o.resync);
     w.writeEndElement();

@@ -31,6 +31,7 @@ struct SyncPolicy
     bool syncOnBoot = false;
     int64_t watchIntervalS = 0;      // drift watch: measure every N s (0: off)
     bool watchCorrect = false;       // drift watch: also correct what it finds
+    bool allowGuestExec = false;     // check-guest --deep may run commands in the guest
     bool measureOnly = false;        // internal: a drift-watch check that must not set
 };
 
@@ -44,6 +45,7 @@ struct PolicyOverride
     std::optional<bool> syncOnBoot;
     std::optional<int64_t> watchIntervalS;
     std::optional<bool> watchCorrect;
+    std::optional<bool> allowGuestExec;
     QString resync; // opaque; changing it asks for a sync
 
     bool isEmpty() const;

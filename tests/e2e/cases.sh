@@ -161,6 +161,12 @@ case_cli() {
         log "virt-clocksync $c (direct)"
         cli $c || [ $? -eq 3 ] || fail "virt-clocksync $c failed"
     done
+    # --deep needs guest-exec, which the policy must allow first.
+    cli check-guest "$g" --deep | tee "$WORK/deep" || true
+    grep -q "not checked: the guest's clocksource" "$WORK/deep" || fail "--deep ran without permission"
+    cli policy "$g" --set guest-exec=yes >/dev/null
+    cli check-guest "$g" --deep | tee "$WORK/deep" || true
+    grep -q "guest clocksource *tsc" "$WORK/deep" || fail "--deep did not report the guest clocksource"
     start_daemon
     wait_log "$g: reconcile:" 30
     cli status "$g" | tee "$WORK/out"

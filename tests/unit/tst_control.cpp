@@ -2,6 +2,7 @@
 // a silent client does not block others; another uid is refused. Also the
 // metrics format (parsed back) and check-host on fixture /proc/cpuinfo text.
 #include "controlserver.h"
+#include "guesthealth.h"
 #include "hostcheck.h"
 #include "metrics.h"
 
@@ -298,6 +299,26 @@ private slots:
         QFile f(path);
         QVERIFY(f.open(QIODevice::ReadOnly));
         QCOMPARE(QString::fromUtf8(f.readAll()), text);
+    }
+
+    void guestHealthFixtures()
+    {
+        GuestHealth good = parseGuestHealth("clocksource=kvm-clock\navailable=kvm-clock tsc acpi_pm\n"
+                                            "ptp_kvm=yes\nptp_device=/dev/ptp0\ntime_daemon=chronyd\n"
+                                            "chrony_leap=Normal\n");
+        QVERIFY2(good.advice.isEmpty(), qPrintable(good.advice.join('\n')));
+        QCOMPARE(good.facts.value("time_daemon"), QStringList{"chronyd"});
+
+        GuestHealth tcg = parseGuestHealth("clocksource=tsc\navailable=tsc acpi_pm\nptp_kvm=no\n");
+        QCOMPARE(tcg.advice.size(), 3); // no kvm-clock, no time daemon, no ptp_kvm
+        QVERIFY(tcg.advice.join(' ').contains("kvm-clock"));
+        QVERIFY(tcg.advice.join(' ').contains("refclock PHC /dev/ptp0"));
+
+        GuestHealth wrong = parseGuestHealth("clocksource=hpet\navailable=kvm-clock hpet\nptp_kvm=yes\n"
+                                             "time_daemon=systemd-timesyncd\nntp_synchronized=no\n");
+        QVERIFY(wrong.advice.join(' ').contains("although kvm-clock is available"));
+        QVERIFY(wrong.advice.join(' ').contains("no /dev/ptp"));
+        QVERIFY(wrong.advice.join(' ').contains("not synchronised"));
     }
 
     void checkHostFixtures()
