@@ -155,6 +155,30 @@ case_policy_off() {
     assert_residual "$g" "policy changed live from off to host"
 }
 
+case_drift_watch() {
+    g=$(lab_up -n 1)
+    start_daemon
+    wait_log "$g: reconcile:" 30
+    mark_log
+    cli policy "$g" --set watch-interval=10 --set watch-correct=no >/dev/null
+    wait_log "$g: policy-changed:" 30
+    mark_log
+    lvirsh domtime "$g" --time $(( $(date +%s) + 60 )) >/dev/null
+    assert_offset_beyond "$g" 50000000
+    # measure-only: the watch reports the drift, and leaves the clock alone
+    wait_log "$g: drift-watch: drifted, offset \+(59|60|61)\." 30
+    cli metrics | grep "virt_clocksync_guest_offset_seconds{domain=\"$g\"}" | tee "$WORK/gauge"
+    grep -qE ' (59|60|61)\.' "$WORK/gauge" || fail "the offset gauge does not show the drift"
+    assert_offset_beyond "$g" 50000000
+    mark_log
+    cli policy "$g" --set watch-correct=yes >/dev/null
+    wait_log "$g: policy-changed: (synced|approximate)" 30
+    mark_log
+    lvirsh domtime "$g" --time $(( $(date +%s) - 90 )) >/dev/null
+    wait_log "$g: drift-watch: (synced|approximate), offset -(89|90|91)\." 30
+    assert_residual "$g" "drift watch with watch-correct=yes, clock moved 90 s"
+}
+
 case_cli() {
     g=$(lab_up -n 1)
     for c in "check-host" "check-guest $g" "offset $g" "policy $g" "sync $g"; do
