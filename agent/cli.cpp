@@ -164,6 +164,17 @@ std::shared_ptr<virDomain> lookupDomain(virConnectPtr conn, const QString& name,
     return std::shared_ptr<virDomain>(d, [](virDomainPtr p) { virDomainFree(p); });
 }
 
+// Connects and looks the domain up; 0, or the exit code after printing why.
+int openDomain(const QString& uri, const QString& name, Connection& c, std::shared_ptr<virDomain>& dom)
+{
+    c = openLibvirt(uri);
+    if (!c.conn)
+        return fail(ExitConnection, c.error);
+    QString err;
+    dom = lookupDomain(c.conn.get(), name, err);
+    return dom ? 0 : fail(ExitFailure, err);
+}
+
 // Pulls "--flag VALUE" out of args.
 std::optional<QString> takeOption(QStringList& args, const QString& flag)
 {
@@ -376,13 +387,9 @@ int cmdOffset(const Options& o)
     if (socket) {
         agent = std::make_unique<qga::SocketAgent>(socket->toStdString(), qga::SystemClock::instance());
     } else {
-        c = openLibvirt(o.uri);
-        if (!c.conn)
-            return fail(ExitConnection, c.error);
-        QString err;
-        auto dom = lookupDomain(c.conn.get(), name, err);
-        if (!dom)
-            return fail(ExitFailure, err);
+        std::shared_ptr<virDomain> dom;
+        if (int code = openDomain(o.uri, name, c, dom))
+            return code;
         policy = effectivePolicy(dom.get(), nullptr);
         agent = std::make_unique<qga::LibvirtAgent>(dom, qga::SystemClock::instance(), 5);
     }
@@ -541,13 +548,10 @@ int cmdCheckGuest(const Options& o)
     const bool deep = args.removeAll("--deep") > 0;
     if (args.size() != 1 || args[0].startsWith('-'))
         return fail(ExitUsage, "usage: virt-clocksync check-guest DOMAIN [--deep]");
-    Connection c = openLibvirt(o.uri);
-    if (!c.conn)
-        return fail(ExitConnection, c.error);
-    QString err;
-    auto dom = lookupDomain(c.conn.get(), args[0], err);
-    if (!dom)
-        return fail(ExitFailure, err);
+    Connection c;
+    std::shared_ptr<virDomain> dom;
+    if (int code = openDomain(o.uri, args[0], c, dom))
+        return code;
     json j = {{"domain", args[0].toStdString()}};
     qga::CString xml(virDomainGetXMLDesc(dom.get(), 0));
     const QString desc = QString::fromUtf8(xml ? xml.get() : "");
@@ -656,13 +660,10 @@ int cmdPolicy(const Options& o)
         sets << *v;
     if (args.size() != 1 || args[0].startsWith('-'))
         return fail(ExitUsage, "usage: virt-clocksync policy DOMAIN [--set KEY=VALUE...] [--clear]");
-    Connection c = openLibvirt(o.uri);
-    if (!c.conn)
-        return fail(ExitConnection, c.error);
-    QString err;
-    auto dom = lookupDomain(c.conn.get(), args[0], err);
-    if (!dom)
-        return fail(ExitFailure, err);
+    Connection c;
+    std::shared_ptr<virDomain> dom;
+    if (int code = openDomain(o.uri, args[0], c, dom))
+        return code;
     qga::Expected<PolicyParse> current = LibvirtBackend::readPolicy(dom.get());
     if (!current)
         return fail(ExitFailure, QString::fromStdString(current.error().message));

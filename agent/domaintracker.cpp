@@ -49,14 +49,19 @@ void DomainTracker::trigger(const std::string& uuid, const std::string& name, Tr
         return; // coalesced into the pending trigger
 
     case DomainState::Idle:
-        e.trigger = t;
-        e.triggerMonoNs = now;
-        if (e.agentConnected == false)
-            waitForAgent(e);
-        else
-            dispatch(e);
+        start(e, t, now);
         return;
     }
+}
+
+void DomainTracker::start(Entry& e, Trigger t, int64_t triggerMonoNs)
+{
+    e.trigger = t;
+    e.triggerMonoNs = triggerMonoNs;
+    if (e.agentConnected == false)
+        waitForAgent(e);
+    else
+        dispatch(e);
 }
 
 void DomainTracker::dispatch(Entry& e)
@@ -150,12 +155,7 @@ void DomainTracker::onJobFinished(const JobResult& jr)
     if (e.again) {
         auto [t, when] = *e.again;
         e.again.reset();
-        e.trigger = t;
-        e.triggerMonoNs = when;
-        if (e.agentConnected == false)
-            waitForAgent(e);
-        else
-            dispatch(e);
+        start(e, t, when);
     }
 }
 

@@ -73,6 +73,8 @@ private:
     };
 
     Entry& entry(const std::string& uuid, const std::string& name);
+    // Idle → waiting for the agent, or straight to syncing.
+    void start(Entry& e, Trigger t, int64_t triggerMonoNs);
     void dispatch(Entry& e);
     void waitForAgent(Entry& e);
     void onJobFinished(const JobResult& r);

@@ -117,12 +117,17 @@ Expected<std::string> RawLibvirtAgent::command(const std::string& request)
     return std::string(reply.get());
 }
 
-Expected<void> RawLibvirtAgent::ping()
+Expected<void> RawLibvirtAgent::commandEmpty(const std::string& request)
 {
-    Expected<std::string> reply = command(protocol::commandRequest("guest-ping"));
+    Expected<std::string> reply = command(request);
     if (!reply)
         return reply.error();
     return protocol::parseEmptyReply(*reply);
+}
+
+Expected<void> RawLibvirtAgent::ping()
+{
+    return commandEmpty(protocol::commandRequest("guest-ping"));
 }
 
 Expected<AgentInfo> RawLibvirtAgent::info()
@@ -150,18 +155,12 @@ Expected<TimeSample> RawLibvirtAgent::getTime()
 
 Expected<void> RawLibvirtAgent::setTime(int64_t guestNs)
 {
-    Expected<std::string> reply = command(protocol::setTimeRequest(guestNs));
-    if (!reply)
-        return reply.error();
-    return protocol::parseEmptyReply(*reply);
+    return commandEmpty(protocol::setTimeRequest(guestNs));
 }
 
 Expected<void> RawLibvirtAgent::setTimeFromRtc()
 {
-    Expected<std::string> reply = command(protocol::setTimeFromRtcRequest());
-    if (!reply)
-        return reply.error();
-    return protocol::parseEmptyReply(*reply);
+    return commandEmpty(protocol::setTimeFromRtcRequest());
 }
 
 } // namespace qga

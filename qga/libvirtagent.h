@@ -46,6 +46,7 @@ public:
 
 private:
     Expected<std::string> command(const std::string& request);
+    Expected<void> commandEmpty(const std::string& request); // for {} replies
 
     std::shared_ptr<virDomain> m_domain;
     const Clock& m_clock;

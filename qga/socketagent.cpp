@@ -174,13 +174,18 @@ Expected<std::string> SocketAgent::call(const std::string& request)
     return reply;
 }
 
-Expected<void> SocketAgent::ping()
+Expected<void> SocketAgent::callEmpty(const std::string& request)
 {
     std::lock_guard lock(m_mutex);
-    Expected<std::string> reply = call(protocol::commandRequest("guest-ping"));
+    Expected<std::string> reply = call(request);
     if (!reply)
         return reply.error();
     return protocol::parseEmptyReply(*reply);
+}
+
+Expected<void> SocketAgent::ping()
+{
+    return callEmpty(protocol::commandRequest("guest-ping"));
 }
 
 Expected<AgentInfo> SocketAgent::info()
@@ -221,20 +226,12 @@ Expected<TimeSample> SocketAgent::getTime()
 
 Expected<void> SocketAgent::setTime(int64_t guestNs)
 {
-    std::lock_guard lock(m_mutex);
-    Expected<std::string> reply = call(protocol::setTimeRequest(guestNs));
-    if (!reply)
-        return reply.error();
-    return protocol::parseEmptyReply(*reply);
+    return callEmpty(protocol::setTimeRequest(guestNs));
 }
 
 Expected<void> SocketAgent::setTimeFromRtc()
 {
-    std::lock_guard lock(m_mutex);
-    Expected<std::string> reply = call(protocol::setTimeFromRtcRequest());
-    if (!reply)
-        return reply.error();
-    return protocol::parseEmptyReply(*reply);
+    return callEmpty(protocol::setTimeFromRtcRequest());
 }
 
 } // namespace qga

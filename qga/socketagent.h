@@ -40,6 +40,7 @@ private:
     Expected<void> writeAll(const std::string& data, int64_t deadlineNs);
     Expected<std::string> readLine(int64_t deadlineNs);
     Expected<std::string> call(const std::string& request);
+    Expected<void> callEmpty(const std::string& request); // locks; for {} replies
     int64_t deadline() const;
 
     std::string m_path;
