@@ -15,6 +15,10 @@ cmake --build --preset default -j "$jobs"
 echo "== tests (default build)"
 ctest --preset default -j "$jobs"
 
+echo "== build (release preset, as the demo and the benchmarks use it)"
+cmake --preset release >/dev/null
+cmake --build --preset release -j "$jobs"
+
 echo "== build (asan preset: ASan + UBSan)"
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j "$jobs"
