@@ -40,10 +40,11 @@ ControlServer::~ControlServer()
 
 QString ControlServer::defaultPath(const QString& uri)
 {
-    if (uri.contains("/session")) {
+    if (uri.contains("/session") && ::geteuid() != 0) {
+        // Never a shared directory like /tmp: another user could take the name first.
         QString runtime = qEnvironmentVariable("XDG_RUNTIME_DIR");
         if (runtime.isEmpty())
-            runtime = QDir::tempPath();
+            runtime = QStringLiteral("/run/user/%1").arg(::geteuid());
         return runtime + "/virt-clocksync/control.sock";
     }
     return "/run/virt-clocksync/control.sock";
