@@ -168,6 +168,7 @@ private slots:
     {
         Rig rig(4);
         rig.clock.perThread = true;
+        rig.backend.recordOrder = true;
         rig.backend.closeGate();
         for (int i = 0; i < 50; ++i) {
             const std::string u = "u" + std::to_string(i);
