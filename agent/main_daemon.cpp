@@ -13,6 +13,7 @@
 #include <QTimer>
 
 #include <csignal>
+#include <utility>
 #include <cstdio>
 
 #ifdef HAVE_LIBSYSTEMD
@@ -79,6 +80,9 @@ int main(int argc, char** argv)
     UnixSignals sigs;
     sigs.install({SIGTERM, SIGINT});
     QObject::connect(&sigs, &UnixSignals::received, &app, [&](int sig) {
+        static bool stopping = false; // a second signal (e.g. forwarded by runuser) changes nothing
+        if (std::exchange(stopping, true))
+            return;
         std::fprintf(stderr, "virt-clocksyncd: signal %d, stopping\n", sig);
         daemon.shutdown();
         app.quit();
