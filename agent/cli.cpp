@@ -71,8 +71,9 @@ const std::map<QString, const char*> kCommandHelp = {
                "Asks the running daemon for each guest it tracks: its state (idle, waiting for\n"
                "its agent, syncing), and the last result: when, what triggered it, the offset\n"
                "before -> after, the sets made, and any error. Exit 5 if no daemon answers.\n"},
-    {"metrics", "Usage: virt-clocksync metrics\n\n"
-                "Prints the daemon's metrics in Prometheus text format. Exit 5 if no daemon answers.\n"},
+    {"metrics",
+     "Usage: virt-clocksync metrics\n\n"
+     "Prints the daemon's metrics in Prometheus text format. Exit 5 if no daemon answers.\n"},
     {"offset", "Usage: virt-clocksync offset DOMAIN [--samples N] [--socket PATH]\n\n"
                "Measures guest minus host clock without changing anything. --socket reads a\n"
                "guest agent's unix socket directly instead of going through libvirt (e.g. a\n"
@@ -88,14 +89,16 @@ const std::map<QString, const char*> kCommandHelp = {
                     "and /dev/ptp*, its time daemon and sync state, with the RHEL guide's advice;\n"
                     "it runs a read-only shell probe through guest-exec, and only if the domain's\n"
                     "policy has guest-exec=yes (otherwise it says what it could not check).\n"},
-    {"policy", "Usage: virt-clocksync policy DOMAIN [--set KEY=VALUE...] [--clear]\n\n"
-               "Shows the domain's policy (its metadata under " "https://virt-clocksync.org/xmlns/policy/1"
-               ")\nmerged over the defaults. --set changes keys live and in the persistent config:\n"
-               "  enabled=yes|no  mode=host|rtc|off  tolerance-us=N  target-us=N  attempts=N\n"
-               "  sync-on-boot=yes|no  watch-interval=SECONDS (0: off)  watch-correct=yes|no\n"
-               "  guest-exec=yes|no (allow check-guest --deep)\n"
-               "  resync=TOKEN (any new value asks the daemon to sync now)\n"
-               "--clear removes the domain's policy.\n"},
+    {"policy",
+     "Usage: virt-clocksync policy DOMAIN [--set KEY=VALUE...] [--clear]\n\n"
+     "Shows the domain's policy (its metadata under "
+     "https://virt-clocksync.org/xmlns/policy/1"
+     ")\nmerged over the defaults. --set changes keys live and in the persistent config:\n"
+     "  enabled=yes|no  mode=host|rtc|off  tolerance-us=N  target-us=N  attempts=N\n"
+     "  sync-on-boot=yes|no  watch-interval=SECONDS (0: off)  watch-correct=yes|no\n"
+     "  guest-exec=yes|no (allow check-guest --deep)\n"
+     "  resync=TOKEN (any new value asks the daemon to sync now)\n"
+     "--clear removes the domain's policy.\n"},
 };
 
 struct Options
@@ -124,10 +127,14 @@ int exitFor(const qga::Error& e)
     case qga::ErrorKind::AgentUnavailable:
     case qga::ErrorKind::Unsupported:
     case qga::ErrorKind::CommandDisabled:
-    case qga::ErrorKind::CommandNotFound: return ExitAgentUnavailable;
-    case qga::ErrorKind::Transport: return ExitConnection;
-    case qga::ErrorKind::BadClock: return ExitOutOfTolerance;
-    default: return ExitFailure;
+    case qga::ErrorKind::CommandNotFound:
+        return ExitAgentUnavailable;
+    case qga::ErrorKind::Transport:
+        return ExitConnection;
+    case qga::ErrorKind::BadClock:
+        return ExitOutOfTolerance;
+    default:
+        return ExitFailure;
     }
 }
 
@@ -165,7 +172,8 @@ std::shared_ptr<virDomain> lookupDomain(virConnectPtr conn, const QString& name,
 }
 
 // Connects and looks the domain up; 0, or the exit code after printing why.
-int openDomain(const QString& uri, const QString& name, Connection& c, std::shared_ptr<virDomain>& dom)
+int openDomain(const QString& uri, const QString& name, Connection& c,
+               std::shared_ptr<virDomain>& dom)
 {
     c = openLibvirt(uri);
     if (!c.conn)
@@ -254,7 +262,8 @@ DaemonReply callDaemon(const QString& path, const json& request, int timeoutMs)
     if (fd < 0)
         return r;
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
-        r.error = QStringLiteral("cannot reach the daemon at %1: %2").arg(path, QString::fromLocal8Bit(std::strerror(errno)));
+        r.error = QStringLiteral("cannot reach the daemon at %1: %2")
+                      .arg(path, QString::fromLocal8Bit(std::strerror(errno)));
         ::close(fd);
         return r;
     }
@@ -269,7 +278,8 @@ DaemonReply callDaemon(const QString& path, const json& request, int timeoutMs)
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
     while (in.find('\n') == std::string::npos) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now()).count();
+                              deadline - std::chrono::steady_clock::now())
+                              .count();
         pollfd pfd{fd, POLLIN, 0};
         if (left <= 0 || ::poll(&pfd, 1, int(left)) <= 0) {
             r.error = "the daemon did not answer in time";
@@ -321,20 +331,22 @@ int cmdStatus(const Options& o)
         req["domains"].push_back(d.toStdString());
     DaemonReply r = callDaemon(controlPath(o), req, 10000);
     if (!r.error.isEmpty())
-        return fail(ExitConnection, r.error + (r.reachable ? "" : " (is virt-clocksyncd running?)"));
+        return fail(ExitConnection,
+                    r.error + (r.reachable ? "" : " (is virt-clocksyncd running?)"));
     const json& doms = r.reply["domains"];
     if (o.json) {
         printJson(r.reply);
         return ExitOk;
     }
-    std::printf("daemon: %s, libvirt %s\n", r.reply.value("connected", false) ? "connected" : "NOT connected",
+    std::printf("daemon: %s, libvirt %s\n",
+                r.reply.value("connected", false) ? "connected" : "NOT connected",
                 r.reply.value("uri", std::string()).c_str());
     if (!doms.is_array() || doms.empty()) {
         std::printf("no guests tracked yet\n");
         return o.args.isEmpty() ? ExitOk : ExitFailure;
     }
-    std::printf("%-20s %-18s %-12s %-18s %-12s %s\n", "DOMAIN", "STATE", "WHEN", "TRIGGER", "RESULT",
-                "OFFSET BEFORE -> AFTER, SETS, ERROR");
+    std::printf("%-20s %-18s %-12s %-18s %-12s %s\n", "DOMAIN", "STATE", "WHEN", "TRIGGER",
+                "RESULT", "OFFSET BEFORE -> AFTER, SETS, ERROR");
     int code = ExitOk;
     for (const json& d : doms) {
         const SyncResult last = d.contains("last") ? resultFromJson(d["last"]) : SyncResult{};
@@ -343,7 +355,8 @@ int cmdStatus(const Options& o)
             detail = last.before ? formatOffset(last.before->offsetNs) : "not measured";
             if (last.after && last.attempts > 0)
                 detail += " -> " + formatOffset(last.after->offsetNs);
-            detail += ", " + std::to_string(last.attempts) + " set" + (last.attempts == 1 ? "" : "s");
+            detail +=
+                ", " + std::to_string(last.attempts) + " set" + (last.attempts == 1 ? "" : "s");
             if (last.error)
                 detail += ", " + last.error->message;
             else if (!last.note.empty())
@@ -364,7 +377,8 @@ int cmdMetrics(const Options& o)
 {
     DaemonReply r = callDaemon(controlPath(o), daemonRequest("metrics"), 10000);
     if (!r.error.isEmpty())
-        return fail(ExitConnection, r.error + (r.reachable ? "" : " (is virt-clocksyncd running?)"));
+        return fail(ExitConnection,
+                    r.error + (r.reachable ? "" : " (is virt-clocksyncd running?)"));
     std::fputs(r.reply.value("text", std::string()).c_str(), stdout);
     return ExitOk;
 }
@@ -385,7 +399,8 @@ int cmdOffset(const Options& o)
     SyncPolicy policy;
     Connection c;
     if (socket) {
-        agent = std::make_unique<qga::SocketAgent>(socket->toStdString(), qga::SystemClock::instance());
+        agent =
+            std::make_unique<qga::SocketAgent>(socket->toStdString(), qga::SystemClock::instance());
     } else {
         std::shared_ptr<virDomain> dom;
         if (int code = openDomain(o.uri, name, c, dom))
@@ -395,7 +410,8 @@ int cmdOffset(const Options& o)
     }
     qga::Expected<Measurement> m = measure(*agent, samples);
     if (!m)
-        return fail(exitFor(m.error()), QStringLiteral("%1: %2").arg(name, QString::fromStdString(m.error().message)));
+        return fail(exitFor(m.error()),
+                    QStringLiteral("%1: %2").arg(name, QString::fromStdString(m.error().message)));
     const bool within = std::llabs(m->offsetNs) <= policy.skipBelowNs;
     if (o.json) {
         json j = measurementJson(*m);
@@ -404,9 +420,10 @@ int cmdOffset(const Options& o)
         j["within_tolerance"] = within;
         printJson(j);
     } else {
-        std::printf("%s: offset %s (+/-%s, min RTT %s over %d samples, via %s)\n", qPrintable(name),
-                    formatOffset(m->offsetNs).c_str(), formatOffset(m->uncertaintyNs).substr(1).c_str(),
-                    formatOffset(m->rttNs).substr(1).c_str(), m->samples, agent->transport().c_str());
+        std::printf(
+            "%s: offset %s (+/-%s, min RTT %s over %d samples, via %s)\n", qPrintable(name),
+            formatOffset(m->offsetNs).c_str(), formatOffset(m->uncertaintyNs).substr(1).c_str(),
+            formatOffset(m->rttNs).substr(1).c_str(), m->samples, agent->transport().c_str());
     }
     return within ? ExitOk : ExitOutOfTolerance;
 }
@@ -442,9 +459,11 @@ int cmdSync(const Options& o)
             for (const json& jr : r.reply["results"]) {
                 const SyncResult res = resultFromJson(jr);
                 if (!o.json)
-                    std::printf("%s: %s (via virt-clocksyncd)\n", res.domain.c_str(), describe(res).c_str());
+                    std::printf("%s: %s (via virt-clocksyncd)\n", res.domain.c_str(),
+                                describe(res).c_str());
                 if (!res.ok())
-                    worst = std::max(worst, jr.contains("error") && jr["error"].value("kind", "") == "agent-unavailable"
+                    worst = std::max(worst, jr.contains("error") && jr["error"].value("kind", "") ==
+                                                                        "agent-unavailable"
                                                 ? int(ExitAgentUnavailable)
                                                 : int(ExitOutOfTolerance));
             }
@@ -460,7 +479,8 @@ int cmdSync(const Options& o)
     QStringList names = args;
     if (all) {
         virDomainPtr* doms = nullptr;
-        const int n = virConnectListAllDomains(c.conn.get(), &doms, VIR_CONNECT_LIST_DOMAINS_RUNNING);
+        const int n =
+            virConnectListAllDomains(c.conn.get(), &doms, VIR_CONNECT_LIST_DOMAINS_RUNNING);
         for (int i = 0; i < n; ++i) {
             names << QString::fromUtf8(virDomainGetName(doms[i]));
             virDomainFree(doms[i]);
@@ -483,7 +503,8 @@ int cmdSync(const Options& o)
         req.triggerMonoNs = qga::SystemClock::instance().monotonicNs();
         req.policy = effectivePolicy(dom.get(), &warnings);
         for (const QString& w : warnings)
-            std::fprintf(stderr, "virt-clocksync: %s: metadata %s\n", qPrintable(name), qPrintable(w));
+            std::fprintf(stderr, "virt-clocksync: %s: metadata %s\n", qPrintable(name),
+                         qPrintable(w));
         if (samples)
             req.policy.samples = samples;
         if (attempts)
@@ -530,9 +551,11 @@ int cmdCheckHost(const Options& o)
         std::printf("nonstop_tsc         %s\n", yn(c.nonstopTsc));
         std::printf("clocksource         %s (available: %s)\n", qPrintable(c.clocksource),
                     qPrintable(c.availableClocksources.join(' ')));
-        std::printf("NTP/PTP synchronised %s", c.ntpSynchronised ? yn(*c.ntpSynchronised) : "unknown");
+        std::printf("NTP/PTP synchronised %s",
+                    c.ntpSynchronised ? yn(*c.ntpSynchronised) : "unknown");
         if (c.ntpSynchronised && *c.ntpSynchronised)
-            std::printf(" (estimated error %lld us, maximum %lld us)", c.estimatedErrorUs, c.maxErrorUs);
+            std::printf(" (estimated error %lld us, maximum %lld us)", c.estimatedErrorUs,
+                        c.maxErrorUs);
         std::printf("\n");
         for (const QString& a : c.advice)
             std::printf("advice: %s\n", qPrintable(a));
@@ -557,7 +580,8 @@ int cmdCheckGuest(const Options& o)
     const QString desc = QString::fromUtf8(xml ? xml.get() : "");
     const bool channel = desc.contains("org.qemu.guest_agent.0");
     j["agent_channel"] = channel;
-    j["agent_connected"] = desc.contains("state='connected'") || desc.contains("state=\"connected\"");
+    j["agent_connected"] =
+        desc.contains("state='connected'") || desc.contains("state=\"connected\"");
     int code = ExitOk;
     qga::RawLibvirtAgent raw(dom, qga::SystemClock::instance(), 5);
     qga::Expected<qga::AgentInfo> info = raw.info();
@@ -575,7 +599,8 @@ int cmdCheckGuest(const Options& o)
         qga::LibvirtAgent agent(dom, qga::SystemClock::instance(), 5);
         if (auto m = measure(agent, 5)) {
             j["offset"] = measurementJson(*m);
-            if (std::llabs(m->offsetNs) > effectivePolicy(dom.get(), nullptr).skipBelowNs && code == ExitOk)
+            if (std::llabs(m->offsetNs) > effectivePolicy(dom.get(), nullptr).skipBelowNs &&
+                code == ExitOk)
                 code = ExitOutOfTolerance;
         }
     }
@@ -584,14 +609,16 @@ int cmdCheckGuest(const Options& o)
     QString deepSkipped;
     if (deep) {
         if (!effectivePolicy(dom.get(), nullptr).allowGuestExec) {
-            deepSkipped = "not checked: the guest's clocksource, ptp_kvm and /dev/ptp*, and its time daemon "
-                          "(chronyd/ntpd/timesyncd) and sync state; these need guest-exec, which this "
-                          "domain's policy does not allow (virt-clocksync policy " + args[0] +
-                          " --set guest-exec=yes)";
+            deepSkipped =
+                "not checked: the guest's clocksource, ptp_kvm and /dev/ptp*, and its time daemon "
+                "(chronyd/ntpd/timesyncd) and sync state; these need guest-exec, which this "
+                "domain's policy does not allow (virt-clocksync policy " +
+                args[0] + " --set guest-exec=yes)";
         } else if (auto h = probeGuestHealth(dom, 10)) {
             health = *h;
         } else {
-            deepSkipped = "not checked: guest-exec failed: " + QString::fromStdString(h.error().message);
+            deepSkipped =
+                "not checked: guest-exec failed: " + QString::fromStdString(h.error().message);
         }
         json d = json::object();
         if (health) {
@@ -620,29 +647,35 @@ int cmdCheckGuest(const Options& o)
         std::printf("agent version             %s\n", info->version.c_str());
         std::printf("guest-get-time available  %s\n", yn(info->supports("guest-get-time")));
         std::printf("guest-set-time available  %s%s\n", yn(info->supports("guest-set-time")),
-                    info->supports("guest-set-time") ? "" : " (blocked or unknown: only --sync from RTC, if at all)");
+                    info->supports("guest-set-time")
+                        ? ""
+                        : " (blocked or unknown: only --sync from RTC, if at all)");
     } else {
         std::printf("agent                     unavailable: %s\n", info.error().message.c_str());
     }
     if (j.contains("offset")) {
         std::printf("round trip (min)          %s\n",
                     formatOffset(j["offset"]["rtt_ns"].get<int64_t>()).substr(1).c_str());
-        std::printf("offset                    %s\n", formatOffset(j["offset"]["offset_ns"].get<int64_t>()).c_str());
+        std::printf("offset                    %s\n",
+                    formatOffset(j["offset"]["offset_ns"].get<int64_t>()).c_str());
     }
     if (!channel)
-        std::printf("advice: add <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/>"
-                    "</channel> to the domain and install qemu-guest-agent in the guest\n");
+        std::printf(
+            "advice: add <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/>"
+            "</channel> to the domain and install qemu-guest-agent in the guest\n");
     if (health) {
         auto fact = [&](const char* k) { return health->facts.value(k).join(", "); };
-        std::printf("guest clocksource         %s (available: %s)\n", qPrintable(fact("clocksource")),
-                    qPrintable(fact("available")));
+        std::printf("guest clocksource         %s (available: %s)\n",
+                    qPrintable(fact("clocksource")), qPrintable(fact("available")));
         std::printf("ptp_kvm loaded            %s%s\n", qPrintable(fact("ptp_kvm")),
-                    fact("ptp_device").isEmpty() ? "" : qPrintable(" (" + fact("ptp_device") + ")"));
+                    fact("ptp_device").isEmpty() ? ""
+                                                 : qPrintable(" (" + fact("ptp_device") + ")"));
         std::printf("time daemon               %s\n",
                     fact("time_daemon").isEmpty() ? "none" : qPrintable(fact("time_daemon")));
         if (!fact("ntp_synchronized").isEmpty() || !fact("chrony_leap").isEmpty())
             std::printf("guest sync state          %s\n",
-                        qPrintable(fact("ntp_synchronized") + " " + fact("chrony_leap") + " " + fact("chrony_offset")));
+                        qPrintable(fact("ntp_synchronized") + " " + fact("chrony_leap") + " " +
+                                   fact("chrony_offset")));
         for (const QString& a : health->advice)
             std::printf("advice: %s\n", qPrintable(a));
     } else if (deep) {
@@ -659,7 +692,8 @@ int cmdPolicy(const Options& o)
     while (auto v = takeOption(args, "--set"))
         sets << *v;
     if (args.size() != 1 || args[0].startsWith('-'))
-        return fail(ExitUsage, "usage: virt-clocksync policy DOMAIN [--set KEY=VALUE...] [--clear]");
+        return fail(ExitUsage,
+                    "usage: virt-clocksync policy DOMAIN [--set KEY=VALUE...] [--clear]");
     Connection c;
     std::shared_ptr<virDomain> dom;
     if (int code = openDomain(o.uri, args[0], c, dom))
@@ -680,7 +714,8 @@ int cmdPolicy(const Options& o)
             return fail(ExitFailure, QString::fromStdString(w.error().message));
     }
     for (const QString& w : current->warnings)
-        std::fprintf(stderr, "virt-clocksync: %s: metadata %s\n", qPrintable(args[0]), qPrintable(w));
+        std::fprintf(stderr, "virt-clocksync: %s: metadata %s\n", qPrintable(args[0]),
+                     qPrintable(w));
     const SyncPolicy p = applyOverride(DaemonConfig{}.policy, o2);
     if (o.json) {
         printJson({{"domain", args[0].toStdString()},
@@ -697,14 +732,15 @@ int cmdPolicy(const Options& o)
     } else {
         std::printf("domain          %s\nmetadata        %s\n", qPrintable(args[0]),
                     o2.isEmpty() ? "(none: defaults)" : qPrintable(policyToXml(o2)));
-        std::printf("enabled         %s\nmode            %s\ntolerance-us    %lld\ntarget-us       %lld\n"
-                    "attempts        %d\nsync-on-boot    %s\nwatch-interval  %lld%s\nwatch-correct   %s\n"
-                    "guest-exec      %s\n",
-                    p.enabled ? "yes" : "no", syncModeName(p.mode),
-                    static_cast<long long>(p.skipBelowNs / 1000), static_cast<long long>(p.targetNs / 1000),
-                    p.attempts, p.syncOnBoot ? "yes" : "no", static_cast<long long>(p.watchIntervalS),
-                    p.watchIntervalS ? " s" : " (off)", p.watchCorrect ? "yes" : "no",
-                    p.allowGuestExec ? "yes" : "no");
+        std::printf(
+            "enabled         %s\nmode            %s\ntolerance-us    %lld\ntarget-us       %lld\n"
+            "attempts        %d\nsync-on-boot    %s\nwatch-interval  %lld%s\nwatch-correct   %s\n"
+            "guest-exec      %s\n",
+            p.enabled ? "yes" : "no", syncModeName(p.mode),
+            static_cast<long long>(p.skipBelowNs / 1000), static_cast<long long>(p.targetNs / 1000),
+            p.attempts, p.syncOnBoot ? "yes" : "no", static_cast<long long>(p.watchIntervalS),
+            p.watchIntervalS ? " s" : " (off)", p.watchCorrect ? "yes" : "no",
+            p.allowGuestExec ? "yes" : "no");
     }
     return ExitOk;
 }

@@ -12,7 +12,7 @@ enum ExitCode {
     ExitUsage = 2,          // bad command line
     ExitOutOfTolerance = 3, // measured or left outside tolerance
     ExitAgentUnavailable = 4,
-    ExitConnection = 5,     // cannot reach libvirt or the daemon
+    ExitConnection = 5, // cannot reach libvirt or the daemon
 };
 
 int run(const QStringList& args);

@@ -24,7 +24,8 @@ void setDaemonKey(Context& ctx, const QString& key, const QString& value)
 {
     DaemonConfig& c = ctx.c;
     auto bad = [&](const char* expected) {
-        ctx.warn(QStringLiteral("invalid value '%1' for '%2' (expected %3)").arg(value, key, expected));
+        ctx.warn(
+            QStringLiteral("invalid value '%1' for '%2' (expected %3)").arg(value, key, expected));
     };
     if (key == "uri") {
         if (value.isEmpty())
@@ -69,11 +70,13 @@ void setSyncKey(Context& ctx, const QString& key, const QString& value)
         if (auto v = parseBounded(value, 1, 64))
             ctx.c.policy.samples = int(*v);
         else
-            ctx.warn(QStringLiteral("invalid value '%1' for 'samples' (expected 1..64)").arg(value));
+            ctx.warn(
+                QStringLiteral("invalid value '%1' for 'samples' (expected 1..64)").arg(value));
         return;
     }
     if (key == "enabled" || key == "mode" || key == "tolerance-us" || key == "target-us" ||
-        key == "attempts" || key == "sync-on-boot" || key == "watch-interval" || key == "watch-correct") {
+        key == "attempts" || key == "sync-on-boot" || key == "watch-interval" ||
+        key == "watch-correct") {
         PolicyOverride o;
         if (auto err = setPolicyKey(o, key, value))
             return ctx.warn(*err);
@@ -131,7 +134,8 @@ ConfigParse loadConfig(const QString& path)
     QFile f(path);
     if (!f.open(QIODevice::ReadOnly)) {
         ConfigParse out;
-        out.warnings << QStringLiteral("%1: cannot read (%2), using defaults").arg(path, f.errorString());
+        out.warnings
+            << QStringLiteral("%1: cannot read (%2), using defaults").arg(path, f.errorString());
         return out;
     }
     const QByteArray data = f.read(1024 * 1024);

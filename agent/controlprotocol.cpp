@@ -29,7 +29,8 @@ qga::Expected<ControlRequest> parseControlRequest(std::string_view line)
         if (!d->is_array() || d->size() > 4096)
             return bad("'domains' must be an array of names");
         for (const json& n : *d) {
-            if (!n.is_string() || n.get<std::string>().empty() || n.get<std::string>().size() > 1024)
+            if (!n.is_string() || n.get<std::string>().empty() ||
+                n.get<std::string>().size() > 1024)
                 return bad("'domains' must be an array of names");
             r.domains.push_back(n.get<std::string>());
         }

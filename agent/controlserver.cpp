@@ -93,7 +93,8 @@ QString ControlServer::listen()
     if (rc < 0 || ::listen(m_listenFd, 16) < 0)
         return QStringLiteral("%1: %2").arg(m_path, QString::fromLocal8Bit(std::strerror(errno)));
     if (m_group && ::chown(p.constData(), uid_t(-1), *m_group) < 0)
-        qCWarning(lcControl) << "cannot give the control socket to the group:" << std::strerror(errno);
+        qCWarning(lcControl) << "cannot give the control socket to the group:"
+                             << std::strerror(errno);
     m_acceptN = std::make_unique<QSocketNotifier>(m_listenFd, QSocketNotifier::Read);
     connect(m_acceptN.get(), &QSocketNotifier::activated, this, &ControlServer::onAccept);
     return {};
@@ -112,7 +113,8 @@ void ControlServer::onAccept()
         c.fd = fd;
         if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
             !peerAllowed(cred.uid, cred.gid, m_group)) {
-            qCWarning(lcControl) << "refused control connection from uid" << cred.uid << "pid" << cred.pid;
+            qCWarning(lcControl) << "refused control connection from uid" << cred.uid << "pid"
+                                 << cred.pid;
             c.closing = true;
             send(id, controlError("permission denied: only root, the daemon's user or the control "
                                   "group may use this socket"));
@@ -201,7 +203,8 @@ void ControlServer::onWritable(int id)
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
             if (!c.writeN) {
                 c.writeN = std::make_unique<QSocketNotifier>(c.fd, QSocketNotifier::Write);
-                connect(c.writeN.get(), &QSocketNotifier::activated, this, [this, id] { onWritable(id); });
+                connect(c.writeN.get(), &QSocketNotifier::activated, this,
+                        [this, id] { onWritable(id); });
             }
             c.writeN->setEnabled(true);
             return;

@@ -5,9 +5,9 @@
 
 #include <grp.h>
 
+#include "workerpool.h"
 #include <QCoreApplication>
 #include <QLoggingCategory>
-#include "workerpool.h"
 
 Q_LOGGING_CATEGORY(lcSync, "clocksync.sync")
 Q_LOGGING_CATEGORY(lcDaemon, "clocksync.daemon")
@@ -21,8 +21,8 @@ Daemon::Daemon(DaemonConfig config, QObject* parent) : QObject(parent), m_config
     m_backend = std::make_unique<LibvirtBackend>([conn] { return conn->connection(); },
                                                  m_config.transport, m_config.agentTimeoutSeconds,
                                                  qga::SystemClock::instance());
-    m_scheduler = std::make_unique<Scheduler>(*m_backend, qga::SystemClock::instance(),
-                                              m_config.concurrency);
+    m_scheduler =
+        std::make_unique<Scheduler>(*m_backend, qga::SystemClock::instance(), m_config.concurrency);
     m_tracker = std::make_unique<DomainTracker>(*m_scheduler, qga::SystemClock::instance());
     m_tracker->setDefaults(m_config.policy);
     m_tracker->setAgentWait(int64_t(m_config.agentWaitSeconds) * 1'000'000'000);
@@ -33,9 +33,10 @@ Daemon::Daemon(DaemonConfig config, QObject* parent) : QObject(parent), m_config
     connect(conn, &LibvirtConnection::lifecycleEvent, this, &Daemon::onLifecycle);
     connect(conn, &LibvirtConnection::agentLifecycleEvent, this, &Daemon::onAgentLifecycle);
     connect(conn, &LibvirtConnection::metadataChanged, this, &Daemon::onMetadata);
-    connect(conn, &LibvirtConnection::pmWakeup, this, [this](const QString& uuid, const QString& name) {
-        m_tracker->trigger(uuid.toStdString(), name.toStdString(), Trigger::PmWakeup);
-    });
+    connect(conn, &LibvirtConnection::pmWakeup, this,
+            [this](const QString& uuid, const QString& name) {
+                m_tracker->trigger(uuid.toStdString(), name.toStdString(), Trigger::PmWakeup);
+            });
     connect(m_tracker.get(), &DomainTracker::syncFinished, this, &Daemon::onResult);
     connect(&m_clockStep, &ClockStepWatcher::stepped, this, &Daemon::onHostClockStep);
     connect(m_tracker.get(), &DomainTracker::policySeen, this,
@@ -43,9 +44,10 @@ Daemon::Daemon(DaemonConfig config, QObject* parent) : QObject(parent), m_config
                 const bool on = p.enabled && p.mode != SyncMode::Off;
                 m_drift.setInterval(uuid, name, on ? p.watchIntervalS * 1000 : 0);
             });
-    connect(&m_drift, &DriftWatch::due, this, [this](const std::string& uuid, const std::string& name) {
-        m_tracker->trigger(uuid, name, Trigger::DriftWatch);
-    });
+    connect(&m_drift, &DriftWatch::due, this,
+            [this](const std::string& uuid, const std::string& name) {
+                m_tracker->trigger(uuid, name, Trigger::DriftWatch);
+            });
     connect(&m_sleep, &SleepWatcher::hostResumed, this, [this] {
         qCInfo(lcDaemon) << "host woke from sleep: checking every running guest";
         syncAllRunning(Trigger::HostWake);
@@ -71,8 +73,8 @@ void Daemon::start()
         if (struct group* g = getgrnam(m_config.controlGroup.toLocal8Bit().constData()))
             controlGid = g->gr_gid;
         else
-            qCWarning(lcDaemon).noquote() << "control-group" << m_config.controlGroup
-                                          << "does not exist, ignoring";
+            qCWarning(lcDaemon).noquote()
+                << "control-group" << m_config.controlGroup << "does not exist, ignoring";
     }
     m_control = std::make_unique<ControlServer>(controlPath, controlGid);
     m_control->setHandler([this](const ControlRequest& req, ControlServer::Reply reply) {
@@ -140,7 +142,8 @@ void Daemon::syncAllRunning(Trigger t)
 
 void Daemon::onHostClockStep(int64_t stepNs)
 {
-    qCInfo(lcDaemon).noquote() << "host clock stepped by" << QString::fromStdString(formatOffset(stepNs))
+    qCInfo(lcDaemon).noquote() << "host clock stepped by"
+                               << QString::fromStdString(formatOffset(stepNs))
                                << "- checking every running guest";
     syncAllRunning(Trigger::HostClockStep);
 }
@@ -155,13 +158,16 @@ void Daemon::onLifecycle(const QString& uuid, const QString& name, int event, in
     case EventAction::SyncIfBootPolicy: // the job reads the policy and may skip
         m_tracker->trigger(u, n, a.trigger);
         break;
-    case EventAction::SyncWhenAgent: m_tracker->trigger(u, n, a.trigger, true); break;
+    case EventAction::SyncWhenAgent:
+        m_tracker->trigger(u, n, a.trigger, true);
+        break;
     case EventAction::Cancel:
         m_tracker->cancel(u, "domain paused or stopped");
         if (event == VIR_DOMAIN_EVENT_STOPPED || event == VIR_DOMAIN_EVENT_SHUTDOWN)
             m_drift.remove(u);
         break;
-    default: break;
+    default:
+        break;
     }
 }
 
@@ -212,7 +218,8 @@ void Daemon::updateMetrics()
     m_metrics.setGuests(int(m_tracker->status().size()), m_tracker->pendingCount());
     if (!m_config.metricsTextfile.isEmpty())
         if (const QString err = m_metrics.writeTextfile(m_config.metricsTextfile); !err.isEmpty())
-            qCWarning(lcDaemon).noquote() << "cannot write" << m_config.metricsTextfile << ":" << err;
+            qCWarning(lcDaemon).noquote()
+                << "cannot write" << m_config.metricsTextfile << ":" << err;
 }
 
 nlohmann::json Daemon::statusJson(const std::vector<std::string>& only) const
@@ -225,8 +232,10 @@ nlohmann::json Daemon::statusJson(const std::vector<std::string>& only) const
         if (!only.empty() && std::find(only.begin(), only.end(), s.name) == only.end() &&
             std::find(only.begin(), only.end(), s.uuid) == only.end())
             continue;
-        nlohmann::json d = {{"domain", s.name}, {"uuid", s.uuid}, {"state", domainStateName(s.state)}};
-        d["agent_connected"] = s.agentConnected ? nlohmann::json(*s.agentConnected) : nlohmann::json(nullptr);
+        nlohmann::json d = {
+            {"domain", s.name}, {"uuid", s.uuid}, {"state", domainStateName(s.state)}};
+        d["agent_connected"] =
+            s.agentConnected ? nlohmann::json(*s.agentConnected) : nlohmann::json(nullptr);
         if (s.last)
             d["last"] = resultToJson(*s.last);
         j["domains"].push_back(d);
@@ -247,15 +256,17 @@ void Daemon::handleControl(const ControlRequest& req, ControlServer::Reply reply
         reply(j);
     } else if (req.command == "sync") {
         if (!m_connection->isConnected())
-            return reply(controlError("not connected to libvirt (" + m_config.uri.toStdString() + ")"));
+            return reply(
+                controlError("not connected to libvirt (" + m_config.uri.toStdString() + ")"));
         if (req.all == !req.domains.empty())
             return reply(controlError("sync needs domain names or all=true"));
         const std::vector<std::string> names = req.domains;
         withRunningDomains([this, names, all = req.all, reply](auto running) {
             std::vector<std::pair<std::string, std::string>> chosen;
             for (const std::string& n : names) {
-                auto it = std::find_if(running.begin(), running.end(),
-                                       [&](const auto& d) { return d.second == n || d.first == n; });
+                auto it = std::find_if(running.begin(), running.end(), [&](const auto& d) {
+                    return d.second == n || d.first == n;
+                });
                 if (it == running.end())
                     return reply(controlError("no running domain named '" + n + "'"));
                 chosen.push_back(*it);
@@ -287,8 +298,9 @@ void Daemon::requestSync(const std::vector<std::pair<std::string, std::string>>&
 void logSyncResult(const SyncResult& r)
 {
     // The drift watch is quiet while guests are fine: one line when one is not.
-    if (r.trigger == Trigger::DriftWatch && (r.outcome == Outcome::InSync || r.outcome == Outcome::Skipped ||
-                                              r.outcome == Outcome::Cancelled))
+    if (r.trigger == Trigger::DriftWatch &&
+        (r.outcome == Outcome::InSync || r.outcome == Outcome::Skipped ||
+         r.outcome == Outcome::Cancelled))
         return;
     const QString line = QString::fromStdString(r.domain + ": " + describe(r));
     if (r.ok())

@@ -2,14 +2,14 @@
 // scheduler → results logged. No logic of its own beyond routing.
 #pragma once
 
+#include "clockstep.h"
 #include "config.h"
 #include "controlserver.h"
-#include "metrics.h"
 #include "domaintracker.h"
+#include "driftwatch.h"
 #include "libvirtbackend.h"
 #include "libvirtconnection.h"
-#include "clockstep.h"
-#include "driftwatch.h"
+#include "metrics.h"
 #include "sleepwatcher.h"
 
 #include <QObject>
@@ -52,7 +52,8 @@ private:
                      ControlServer::Reply reply);
     void updateMetrics();
     // Lists running domains on a worker, then calls back on the main thread.
-    void withRunningDomains(std::function<void(std::vector<std::pair<std::string, std::string>>)> fn);
+    void
+    withRunningDomains(std::function<void(std::vector<std::pair<std::string, std::string>>)> fn);
 
     DaemonConfig m_config;
     std::unique_ptr<LibvirtConnection> m_connection;
@@ -72,7 +73,8 @@ private:
     };
     std::vector<std::shared_ptr<PendingSync>> m_pendingSyncs;
     bool m_stopping = false;
-    std::shared_ptr<int> m_alive = std::make_shared<int>(0); // late posts after destruction are dropped
+    std::shared_ptr<int> m_alive =
+        std::make_shared<int>(0); // late posts after destruction are dropped
 
 public:
     // Host woke from sleep (or another host-wide reason): sync every running guest.

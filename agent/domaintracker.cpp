@@ -6,9 +6,12 @@ namespace clocksync {
 const char* domainStateName(DomainState s)
 {
     switch (s) {
-    case DomainState::Idle: return "idle";
-    case DomainState::WaitingAgent: return "waiting-for-agent";
-    case DomainState::Syncing: return "syncing";
+    case DomainState::Idle:
+        return "idle";
+    case DomainState::WaitingAgent:
+        return "waiting-for-agent";
+    case DomainState::Syncing:
+        return "syncing";
     }
     return "idle";
 }

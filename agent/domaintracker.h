@@ -54,7 +54,8 @@ public:
 signals:
     void syncFinished(const clocksync::SyncResult& result);
     // The domain's effective policy, as read by its latest job.
-    void policySeen(const std::string& uuid, const std::string& name, const clocksync::SyncPolicy& policy);
+    void policySeen(const std::string& uuid, const std::string& name,
+                    const clocksync::SyncPolicy& policy);
 
 private:
     struct Entry

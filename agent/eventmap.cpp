@@ -10,12 +10,16 @@ EventAction mapLifecycleEvent(int event, int detail)
     switch (event) {
     case VIR_DOMAIN_EVENT_RESUMED:
         switch (detail) {
-        case VIR_DOMAIN_EVENT_RESUMED_UNPAUSED: return {EventAction::Sync, Trigger::Resumed};
-        case VIR_DOMAIN_EVENT_RESUMED_MIGRATED: return {EventAction::Sync, Trigger::MigratedIn};
+        case VIR_DOMAIN_EVENT_RESUMED_UNPAUSED:
+            return {EventAction::Sync, Trigger::Resumed};
+        case VIR_DOMAIN_EVENT_RESUMED_MIGRATED:
+            return {EventAction::Sync, Trigger::MigratedIn};
         case VIR_DOMAIN_EVENT_RESUMED_FROM_SNAPSHOT:
             return {EventAction::Sync, Trigger::SnapshotReverted};
-        case VIR_DOMAIN_EVENT_RESUMED_POSTCOPY: return {EventAction::Sync, Trigger::MigratedIn};
-        default: return {}; // POSTCOPY_FAILED: the migration failed, the source keeps running
+        case VIR_DOMAIN_EVENT_RESUMED_POSTCOPY:
+            return {EventAction::Sync, Trigger::MigratedIn};
+        default:
+            return {}; // POSTCOPY_FAILED: the migration failed, the source keeps running
         }
     case VIR_DOMAIN_EVENT_STARTED:
         switch (detail) {
@@ -29,7 +33,8 @@ EventAction mapLifecycleEvent(int event, int detail)
             return {EventAction::SyncWhenAgent, Trigger::SnapshotReverted};
         case VIR_DOMAIN_EVENT_STARTED_WAKEUP:
             return {EventAction::SyncWhenAgent, Trigger::PmWakeup};
-        default: return {};
+        default:
+            return {};
         }
     case VIR_DOMAIN_EVENT_PMSUSPENDED:
     case VIR_DOMAIN_EVENT_SUSPENDED:
@@ -37,7 +42,8 @@ EventAction mapLifecycleEvent(int event, int detail)
     case VIR_DOMAIN_EVENT_SHUTDOWN:
     case VIR_DOMAIN_EVENT_CRASHED:
         return {EventAction::Cancel, Trigger::Resumed};
-    default: return {};
+    default:
+        return {};
     }
 }
 

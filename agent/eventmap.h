@@ -10,10 +10,10 @@ struct EventAction
 {
     enum Kind {
         None,
-        Sync,            // sync now (agent should already be connected)
-        SyncWhenAgent,   // sync once the agent (re)connects
-        SyncIfBootPolicy,// fresh boot: only if policy sync-on-boot
-        Cancel,          // paused/stopped: drop pending work, abort in-flight
+        Sync,             // sync now (agent should already be connected)
+        SyncWhenAgent,    // sync once the agent (re)connects
+        SyncIfBootPolicy, // fresh boot: only if policy sync-on-boot
+        Cancel,           // paused/stopped: drop pending work, abort in-flight
         AgentConnected,
         AgentDisconnected,
     } kind = None;

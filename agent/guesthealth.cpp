@@ -24,7 +24,8 @@ const char* guestHealthScript()
            "command -v chronyc >/dev/null 2>&1 && chronyc -n tracking 2>/dev/null |"
            "  sed -n 's/^Leap status *: */chrony_leap=/p;s/^System time *: */chrony_offset=/p';"
            "command -v timedatectl >/dev/null 2>&1 &&"
-           "  timedatectl show -p NTPSynchronized 2>/dev/null | sed 's/^NTPSynchronized=/ntp_synchronized=/';"
+           "  timedatectl show -p NTPSynchronized 2>/dev/null | sed "
+           "'s/^NTPSynchronized=/ntp_synchronized=/';"
            "true";
 }
 
@@ -40,13 +41,15 @@ GuestHealth parseGuestHealth(const QString& output)
     const QString avail = h.facts.value("available").value(0);
     if (cs != "kvm-clock") {
         if (avail.contains("kvm-clock"))
-            h.advice << QStringLiteral("The guest uses '%1' although kvm-clock is available: kvm-clock is "
-                                       "what the guide recommends for KVM guests.")
+            h.advice << QStringLiteral(
+                            "The guest uses '%1' although kvm-clock is available: kvm-clock is "
+                            "what the guide recommends for KVM guests.")
                             .arg(cs.isEmpty() ? "an unknown clocksource" : cs);
         else
-            h.advice << QStringLiteral("The guest clocksource is '%1' and kvm-clock is not offered: on KVM "
-                                       "the guest kernel should have CONFIG_KVM_GUEST (under TCG there is "
-                                       "no kvm-clock).")
+            h.advice << QStringLiteral(
+                            "The guest clocksource is '%1' and kvm-clock is not offered: on KVM "
+                            "the guest kernel should have CONFIG_KVM_GUEST (under TCG there is "
+                            "no kvm-clock).")
                             .arg(cs.isEmpty() ? "unknown" : cs);
     }
     const QStringList daemons = h.facts.value("time_daemon");
@@ -54,8 +57,10 @@ GuestHealth parseGuestHealth(const QString& output)
         h.advice << "No time daemon runs in the guest (chronyd, ntpd, systemd-timesyncd): between "
                     "virt-clocksync's syncs the guest clock only free-runs.";
     if (h.facts.value("ptp_kvm").value(0) != "yes")
-        h.advice << "ptp_kvm is not loaded: with 'modprobe ptp_kvm' the guest gets /dev/ptp0 and chronyd "
-                    "can follow the host clock with 'refclock PHC /dev/ptp0 poll 2' (sub-microsecond on KVM).";
+        h.advice << "ptp_kvm is not loaded: with 'modprobe ptp_kvm' the guest gets /dev/ptp0 and "
+                    "chronyd "
+                    "can follow the host clock with 'refclock PHC /dev/ptp0 poll 2' "
+                    "(sub-microsecond on KVM).";
     else if (h.facts.value("ptp_device").isEmpty())
         h.advice << "ptp_kvm is loaded but there is no /dev/ptp* device.";
     if (h.facts.value("ntp_synchronized").value(0) == "no")
@@ -63,12 +68,15 @@ GuestHealth parseGuestHealth(const QString& output)
     return h;
 }
 
-qga::Expected<GuestHealth> probeGuestHealth(const std::shared_ptr<virDomain>& dom, int timeoutSeconds)
+qga::Expected<GuestHealth> probeGuestHealth(const std::shared_ptr<virDomain>& dom,
+                                            int timeoutSeconds)
 {
-    const json exec = {{"execute", "guest-exec"},
-                       {"arguments",
-                        {{"path", "/bin/sh"}, {"arg", {"-c", guestHealthScript()}}, {"capture-output", true}}}};
-    qga::CString reply(virDomainQemuAgentCommand(dom.get(), exec.dump().c_str(), timeoutSeconds, 0));
+    const json exec = {
+        {"execute", "guest-exec"},
+        {"arguments",
+         {{"path", "/bin/sh"}, {"arg", {"-c", guestHealthScript()}}, {"capture-output", true}}}};
+    qga::CString reply(
+        virDomainQemuAgentCommand(dom.get(), exec.dump().c_str(), timeoutSeconds, 0));
     if (!reply)
         return qga::lastLibvirtError("guest-exec");
     json r = json::parse(reply.get(), nullptr, false);
@@ -76,7 +84,8 @@ qga::Expected<GuestHealth> probeGuestHealth(const std::shared_ptr<virDomain>& do
         !r["return"]["pid"].is_number_integer())
         return qga::makeError(qga::ErrorKind::Protocol, "guest-exec: unexpected reply");
     const int64_t pid = r["return"]["pid"].get<int64_t>();
-    const std::string status = json{{"execute", "guest-exec-status"}, {"arguments", {{"pid", pid}}}}.dump();
+    const std::string status =
+        json{{"execute", "guest-exec-status"}, {"arguments", {{"pid", pid}}}}.dump();
     // guest-exec has no completion event: ask for the status until it exits.
     QDeadlineTimer deadline(timeoutSeconds * 1000);
     while (!deadline.hasExpired()) {
@@ -89,7 +98,8 @@ qga::Expected<GuestHealth> probeGuestHealth(const std::shared_ptr<virDomain>& do
         const json& ret = s["return"];
         if (ret.value("exited", false)) {
             const std::string out = ret.value("out-data", std::string());
-            return parseGuestHealth(QString::fromUtf8(QByteArray::fromBase64(QByteArray::fromStdString(out))));
+            return parseGuestHealth(
+                QString::fromUtf8(QByteArray::fromBase64(QByteArray::fromStdString(out))));
         }
         QThread::msleep(100); // the CLI's own thread; bounded by the deadline
     }

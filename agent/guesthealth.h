@@ -25,6 +25,7 @@ const char* guestHealthScript();
 // Parses the probe's key=value output and derives the advice (pure).
 GuestHealth parseGuestHealth(const QString& output);
 // Runs the probe through guest-exec; error text on failure.
-qga::Expected<GuestHealth> probeGuestHealth(const std::shared_ptr<virDomain>& dom, int timeoutSeconds);
+qga::Expected<GuestHealth> probeGuestHealth(const std::shared_ptr<virDomain>& dom,
+                                            int timeoutSeconds);
 
 } // namespace clocksync

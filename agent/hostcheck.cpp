@@ -30,14 +30,17 @@ void parseCpuinfo(const QString& cpuinfo, HostCheck& out)
 void adviseOn(HostCheck& c)
 {
     if (!c.constantTsc)
-        c.advice << "CPU lacks constant_tsc: the TSC rate changes with CPU frequency; guests may drift. "
-                    "Prefer hosts with constant_tsc, or disable frequency scaling.";
+        c.advice
+            << "CPU lacks constant_tsc: the TSC rate changes with CPU frequency; guests may drift. "
+               "Prefer hosts with constant_tsc, or disable frequency scaling.";
     if (!c.nonstopTsc)
-        c.advice << "CPU lacks nonstop_tsc: the TSC stops in deep C-states; keep the host out of deep "
-                    "C-states (e.g. processor.max_cstate=1) or use hardware with nonstop_tsc.";
+        c.advice
+            << "CPU lacks nonstop_tsc: the TSC stops in deep C-states; keep the host out of deep "
+               "C-states (e.g. processor.max_cstate=1) or use hardware with nonstop_tsc.";
     if (!c.clocksource.isEmpty() && c.clocksource != "tsc" && c.clocksource != "kvm-clock")
-        c.advice << QStringLiteral("Host clocksource is %1: 'tsc' is the stable, cheap choice where "
-                                   "the TSC is reliable.")
+        c.advice << QStringLiteral(
+                        "Host clocksource is %1: 'tsc' is the stable, cheap choice where "
+                        "the TSC is reliable.")
                         .arg(c.clocksource);
     if (c.ntpSynchronised == false)
         c.advice << "Host clock is not NTP/PTP synchronised: guests are set to the host clock, so "

@@ -2,8 +2,8 @@
 // state and a guest-agent transport per domain.
 #pragma once
 
-#include "config.h"
 #include "clock.h"
+#include "config.h"
 #include "domainbackend.h"
 #include "libvirthandles.h"
 

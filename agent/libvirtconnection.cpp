@@ -3,9 +3,9 @@
 
 #include <libvirt/virterror.h>
 
+#include "workerpool.h"
 #include <QCoreApplication>
 #include <QLoggingCategory>
-#include "workerpool.h"
 
 #include <map>
 
@@ -34,11 +34,16 @@ DomainId idOf(virDomainPtr dom)
 const char* closeReasonText(int reason)
 {
     switch (reason) {
-    case VIR_CONNECT_CLOSE_REASON_ERROR: return "I/O error";
-    case VIR_CONNECT_CLOSE_REASON_EOF: return "libvirt daemon closed the connection";
-    case VIR_CONNECT_CLOSE_REASON_KEEPALIVE: return "keepalive timeout";
-    case VIR_CONNECT_CLOSE_REASON_CLIENT: return "closed by client";
-    default: return "unknown reason";
+    case VIR_CONNECT_CLOSE_REASON_ERROR:
+        return "I/O error";
+    case VIR_CONNECT_CLOSE_REASON_EOF:
+        return "libvirt daemon closed the connection";
+    case VIR_CONNECT_CLOSE_REASON_KEEPALIVE:
+        return "keepalive timeout";
+    case VIR_CONNECT_CLOSE_REASON_CLIENT:
+        return "closed by client";
+    default:
+        return "unknown reason";
     }
 }
 
@@ -152,7 +157,8 @@ void LibvirtConnection::onOpened(virConnectPtr raw, const QString& error)
     // Detect a dead daemon within ~15 s even when no event flows.
     if (virConnectSetKeepAlive(raw, 5, 3) < 0)
         qCDebug(lcConn) << "keepalive not supported by this connection";
-    if (virConnectRegisterCloseCallback(raw, &LibvirtConnection::onCloseCallback, this, nullptr) == 0)
+    if (virConnectRegisterCloseCallback(raw, &LibvirtConnection::onCloseCallback, this, nullptr) ==
+        0)
         m_closeCallbackRegistered = true;
     struct
     {
@@ -162,7 +168,8 @@ void LibvirtConnection::onOpened(virConnectPtr raw, const QString& error)
         {VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(&LibvirtConnection::onLifecycle)},
         {VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE,
          VIR_DOMAIN_EVENT_CALLBACK(&LibvirtConnection::onAgentLifecycle)},
-        {VIR_DOMAIN_EVENT_ID_METADATA_CHANGE, VIR_DOMAIN_EVENT_CALLBACK(&LibvirtConnection::onMetadata)},
+        {VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
+         VIR_DOMAIN_EVENT_CALLBACK(&LibvirtConnection::onMetadata)},
         {VIR_DOMAIN_EVENT_ID_PMWAKEUP, VIR_DOMAIN_EVENT_CALLBACK(&LibvirtConnection::onPmWakeup)},
     };
     std::vector<int> ids;
@@ -247,7 +254,8 @@ int LibvirtConnection::onLifecycle(virConnectPtr, virDomainPtr dom, int event, i
 {
     auto* self = static_cast<LibvirtConnection*>(opaque);
     const DomainId id = idOf(dom);
-    self->postToMain([self, id, event, detail] { emit self->lifecycleEvent(id.uuid, id.name, event, detail); });
+    self->postToMain(
+        [self, id, event, detail] { emit self->lifecycleEvent(id.uuid, id.name, event, detail); });
     return 0;
 }
 
@@ -256,7 +264,9 @@ void LibvirtConnection::onAgentLifecycle(virConnectPtr, virDomainPtr dom, int st
 {
     auto* self = static_cast<LibvirtConnection*>(opaque);
     const DomainId id = idOf(dom);
-    self->postToMain([self, id, state, reason] { emit self->agentLifecycleEvent(id.uuid, id.name, state, reason); });
+    self->postToMain([self, id, state, reason] {
+        emit self->agentLifecycleEvent(id.uuid, id.name, state, reason);
+    });
 }
 
 void LibvirtConnection::onMetadata(virConnectPtr, virDomainPtr dom, int type, const char* nsuri,
@@ -265,7 +275,8 @@ void LibvirtConnection::onMetadata(virConnectPtr, virDomainPtr dom, int type, co
     auto* self = static_cast<LibvirtConnection*>(opaque);
     const DomainId id = idOf(dom);
     const QString ns = QString::fromUtf8(nsuri ? nsuri : "");
-    self->postToMain([self, id, type, ns] { emit self->metadataChanged(id.uuid, id.name, type, ns); });
+    self->postToMain(
+        [self, id, type, ns] { emit self->metadataChanged(id.uuid, id.name, type, ns); });
 }
 
 void LibvirtConnection::onPmWakeup(virConnectPtr, virDomainPtr dom, int, void* opaque) noexcept

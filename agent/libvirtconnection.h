@@ -64,7 +64,8 @@ private:
     static void onCloseCallback(virConnectPtr, int, void*) noexcept;
 
     QString m_uri;
-    std::shared_ptr<int> m_alive = std::make_shared<int>(0); // late posts of a destroyed object are dropped
+    std::shared_ptr<int> m_alive =
+        std::make_shared<int>(0); // late posts of a destroyed object are dropped
     mutable std::mutex m_mutex;
     std::shared_ptr<virConnect> m_conn;
     std::vector<int> m_callbackIds;

@@ -13,8 +13,8 @@
 #include <QTimer>
 
 #include <csignal>
-#include <utility>
 #include <cstdio>
+#include <utility>
 
 #ifdef HAVE_LIBSYSTEMD
 #include <systemd/sd-daemon.h>
@@ -40,12 +40,13 @@ int main(int argc, char** argv)
     cli.addHelpOption();
     cli.addVersionOption();
     QCommandLineOption uriOpt({"c", "uri"}, "libvirt URI (overrides the config file).", "URI");
-    QCommandLineOption configOpt("config", QStringLiteral("Config file (default %1).").arg(kDefaultConfig),
-                                 "FILE");
-    QCommandLineOption fgOpt("foreground", "Run in the foreground (always the case; accepted for scripts).");
-    QCommandLineOption checkOpt("check-config",
-                                "Parse the config, print the problems and the effective settings, exit "
-                                "(status 1 if anything was ignored).");
+    QCommandLineOption configOpt(
+        "config", QStringLiteral("Config file (default %1).").arg(kDefaultConfig), "FILE");
+    QCommandLineOption fgOpt("foreground",
+                             "Run in the foreground (always the case; accepted for scripts).");
+    QCommandLineOption checkOpt(
+        "check-config", "Parse the config, print the problems and the effective settings, exit "
+                        "(status 1 if anything was ignored).");
     cli.addOptions({uriOpt, configOpt, fgOpt, checkOpt});
     cli.process(app);
 
@@ -68,7 +69,8 @@ int main(int argc, char** argv)
                     qPrintable(config.uri), transportName(config.transport), config.concurrency,
                     config.agentWaitSeconds, config.agentTimeoutSeconds, p.samples,
                     syncModeName(p.mode), static_cast<long long>(p.skipBelowNs / 1000),
-                    static_cast<long long>(p.targetNs / 1000), p.attempts, p.syncOnBoot ? "yes" : "no");
+                    static_cast<long long>(p.targetNs / 1000), p.attempts,
+                    p.syncOnBoot ? "yes" : "no");
         return parsed.warnings.isEmpty() ? 0 : 1;
     }
 
@@ -92,10 +94,11 @@ int main(int argc, char** argv)
 #ifdef HAVE_LIBSYSTEMD
     // Under systemd (Type=notify): READY, a STATUS line, and the watchdog.
     auto status = [&daemon] {
-        const QString text = QStringLiteral("STATUS=%1 %2, %3 guest(s) tracked")
-                                 .arg(daemon.connection().isConnected() ? "connected to" : "connecting to",
-                                      daemon.config().uri)
-                                 .arg(daemon.tracker().status().size());
+        const QString text =
+            QStringLiteral("STATUS=%1 %2, %3 guest(s) tracked")
+                .arg(daemon.connection().isConnected() ? "connected to" : "connecting to",
+                     daemon.config().uri)
+                .arg(daemon.tracker().status().size());
         sd_notify(0, text.toUtf8().constData());
     };
     sd_notify(0, "READY=1");

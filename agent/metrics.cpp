@@ -33,7 +33,8 @@ void Histogram::render(std::string& out, const std::string& name, const std::str
 {
     out += "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
     for (std::size_t i = 0; i < m_bounds.size(); ++i)
-        out += name + "_bucket{le=\"" + num(m_bounds[i]) + "\"} " + std::to_string(m_buckets[i]) + "\n";
+        out += name + "_bucket{le=\"" + num(m_bounds[i]) + "\"} " + std::to_string(m_buckets[i]) +
+               "\n";
     out += name + "_bucket{le=\"+Inf\"} " + std::to_string(m_count) + "\n";
     out += name + "_sum " + num(m_sum) + "\n";
     out += name + "_count " + std::to_string(m_count) + "\n";
@@ -61,7 +62,8 @@ void Metrics::record(const SyncResult& r)
         m_offsetBefore.observe(std::fabs(r.before->offsetNs / 1e9));
     if (r.after && r.attempts > 0)
         m_residual.observe(std::fabs(r.after->offsetNs / 1e9));
-    if (r.outcome == Outcome::Synced || r.outcome == Outcome::Approximate || r.outcome == Outcome::InSync)
+    if (r.outcome == Outcome::Synced || r.outcome == Outcome::Approximate ||
+        r.outcome == Outcome::InSync)
         m_latency.observe(r.latencyNs / 1e9);
 }
 
@@ -71,8 +73,8 @@ std::string Metrics::render() const
     out += "# HELP virt_clocksync_syncs_total Sync outcomes by trigger.\n"
            "# TYPE virt_clocksync_syncs_total counter\n";
     for (const auto& [key, n] : m_syncs)
-        out += "virt_clocksync_syncs_total{trigger=\"" + key.first + "\",result=\"" + key.second + "\"} " +
-               std::to_string(n) + "\n";
+        out += "virt_clocksync_syncs_total{trigger=\"" + key.first + "\",result=\"" + key.second +
+               "\"} " + std::to_string(n) + "\n";
     out += "# HELP virt_clocksync_errors_total Failed syncs by error kind.\n"
            "# TYPE virt_clocksync_errors_total counter\n";
     for (const auto& [kind, n] : m_agentErrors)
@@ -82,7 +84,8 @@ std::string Metrics::render() const
     m_residual.render(out, "virt_clocksync_residual_seconds",
                       "Absolute verified guest offset after setting its clock.");
     m_latency.render(out, "virt_clocksync_latency_seconds", "From trigger to verified outcome.");
-    out += "# HELP virt_clocksync_guest_offset_seconds Latest measured offset per guest (guest - host).\n"
+    out += "# HELP virt_clocksync_guest_offset_seconds Latest measured offset per guest (guest - "
+           "host).\n"
            "# TYPE virt_clocksync_guest_offset_seconds gauge\n";
     for (const auto& [domain, ns] : m_guestOffset) {
         std::string escaped;
@@ -91,18 +94,24 @@ std::string Metrics::render() const
                 escaped += '\\';
             escaped += c == '\n' ? ' ' : c;
         }
-        out += "virt_clocksync_guest_offset_seconds{domain=\"" + escaped + "\"} " + num(ns / 1e9) + "\n";
+        out += "virt_clocksync_guest_offset_seconds{domain=\"" + escaped + "\"} " + num(ns / 1e9) +
+               "\n";
     }
     out += "# HELP virt_clocksync_guests Guests tracked, and with work pending.\n"
            "# TYPE virt_clocksync_guests gauge\n"
-           "virt_clocksync_guests{state=\"tracked\"} " + std::to_string(m_tracked) + "\n"
-           "virt_clocksync_guests{state=\"pending\"} " + std::to_string(m_pending) + "\n";
+           "virt_clocksync_guests{state=\"tracked\"} " +
+           std::to_string(m_tracked) +
+           "\n"
+           "virt_clocksync_guests{state=\"pending\"} " +
+           std::to_string(m_pending) + "\n";
     out += "# HELP virt_clocksync_libvirt_connected 1 while connected to libvirt.\n"
            "# TYPE virt_clocksync_libvirt_connected gauge\n"
-           "virt_clocksync_libvirt_connected " + std::string(m_connected ? "1" : "0") + "\n";
+           "virt_clocksync_libvirt_connected " +
+           std::string(m_connected ? "1" : "0") + "\n";
     out += "# HELP virt_clocksync_libvirt_reconnects_total Connections lost and re-established.\n"
            "# TYPE virt_clocksync_libvirt_reconnects_total counter\n"
-           "virt_clocksync_libvirt_reconnects_total " + std::to_string(m_reconnects) + "\n";
+           "virt_clocksync_libvirt_reconnects_total " +
+           std::to_string(m_reconnects) + "\n";
     return out;
 }
 

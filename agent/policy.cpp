@@ -9,9 +9,12 @@ namespace clocksync {
 const char* syncModeName(SyncMode mode)
 {
     switch (mode) {
-    case SyncMode::Host: return "host";
-    case SyncMode::Rtc: return "rtc";
-    case SyncMode::Off: return "off";
+    case SyncMode::Host:
+        return "host";
+    case SyncMode::Rtc:
+        return "rtc";
+    case SyncMode::Off:
+        return "off";
     }
     return "host";
 }
@@ -80,9 +83,11 @@ SyncPolicy applyOverride(SyncPolicy p, const PolicyOverride& o)
 std::optional<QString> setPolicyKey(PolicyOverride& o, const QString& key, const QString& value)
 {
     auto bad = [&](const char* expected) {
-        return QStringLiteral("invalid value '%1' for '%2' (expected %3)").arg(value, key, expected);
+        return QStringLiteral("invalid value '%1' for '%2' (expected %3)")
+            .arg(value, key, expected);
     };
-    if (key == "enabled" || key == "sync-on-boot" || key == "watch-correct" || key == "guest-exec") {
+    if (key == "enabled" || key == "sync-on-boot" || key == "watch-correct" ||
+        key == "guest-exec") {
         auto b = parseBool(value);
         if (!b)
             return bad("yes or no");
@@ -130,11 +135,13 @@ PolicyParse parsePolicyXml(const QString& xml)
     while (!r.atEnd() && !r.isStartElement())
         r.readNext();
     if (r.hasError() || !r.isStartElement()) {
-        out.warnings << QStringLiteral("policy metadata is not XML (%1), ignoring").arg(r.errorString());
+        out.warnings
+            << QStringLiteral("policy metadata is not XML (%1), ignoring").arg(r.errorString());
         return out;
     }
     if (r.name() != QLatin1String("policy")) {
-        out.warnings << QStringLiteral("policy metadata element is <%1>, expected <policy>, ignoring")
+        out.warnings << QStringLiteral(
+                            "policy metadata element is <%1>, expected <policy>, ignoring")
                             .arg(r.name().toString());
         return out;
     }
@@ -148,7 +155,8 @@ PolicyParse parsePolicyXml(const QString& xml)
     while (!r.atEnd())
         r.readNext();
     if (r.hasError()) {
-        out.warnings << QStringLiteral("policy metadata is malformed (%1), ignoring").arg(r.errorString());
+        out.warnings
+            << QStringLiteral("policy metadata is malformed (%1), ignoring").arg(r.errorString());
         out.policy = {};
     }
     return out;

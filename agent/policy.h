@@ -29,10 +29,10 @@ struct SyncPolicy
     int attempts = 5;                // set+verify rounds
     int samples = 5;                 // get-time calls per measurement
     bool syncOnBoot = false;
-    int64_t watchIntervalS = 0;      // drift watch: measure every N s (0: off)
-    bool watchCorrect = false;       // drift watch: also correct what it finds
-    bool allowGuestExec = false;     // check-guest --deep may run commands in the guest
-    bool measureOnly = false;        // internal: a drift-watch check that must not set
+    int64_t watchIntervalS = 0;  // drift watch: measure every N s (0: off)
+    bool watchCorrect = false;   // drift watch: also correct what it finds
+    bool allowGuestExec = false; // check-guest --deep may run commands in the guest
+    bool measureOnly = false;    // internal: a drift-watch check that must not set
 };
 
 struct PolicyOverride

@@ -66,7 +66,8 @@ JobResult Scheduler::execute(DomainBackend& backend, const qga::Clock& clock, co
 
     if (qga::Expected<PolicyParse> pol = backend.readPolicy(job.uuid)) {
         for (const QString& w : pol->warnings)
-            qCWarning(lcPolicy).noquote() << QString::fromStdString(job.domain) << ": metadata" << w;
+            qCWarning(lcPolicy).noquote()
+                << QString::fromStdString(job.domain) << ": metadata" << w;
         out.policy = pol->policy;
         req.policy = applyOverride(job.defaults, pol->policy);
     } else if (pol.error().kind == qga::ErrorKind::NotRunning) {
@@ -91,7 +92,8 @@ JobResult Scheduler::execute(DomainBackend& backend, const qga::Clock& clock, co
             if (!agent)
                 finishEarly(Outcome::Failed, agent.error(), {});
             else {
-                req.policy.measureOnly = job.trigger == Trigger::DriftWatch && !req.policy.watchCorrect;
+                req.policy.measureOnly =
+                    job.trigger == Trigger::DriftWatch && !req.policy.watchCorrect;
                 out.result = runSync(**agent, clock, req, out.delay);
             }
         }

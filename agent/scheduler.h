@@ -7,8 +7,8 @@
 #include "domainbackend.h"
 #include "syncengine.h"
 
-#include <QObject>
 #include "workerpool.h"
+#include <QObject>
 
 #include <atomic>
 #include <memory>
@@ -56,7 +56,8 @@ signals:
 private:
     DomainBackend& m_backend;
     const qga::Clock& m_clock;
-    std::shared_ptr<int> m_alive = std::make_shared<int>(0); // results of a destroyed scheduler are dropped
+    std::shared_ptr<int> m_alive =
+        std::make_shared<int>(0); // results of a destroyed scheduler are dropped
     WorkerPool m_pool;
     std::atomic<int> m_running{0};
     std::atomic<int> m_peak{0};

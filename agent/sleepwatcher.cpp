@@ -48,9 +48,11 @@ QString SleepWatcher::start()
     sd_bus_slot* slot = nullptr;
     r = sd_bus_match_signal(bus, &slot, "org.freedesktop.login1", "/org/freedesktop/login1",
                             "org.freedesktop.login1.Manager", "PrepareForSleep",
-                            reinterpret_cast<sd_bus_message_handler_t>(&SleepWatcher::onSignal), this);
+                            reinterpret_cast<sd_bus_message_handler_t>(&SleepWatcher::onSignal),
+                            this);
     if (r < 0)
-        return QStringLiteral("cannot watch logind (%1)").arg(QString::fromLocal8Bit(std::strerror(-r)));
+        return QStringLiteral("cannot watch logind (%1)")
+            .arg(QString::fromLocal8Bit(std::strerror(-r)));
     m_slot = slot;
     m_notifier = std::make_unique<QSocketNotifier>(sd_bus_get_fd(bus), QSocketNotifier::Read);
     connect(m_notifier.get(), &QSocketNotifier::activated, this, &SleepWatcher::process);

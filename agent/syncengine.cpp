@@ -17,13 +17,20 @@ using qga::Expected;
 const char* outcomeName(Outcome o)
 {
     switch (o) {
-    case Outcome::InSync: return "in-sync";
-    case Outcome::Synced: return "synced";
-    case Outcome::Approximate: return "approximate";
-    case Outcome::Failed: return "failed";
-    case Outcome::Cancelled: return "cancelled";
-    case Outcome::Skipped: return "skipped";
-    case Outcome::Drifted: return "drifted";
+    case Outcome::InSync:
+        return "in-sync";
+    case Outcome::Synced:
+        return "synced";
+    case Outcome::Approximate:
+        return "approximate";
+    case Outcome::Failed:
+        return "failed";
+    case Outcome::Cancelled:
+        return "cancelled";
+    case Outcome::Skipped:
+        return "skipped";
+    case Outcome::Drifted:
+        return "drifted";
     }
     return "failed";
 }
@@ -73,7 +80,6 @@ static int64_t medianOf(const std::array<int64_t, DelayModel::kWindow>& a, int n
     const std::size_t h = v.size() / 2;
     return v.size() % 2 ? v[h] : (v[h - 1] + v[h]) / 2;
 }
-
 
 int64_t DelayModel::biasNs() const
 {
@@ -129,7 +135,8 @@ Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodR
         if (s->rttNs() < 0)
             return qga::makeError(ErrorKind::Internal, "host clock stepped during a measurement");
         if (!taken.empty() && s->guestNs < taken.back().guestNs)
-            return qga::makeError(ErrorKind::BadClock, "guest clock went backwards between samples");
+            return qga::makeError(ErrorKind::BadClock,
+                                  "guest clock went backwards between samples");
         taken.push_back(*s);
     }
     const qga::TimeSample* best = qga::minRttSample(taken);
@@ -140,8 +147,9 @@ Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodR
     if (taken.size() > 1 && first.guestNs == last.guestNs &&
         last.hostAfterNs - first.hostBeforeNs >= kStoppedClockSpanNs)
         return qga::makeError(ErrorKind::BadClock, "guest clock does not advance");
-    return Measurement{best->offsetNs(), best->uncertaintyNs(), best->rttNs(), int(taken.size()),
-                       first.guestNs,    last.guestNs,          first.hostBeforeNs, last.hostAfterNs};
+    return Measurement{best->offsetNs(),   best->uncertaintyNs(), best->rttNs(),
+                       int(taken.size()),  first.guestNs,         last.guestNs,
+                       first.hostBeforeNs, last.hostAfterNs};
 }
 
 // ---- the sync ------------------------------------------------------------
@@ -242,9 +250,11 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
             return fail(v.error());
         noteRtt(*v);
         r.after = *v;
-        qCDebug(lcEngine, "attempt %d: delay estimate %lld us, verified %+lld us (RTT %lld us, %d samples)",
-                attempt, static_cast<long long>(d / 1000), static_cast<long long>(v->offsetNs / 1000),
-                static_cast<long long>(v->rttNs / 1000), v->samples);
+        qCDebug(lcEngine,
+                "attempt %d: delay estimate %lld us, verified %+lld us (RTT %lld us, %d samples)",
+                attempt, static_cast<long long>(d / 1000),
+                static_cast<long long>(v->offsetNs / 1000), static_cast<long long>(v->rttNs / 1000),
+                v->samples);
         // We asked to move the clock by more than the tolerance: reading the
         // very same nanosecond afterwards means it neither moved nor ticked.
         if (v->firstGuestNs == m->lastGuestNs)
@@ -256,7 +266,8 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
             if (std::llabs(v->offsetNs) <= p.skipBelowNs)
                 return finish(Outcome::Approximate);
             return fail(qga::makeError(ErrorKind::BadClock, "guest re-read its RTC but is still " +
-                                                                formatOffset(v->offsetNs) + " off"));
+                                                                formatOffset(v->offsetNs) +
+                                                                " off"));
         }
         // Learn only from a verify we can trust: a noisy one would teach noise.
         if (v->rttNs <= 2 * delay.bestRttNs)

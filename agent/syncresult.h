@@ -42,7 +42,7 @@ struct SyncResult
     Outcome outcome = Outcome::Failed;
     std::optional<Measurement> before;
     std::optional<Measurement> after;
-    int attempts = 0;            // set calls made
+    int attempts = 0; // set calls made
     std::string transport;
     std::string mode;            // host / rtc
     int64_t delayEstimateNs = 0; // host→guest delay used for the last set
@@ -50,7 +50,7 @@ struct SyncResult
     int64_t latencyNs = 0;       // trigger → outcome
     int64_t finishedAtNs = 0;    // host realtime
     std::optional<qga::Error> error;
-    std::string note;            // human detail (why skipped, ...)
+    std::string note; // human detail (why skipped, ...)
 
     bool ok() const
     {

@@ -29,7 +29,9 @@ bool UnixSignals::install(std::initializer_list<int> sigs)
         while (::read(g_signalFds[1], &b, 1) == 1)
             emit received(int(b));
     });
-    struct sigaction sa{};
+    struct sigaction sa
+    {
+    };
     sa.sa_handler = onSignal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;

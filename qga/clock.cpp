@@ -28,5 +28,4 @@ const SystemClock& SystemClock::instance()
     return clock;
 }
 
-
 } // namespace qga

@@ -14,14 +14,26 @@ Error lastLibvirtError(const char* what)
     std::string text = std::string(what) + ": " + (err->message ? err->message : "(no message)");
     ErrorKind kind = ErrorKind::Transport;
     switch (err->code) {
-    case VIR_ERR_AGENT_UNRESPONSIVE: kind = ErrorKind::AgentUnavailable; break;
+    case VIR_ERR_AGENT_UNRESPONSIVE:
+        kind = ErrorKind::AgentUnavailable;
+        break;
     case VIR_ERR_ARGUMENT_UNSUPPORTED:
     case VIR_ERR_OPERATION_UNSUPPORTED:
-    case VIR_ERR_NO_SUPPORT: kind = ErrorKind::Unsupported; break;
-    case VIR_ERR_OPERATION_INVALID: kind = ErrorKind::NotRunning; break;
-    case VIR_ERR_NO_DOMAIN: kind = ErrorKind::NotRunning; break;
-    case VIR_ERR_OPERATION_TIMEOUT: kind = ErrorKind::Timeout; break;
-    case VIR_ERR_AGENT_UNSYNCED: kind = ErrorKind::Protocol; break;
+    case VIR_ERR_NO_SUPPORT:
+        kind = ErrorKind::Unsupported;
+        break;
+    case VIR_ERR_OPERATION_INVALID:
+        kind = ErrorKind::NotRunning;
+        break;
+    case VIR_ERR_NO_DOMAIN:
+        kind = ErrorKind::NotRunning;
+        break;
+    case VIR_ERR_OPERATION_TIMEOUT:
+        kind = ErrorKind::Timeout;
+        break;
+    case VIR_ERR_AGENT_UNSYNCED:
+        kind = ErrorKind::Protocol;
+        break;
     case VIR_ERR_OPERATION_FAILED:
     case VIR_ERR_INTERNAL_ERROR: {
         // libvirt reports agent-side errors (incl. a blocked command) this way.
@@ -31,7 +43,8 @@ Error lastLibvirtError(const char* what)
             kind = ErrorKind::Transport;
         break;
     }
-    default: break;
+    default:
+        break;
     }
     return makeError(kind, text);
 }
@@ -110,8 +123,7 @@ RawLibvirtAgent::RawLibvirtAgent(std::shared_ptr<virDomain> domain, const Clock&
 
 Expected<std::string> RawLibvirtAgent::command(const std::string& request)
 {
-    CString reply(
-        virDomainQemuAgentCommand(m_domain.get(), request.c_str(), m_timeoutSeconds, 0));
+    CString reply(virDomainQemuAgentCommand(m_domain.get(), request.c_str(), m_timeoutSeconds, 0));
     if (!reply)
         return lastLibvirtError("virDomainQemuAgentCommand");
     return std::string(reply.get());

@@ -12,18 +12,30 @@ using nlohmann::json;
 const char* errorKindName(ErrorKind kind)
 {
     switch (kind) {
-    case ErrorKind::Timeout: return "timeout";
-    case ErrorKind::Transport: return "transport";
-    case ErrorKind::Protocol: return "protocol";
-    case ErrorKind::AgentError: return "agent-error";
-    case ErrorKind::CommandDisabled: return "command-disabled";
-    case ErrorKind::CommandNotFound: return "command-not-found";
-    case ErrorKind::AgentUnavailable: return "agent-unavailable";
-    case ErrorKind::Unsupported: return "unsupported";
-    case ErrorKind::NotRunning: return "not-running";
-    case ErrorKind::Cancelled: return "cancelled";
-    case ErrorKind::BadClock: return "bad-clock";
-    case ErrorKind::Internal: return "internal";
+    case ErrorKind::Timeout:
+        return "timeout";
+    case ErrorKind::Transport:
+        return "transport";
+    case ErrorKind::Protocol:
+        return "protocol";
+    case ErrorKind::AgentError:
+        return "agent-error";
+    case ErrorKind::CommandDisabled:
+        return "command-disabled";
+    case ErrorKind::CommandNotFound:
+        return "command-not-found";
+    case ErrorKind::AgentUnavailable:
+        return "agent-unavailable";
+    case ErrorKind::Unsupported:
+        return "unsupported";
+    case ErrorKind::NotRunning:
+        return "not-running";
+    case ErrorKind::Cancelled:
+        return "cancelled";
+    case ErrorKind::BadClock:
+        return "bad-clock";
+    case ErrorKind::Internal:
+        return "internal";
     }
     return "internal";
 }

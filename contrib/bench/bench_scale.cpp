@@ -16,7 +16,8 @@ static double cpuSeconds()
 {
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
-    return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+    return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 static double peakRssMiB()
@@ -56,8 +57,9 @@ int main(int argc, char** argv)
             loop.exec();
         }
         const double cpu = cpuSeconds() - cpu0;
-        std::printf("%s{\"guests\": %d, \"syncs\": %d, \"cpu_us_per_sync\": %.2f, \"peak_rss_mib\": %.1f}",
-                    first ? "" : ", ", guests, done, cpu * 1e6 / done, peakRssMiB());
+        std::printf(
+            "%s{\"guests\": %d, \"syncs\": %d, \"cpu_us_per_sync\": %.2f, \"peak_rss_mib\": %.1f}",
+            first ? "" : ", ", guests, done, cpu * 1e6 / done, peakRssMiB());
         first = false;
     }
     std::printf("]\n");

@@ -60,8 +60,9 @@ int main(int argc, char** argv)
         if (++wave == 20)
             warmRss = rssKiB();
     }
-    std::printf("{\"seconds\": %d, \"guests\": %d, \"waves\": %ld, \"syncs\": %ld, \"failures\": %ld, "
-                "\"rss_kib_after_warmup\": %ld, \"rss_kib_end\": %ld}\n",
-                seconds, guests, wave, syncs, failures, warmRss, rssKiB());
+    std::printf(
+        "{\"seconds\": %d, \"guests\": %d, \"waves\": %ld, \"syncs\": %ld, \"failures\": %ld, "
+        "\"rss_kib_after_warmup\": %ld, \"rss_kib_end\": %ld}\n",
+        seconds, guests, wave, syncs, failures, warmRss, rssKiB());
     return 0;
 }

@@ -5,8 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cstring>
-#include <fcntl.h>
 #include <ctime>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>

@@ -49,14 +49,14 @@ public:
     FakeAgent(FakeClock& clock, int64_t offsetNs) : m_clock(clock), m_offset(offsetNs) {}
 
     int64_t rttNs = 400'000;
-    int64_t readDelayNs = 200'000;        // request travel until the guest reads
+    int64_t readDelayNs = 200'000;             // request travel until the guest reads
     std::vector<int64_t> setDelaysNs{500'000}; // request travel until settimeofday
-    int64_t setDurationNs = 10'000'000;   // hwclock -w afterwards
-    bool frozen = false;                  // returns the same time forever
-    bool ignoresSet = false;              // says ok, changes nothing
-    std::deque<qga::Error> getErrors;     // next getTime calls fail with these
+    int64_t setDurationNs = 10'000'000;        // hwclock -w afterwards
+    bool frozen = false;                       // returns the same time forever
+    bool ignoresSet = false;                   // says ok, changes nothing
+    std::deque<qga::Error> getErrors;          // next getTime calls fail with these
     std::deque<qga::Error> setErrors;
-    std::function<void()> onSet;          // called inside setTime (e.g. pause the domain)
+    std::function<void()> onSet; // called inside setTime (e.g. pause the domain)
 
     int gets = 0;
     int sets = 0;

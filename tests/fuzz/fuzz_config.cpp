@@ -10,8 +10,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     clocksync::ConfigParse p = clocksync::parseConfig(text, "fuzz.conf");
     // Whatever the input, the result stays within the documented bounds.
     const clocksync::DaemonConfig& c = p.config;
-    if (c.concurrency < 1 || c.concurrency > 64 || c.policy.attempts < 1 || c.policy.attempts > 10 ||
-        c.policy.samples < 1 || c.policy.samples > 64 || c.policy.targetNs < 1000 || c.policy.skipBelowNs < 0)
+    if (c.concurrency < 1 || c.concurrency > 64 || c.policy.attempts < 1 ||
+        c.policy.attempts > 10 || c.policy.samples < 1 || c.policy.samples > 64 ||
+        c.policy.targetNs < 1000 || c.policy.skipBelowNs < 0)
         __builtin_trap();
     return 0;
 }

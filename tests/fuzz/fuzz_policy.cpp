@@ -12,7 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     // What we parse, we must be able to write back and read again the same.
     clocksync::PolicyParse again = clocksync::parsePolicyXml(clocksync::policyToXml(p.policy));
     if (!again.warnings.isEmpty() || again.policy.mode != p.policy.mode ||
-        again.policy.attempts != p.policy.attempts || again.policy.skipBelowNs != p.policy.skipBelowNs)
+        again.policy.attempts != p.policy.attempts ||
+        again.policy.skipBelowNs != p.policy.skipBelowNs)
         __builtin_trap();
     return 0;
 }

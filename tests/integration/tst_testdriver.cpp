@@ -75,8 +75,9 @@ private slots:
     void metadataPolicyTakesEffectLive()
     {
         const char* uri = kMetadataUri;
-        QCOMPARE(virDomainSetMetadata(m_dom.get(), VIR_DOMAIN_METADATA_ELEMENT, "<policy mode=\"off\"/>",
-                                      kMetadataKey, uri, VIR_DOMAIN_AFFECT_LIVE),
+        QCOMPARE(virDomainSetMetadata(m_dom.get(), VIR_DOMAIN_METADATA_ELEMENT,
+                                      "<policy mode=\"off\"/>", kMetadataKey, uri,
+                                      VIR_DOMAIN_AFFECT_LIVE),
                  0);
         SyncResult r = waitResult(Trigger::PolicyChanged);
         QCOMPARE(r.outcome, Outcome::Skipped);
@@ -84,8 +85,8 @@ private slots:
         QCOMPARE(virDomainResume(m_dom.get()), 0);
         r = waitResult(Trigger::Resumed);
         QCOMPARE(r.outcome, Outcome::Skipped);
-        QCOMPARE(virDomainSetMetadata(m_dom.get(), VIR_DOMAIN_METADATA_ELEMENT, nullptr, nullptr, uri,
-                                      VIR_DOMAIN_AFFECT_LIVE),
+        QCOMPARE(virDomainSetMetadata(m_dom.get(), VIR_DOMAIN_METADATA_ELEMENT, nullptr, nullptr,
+                                      uri, VIR_DOMAIN_AFFECT_LIVE),
                  0);
         r = waitResult(Trigger::PolicyChanged);
         QVERIFY2(r.outcome != Outcome::Skipped, describe(r).c_str());
@@ -126,7 +127,8 @@ private slots:
         QCOMPARE(virDomainSave(m_dom.get(), file.toUtf8().constData()), 0);
         QCOMPARE(virDomainRestore(m_conn.get(), file.toUtf8().constData()), 0);
         QTRY_VERIFY_WITH_TIMEOUT(!m_daemon->tracker().status().empty() &&
-                                     m_daemon->tracker().status()[0].state == DomainState::WaitingAgent,
+                                     m_daemon->tracker().status()[0].state ==
+                                         DomainState::WaitingAgent,
                                  5000);
         SyncResult r = waitResult(Trigger::Restored);
         QCOMPARE(r.outcome, Outcome::Failed);

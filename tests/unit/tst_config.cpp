@@ -48,16 +48,16 @@ private slots:
     void errorsNameFileAndLineAndKeepDefaults()
     {
         const QString text = "[daemon]\n"
-                             "concurency = 8\n"       // 2: typo
-                             "concurrency = many\n"   // 3: bad value
-                             "concurrency = 0\n"      // 4: out of range
+                             "concurency = 8\n"             // 2: typo
+                             "concurrency = many\n"         // 3: bad value
+                             "concurrency = 0\n"            // 4: out of range
                              "transport = carrier-pigeon\n" // 5
-                             "just some words\n"      // 6
-                             "[nonsense]\n"           // 7
-                             "x = 1\n"                // 8: ignored with the section
-                             "[sync\n"                // 9
+                             "just some words\n"            // 6
+                             "[nonsense]\n"                 // 7
+                             "x = 1\n"                      // 8: ignored with the section
+                             "[sync\n"                      // 9
                              "[sync]\n"
-                             "target-us = -5\n"       // 11
+                             "target-us = -5\n"        // 11
                              "sync-on-boot = maybe\n"; // 12
         ConfigParse p = parseConfig(text, "/etc/x.conf");
         const DaemonConfig defaults;
@@ -91,7 +91,8 @@ private slots:
 
     void shippedConfigParsesClean()
     {
-        ConfigParse p = loadConfig(QStringLiteral(CLOCKSYNC_SOURCE_DIR "/conf/virt-clocksyncd.conf"));
+        ConfigParse p =
+            loadConfig(QStringLiteral(CLOCKSYNC_SOURCE_DIR "/conf/virt-clocksyncd.conf"));
         QVERIFY2(p.warnings.isEmpty(), qPrintable(p.warnings.join('\n')));
         // The shipped file documents the defaults; it must not change them.
         const DaemonConfig d;
@@ -103,7 +104,8 @@ private slots:
     void policyMetadata()
     {
         PolicyParse p = parsePolicyXml(
-            "<policy xmlns=\"https://virt-clocksync.org/xmlns/policy/1\" mode=\"off\" tolerance-us=\"500\" "
+            "<policy xmlns=\"https://virt-clocksync.org/xmlns/policy/1\" mode=\"off\" "
+            "tolerance-us=\"500\" "
             "target-us=\"20\" attempts=\"4\" sync-on-boot=\"yes\" enabled=\"yes\" resync=\"17\"/>");
         QVERIFY2(p.warnings.isEmpty(), qPrintable(p.warnings.join('\n')));
         QCOMPARE(*p.policy.mode, SyncMode::Off);
@@ -120,7 +122,8 @@ private slots:
     void prefixedPolicyMetadata()
     {
         PolicyParse p = parsePolicyXml(
-            "<clocksync:policy xmlns:clocksync=\"https://virt-clocksync.org/xmlns/policy/1\" mode=\"rtc\"/>");
+            "<clocksync:policy xmlns:clocksync=\"https://virt-clocksync.org/xmlns/policy/1\" "
+            "mode=\"rtc\"/>");
         QVERIFY(p.warnings.isEmpty());
         QCOMPARE(*p.policy.mode, SyncMode::Rtc);
     }

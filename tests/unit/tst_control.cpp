@@ -102,16 +102,22 @@ private slots:
         QTest::addColumn<QByteArray>("line");
         QTest::addColumn<bool>("ok");
         QTest::newRow("status") << QByteArray("{\"version\":1,\"command\":\"status\"}") << true;
-        QTest::newRow("sync") << QByteArray("{\"version\":1,\"command\":\"sync\",\"domains\":[\"a\",\"b\"]}") << true;
-        QTest::newRow("sync-all") << QByteArray("{\"version\":1,\"command\":\"sync\",\"all\":true}") << true;
+        QTest::newRow("sync")
+            << QByteArray("{\"version\":1,\"command\":\"sync\",\"domains\":[\"a\",\"b\"]}") << true;
+        QTest::newRow("sync-all") << QByteArray("{\"version\":1,\"command\":\"sync\",\"all\":true}")
+                                  << true;
         QTest::newRow("no-version") << QByteArray("{\"command\":\"status\"}") << false;
         QTest::newRow("version-2") << QByteArray("{\"version\":2,\"command\":\"status\"}") << false;
-        QTest::newRow("unknown") << QByteArray("{\"version\":1,\"command\":\"reboot-host\"}") << false;
+        QTest::newRow("unknown") << QByteArray("{\"version\":1,\"command\":\"reboot-host\"}")
+                                 << false;
         QTest::newRow("not-json") << QByteArray("status please") << false;
         QTest::newRow("array") << QByteArray("[1]") << false;
-        QTest::newRow("domains-not-array") << QByteArray("{\"version\":1,\"command\":\"sync\",\"domains\":\"a\"}") << false;
-        QTest::newRow("domain-not-string") << QByteArray("{\"version\":1,\"command\":\"sync\",\"domains\":[1]}") << false;
-        QTest::newRow("all-not-bool") << QByteArray("{\"version\":1,\"command\":\"sync\",\"all\":\"yes\"}") << false;
+        QTest::newRow("domains-not-array")
+            << QByteArray("{\"version\":1,\"command\":\"sync\",\"domains\":\"a\"}") << false;
+        QTest::newRow("domain-not-string")
+            << QByteArray("{\"version\":1,\"command\":\"sync\",\"domains\":[1]}") << false;
+        QTest::newRow("all-not-bool")
+            << QByteArray("{\"version\":1,\"command\":\"sync\",\"all\":\"yes\"}") << false;
         QTest::newRow("command-number") << QByteArray("{\"version\":1,\"command\":7}") << false;
     }
     void parse()
@@ -126,7 +132,8 @@ private slots:
 
     void oversizeParse()
     {
-        std::string big = "{\"version\":1,\"command\":\"status\",\"x\":\"" + std::string(70000, 'a') + "\"}";
+        std::string big =
+            "{\"version\":1,\"command\":\"status\",\"x\":\"" + std::string(70000, 'a') + "\"}";
         QVERIFY(!parseControlRequest(big));
     }
 
@@ -136,14 +143,17 @@ private slots:
         QCOMPARE(server->listen(), QString());
         const int fd = connectTo(server->path());
         QVERIFY(fd >= 0);
-        sendAll(fd, "{\"version\":1,\"command\":\"ping\"}" "\n");
+        sendAll(fd, "{\"version\":1,\"command\":\"ping\"}"
+                    "\n");
         json r = json::parse(readLine(fd));
         QCOMPARE(r["ok"].get<bool>(), true);
         QCOMPARE(r["echo"].get<std::string>(), std::string("ping"));
         // 1000 malformed requests in a row: each gets an error, the server keeps serving.
         std::string burst;
         for (int i = 0; i < 1000; ++i)
-            burst += (i % 2 ? "garbage\n" : "{\"version\":1,\"command\":\"nope\"}" "\n");
+            burst += (i % 2 ? "garbage\n"
+                            : "{\"version\":1,\"command\":\"nope\"}"
+                              "\n");
         sendAll(fd, burst);
         int errors = 0;
         while (errors < 1000) {
@@ -152,7 +162,8 @@ private slots:
             QCOMPARE(json::parse(l)["ok"].get<bool>(), false);
             ++errors;
         }
-        sendAll(fd, "{\"version\":1,\"command\":\"status\"}" "\n");
+        sendAll(fd, "{\"version\":1,\"command\":\"status\"}"
+                    "\n");
         QCOMPARE(json::parse(readLine(fd))["echo"].get<std::string>(), std::string("status"));
         ::close(fd);
     }
@@ -178,7 +189,8 @@ private slots:
         const int silent = connectTo(server->path());
         QVERIFY(silent >= 0);
         const int other = connectTo(server->path());
-        sendAll(other, "{\"version\":1,\"command\":\"ping\"}" "\n");
+        sendAll(other, "{\"version\":1,\"command\":\"ping\"}"
+                       "\n");
         QCOMPARE(json::parse(readLine(other))["ok"].get<bool>(), true);
         // The silent client is hung up on (EOF), not kept forever.
         QTRY_COMPARE_WITH_TIMEOUT(server->clients(), 0, 5000);
@@ -208,7 +220,8 @@ private slots:
             const int fd = connectTo(server->path());
             if (fd < 0)
                 ::_exit(3);
-            sendAll(fd, "{\"version\":1,\"command\":\"status\"}" "\n");
+            sendAll(fd, "{\"version\":1,\"command\":\"status\"}"
+                        "\n");
             char buf[512];
             ssize_t n;
             while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0)
@@ -220,8 +233,9 @@ private slots:
         int status = 0;
         ::waitpid(pid, &status, 0);
         ::close(pipefd[0]);
-        QVERIFY2(!reply.empty(), qPrintable(QStringLiteral("no reply for the other uid (child exit %1)")
-                                                 .arg(WIFEXITED(status) ? WEXITSTATUS(status) : -1)));
+        QVERIFY2(!reply.empty(),
+                 qPrintable(QStringLiteral("no reply for the other uid (child exit %1)")
+                                .arg(WIFEXITED(status) ? WEXITSTATUS(status) : -1)));
         json r = json::parse(reply);
         QCOMPARE(r["ok"].get<bool>(), false);
         QVERIFY(r["error"].get<std::string>().find("permission denied") != std::string::npos);
@@ -276,7 +290,8 @@ private slots:
         m.setConnected(true);
         m.setGuests(3, 1);
         const QString text = QString::fromStdString(m.render());
-        const QRegularExpression sample("^([a-z_]+)(\\{([a-z_]+=\"[^\"]*\")(,[a-z_]+=\"[^\"]*\")*\\})? (-?[0-9.e+-]+|\\+Inf)$");
+        const QRegularExpression sample(
+            "^([a-z_]+)(\\{([a-z_]+=\"[^\"]*\")(,[a-z_]+=\"[^\"]*\")*\\})? (-?[0-9.e+-]+|\\+Inf)$");
         QMap<QString, double> values;
         for (const QString& line : text.split('\n', Qt::SkipEmptyParts)) {
             if (line.startsWith("# HELP ") || line.startsWith("# TYPE "))
@@ -285,12 +300,14 @@ private slots:
             QVERIFY2(match.hasMatch(), qPrintable("not Prometheus text: " + line));
             values[line.section(' ', 0, 0)] = line.section(' ', 1).toDouble();
         }
-        QCOMPARE(values.value("virt_clocksync_syncs_total{trigger=\"resumed\",result=\"synced\"}"), 1.0);
+        QCOMPARE(values.value("virt_clocksync_syncs_total{trigger=\"resumed\",result=\"synced\"}"),
+                 1.0);
         QCOMPARE(values.value("virt_clocksync_errors_total{kind=\"agent-unavailable\"}"), 1.0);
         QCOMPARE(values.value("virt_clocksync_residual_seconds_bucket{le=\"5e-05\"}"), 2.0);
         QCOMPARE(values.value("virt_clocksync_residual_seconds_bucket{le=\"2.5e-05\"}"), 0.0);
         QCOMPARE(values.value("virt_clocksync_residual_seconds_count"), 2.0);
-        QCOMPARE(values.value("virt_clocksync_latency_seconds_count"), 1.0); // failures have no latency
+        QCOMPARE(values.value("virt_clocksync_latency_seconds_count"),
+                 1.0); // failures have no latency
         QCOMPARE(values.value("virt_clocksync_libvirt_connected"), 1.0);
         QCOMPARE(values.value("virt_clocksync_guests{state=\"pending\"}"), 1.0);
         QTemporaryDir dir;
@@ -303,9 +320,10 @@ private slots:
 
     void guestHealthFixtures()
     {
-        GuestHealth good = parseGuestHealth("clocksource=kvm-clock\navailable=kvm-clock tsc acpi_pm\n"
-                                            "ptp_kvm=yes\nptp_device=/dev/ptp0\ntime_daemon=chronyd\n"
-                                            "chrony_leap=Normal\n");
+        GuestHealth good =
+            parseGuestHealth("clocksource=kvm-clock\navailable=kvm-clock tsc acpi_pm\n"
+                             "ptp_kvm=yes\nptp_device=/dev/ptp0\ntime_daemon=chronyd\n"
+                             "chrony_leap=Normal\n");
         QVERIFY2(good.advice.isEmpty(), qPrintable(good.advice.join('\n')));
         QCOMPARE(good.facts.value("time_daemon"), QStringList{"chronyd"});
 
@@ -314,8 +332,9 @@ private slots:
         QVERIFY(tcg.advice.join(' ').contains("kvm-clock"));
         QVERIFY(tcg.advice.join(' ').contains("refclock PHC /dev/ptp0"));
 
-        GuestHealth wrong = parseGuestHealth("clocksource=hpet\navailable=kvm-clock hpet\nptp_kvm=yes\n"
-                                             "time_daemon=systemd-timesyncd\nntp_synchronized=no\n");
+        GuestHealth wrong =
+            parseGuestHealth("clocksource=hpet\navailable=kvm-clock hpet\nptp_kvm=yes\n"
+                             "time_daemon=systemd-timesyncd\nntp_synchronized=no\n");
         QVERIFY(wrong.advice.join(' ').contains("although kvm-clock is available"));
         QVERIFY(wrong.advice.join(' ').contains("no /dev/ptp"));
         QVERIFY(wrong.advice.join(' ').contains("not synchronised"));
@@ -357,7 +376,8 @@ private slots:
         };
         write("proc/cpuinfo", "flags\t: constant_tsc nonstop_tsc\n");
         write("sys/devices/system/clocksource/clocksource0/current_clocksource", "kvm-clock\n");
-        write("sys/devices/system/clocksource/clocksource0/available_clocksource", "kvm-clock tsc hpet\n");
+        write("sys/devices/system/clocksource/clocksource0/available_clocksource",
+              "kvm-clock tsc hpet\n");
         HostCheck c = checkHost(root.path());
         QCOMPARE(c.clocksource, QString("kvm-clock"));
         QCOMPARE(c.availableClocksources.size(), 3);

@@ -19,33 +19,44 @@ private slots:
         QTest::addColumn<int>("event");
         QTest::addColumn<int>("detail");
         QTest::addColumn<EventAction>("expected");
-        QTest::newRow("resumed/unpaused") << int(VIR_DOMAIN_EVENT_RESUMED) << int(VIR_DOMAIN_EVENT_RESUMED_UNPAUSED)
-                                          << A{A::Sync, Trigger::Resumed};
-        QTest::newRow("resumed/migrated") << int(VIR_DOMAIN_EVENT_RESUMED) << int(VIR_DOMAIN_EVENT_RESUMED_MIGRATED)
-                                          << A{A::Sync, Trigger::MigratedIn};
-        QTest::newRow("resumed/snapshot") << int(VIR_DOMAIN_EVENT_RESUMED)
-                                          << int(VIR_DOMAIN_EVENT_RESUMED_FROM_SNAPSHOT)
-                                          << A{A::Sync, Trigger::SnapshotReverted};
-        QTest::newRow("resumed/postcopy") << int(VIR_DOMAIN_EVENT_RESUMED) << int(VIR_DOMAIN_EVENT_RESUMED_POSTCOPY)
-                                          << A{A::Sync, Trigger::MigratedIn};
+        QTest::newRow("resumed/unpaused")
+            << int(VIR_DOMAIN_EVENT_RESUMED) << int(VIR_DOMAIN_EVENT_RESUMED_UNPAUSED)
+            << A{A::Sync, Trigger::Resumed};
+        QTest::newRow("resumed/migrated")
+            << int(VIR_DOMAIN_EVENT_RESUMED) << int(VIR_DOMAIN_EVENT_RESUMED_MIGRATED)
+            << A{A::Sync, Trigger::MigratedIn};
+        QTest::newRow("resumed/snapshot")
+            << int(VIR_DOMAIN_EVENT_RESUMED) << int(VIR_DOMAIN_EVENT_RESUMED_FROM_SNAPSHOT)
+            << A{A::Sync, Trigger::SnapshotReverted};
+        QTest::newRow("resumed/postcopy")
+            << int(VIR_DOMAIN_EVENT_RESUMED) << int(VIR_DOMAIN_EVENT_RESUMED_POSTCOPY)
+            << A{A::Sync, Trigger::MigratedIn};
         QTest::newRow("resumed/postcopy-failed") << int(VIR_DOMAIN_EVENT_RESUMED) << 4 << A{};
-        QTest::newRow("started/booted") << int(VIR_DOMAIN_EVENT_STARTED) << int(VIR_DOMAIN_EVENT_STARTED_BOOTED)
-                                        << A{A::SyncIfBootPolicy, Trigger::Booted};
-        QTest::newRow("started/migrated") << int(VIR_DOMAIN_EVENT_STARTED) << int(VIR_DOMAIN_EVENT_STARTED_MIGRATED)
-                                          << A{A::SyncWhenAgent, Trigger::MigratedIn};
-        QTest::newRow("started/restored") << int(VIR_DOMAIN_EVENT_STARTED) << int(VIR_DOMAIN_EVENT_STARTED_RESTORED)
-                                          << A{A::SyncWhenAgent, Trigger::Restored};
-        QTest::newRow("started/snapshot") << int(VIR_DOMAIN_EVENT_STARTED)
-                                          << int(VIR_DOMAIN_EVENT_STARTED_FROM_SNAPSHOT)
-                                          << A{A::SyncWhenAgent, Trigger::SnapshotReverted};
-        QTest::newRow("started/wakeup") << int(VIR_DOMAIN_EVENT_STARTED) << int(VIR_DOMAIN_EVENT_STARTED_WAKEUP)
-                                        << A{A::SyncWhenAgent, Trigger::PmWakeup};
-        QTest::newRow("suspended") << int(VIR_DOMAIN_EVENT_SUSPENDED) << int(VIR_DOMAIN_EVENT_SUSPENDED_PAUSED)
-                                   << A{A::Cancel, Trigger::Resumed};
-        QTest::newRow("stopped") << int(VIR_DOMAIN_EVENT_STOPPED) << int(VIR_DOMAIN_EVENT_STOPPED_SAVED)
+        QTest::newRow("started/booted")
+            << int(VIR_DOMAIN_EVENT_STARTED) << int(VIR_DOMAIN_EVENT_STARTED_BOOTED)
+            << A{A::SyncIfBootPolicy, Trigger::Booted};
+        QTest::newRow("started/migrated")
+            << int(VIR_DOMAIN_EVENT_STARTED) << int(VIR_DOMAIN_EVENT_STARTED_MIGRATED)
+            << A{A::SyncWhenAgent, Trigger::MigratedIn};
+        QTest::newRow("started/restored")
+            << int(VIR_DOMAIN_EVENT_STARTED) << int(VIR_DOMAIN_EVENT_STARTED_RESTORED)
+            << A{A::SyncWhenAgent, Trigger::Restored};
+        QTest::newRow("started/snapshot")
+            << int(VIR_DOMAIN_EVENT_STARTED) << int(VIR_DOMAIN_EVENT_STARTED_FROM_SNAPSHOT)
+            << A{A::SyncWhenAgent, Trigger::SnapshotReverted};
+        QTest::newRow("started/wakeup")
+            << int(VIR_DOMAIN_EVENT_STARTED) << int(VIR_DOMAIN_EVENT_STARTED_WAKEUP)
+            << A{A::SyncWhenAgent, Trigger::PmWakeup};
+        QTest::newRow("suspended")
+            << int(VIR_DOMAIN_EVENT_SUSPENDED) << int(VIR_DOMAIN_EVENT_SUSPENDED_PAUSED)
+            << A{A::Cancel, Trigger::Resumed};
+        QTest::newRow("stopped") << int(VIR_DOMAIN_EVENT_STOPPED)
+                                 << int(VIR_DOMAIN_EVENT_STOPPED_SAVED)
                                  << A{A::Cancel, Trigger::Resumed};
-        QTest::newRow("shutdown") << int(VIR_DOMAIN_EVENT_SHUTDOWN) << 0 << A{A::Cancel, Trigger::Resumed};
-        QTest::newRow("pmsuspended") << int(VIR_DOMAIN_EVENT_PMSUSPENDED) << 0 << A{A::Cancel, Trigger::Resumed};
+        QTest::newRow("shutdown") << int(VIR_DOMAIN_EVENT_SHUTDOWN) << 0
+                                  << A{A::Cancel, Trigger::Resumed};
+        QTest::newRow("pmsuspended")
+            << int(VIR_DOMAIN_EVENT_PMSUSPENDED) << 0 << A{A::Cancel, Trigger::Resumed};
         QTest::newRow("defined") << int(VIR_DOMAIN_EVENT_DEFINED) << 0 << A{};
         QTest::newRow("unknown-event") << 999 << 0 << A{};
         QTest::newRow("unknown-detail") << int(VIR_DOMAIN_EVENT_STARTED) << 999 << A{};
@@ -63,18 +74,21 @@ private slots:
 
     void agent()
     {
-        QCOMPARE(mapAgentLifecycleEvent(VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_STATE_CONNECTED, 0).kind,
+        QCOMPARE(mapAgentLifecycleEvent(VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_STATE_CONNECTED, 0)
+                     .kind,
                  A::AgentConnected);
-        QCOMPARE(mapAgentLifecycleEvent(VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_STATE_DISCONNECTED, 2).kind,
-                 A::AgentDisconnected);
+        QCOMPARE(
+            mapAgentLifecycleEvent(VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_STATE_DISCONNECTED, 2)
+                .kind,
+            A::AgentDisconnected);
         QCOMPARE(mapAgentLifecycleEvent(77, 0).kind, A::None);
     }
 
     void triggerNamesRoundTrip()
     {
-        for (Trigger t : {Trigger::Resumed, Trigger::MigratedIn, Trigger::SnapshotReverted, Trigger::Restored,
-                          Trigger::PmWakeup, Trigger::Booted, Trigger::HostWake, Trigger::Reconcile,
-                          Trigger::Request, Trigger::PolicyChanged}) {
+        for (Trigger t : {Trigger::Resumed, Trigger::MigratedIn, Trigger::SnapshotReverted,
+                          Trigger::Restored, Trigger::PmWakeup, Trigger::Booted, Trigger::HostWake,
+                          Trigger::Reconcile, Trigger::Request, Trigger::PolicyChanged}) {
             auto back = triggerFromName(triggerName(t));
             QVERIFY(back);
             QCOMPARE(int(*back), int(t));

@@ -11,11 +11,14 @@ class TestProtocol : public QObject
 private slots:
     void requests()
     {
-        QCOMPARE(protocol::commandRequest("guest-ping"), std::string("{\"execute\":\"guest-ping\"}\n"));
-        QCOMPARE(protocol::setTimeRequest(1700000000123456789),
-                 std::string("{\"arguments\":{\"time\":1700000000123456789},\"execute\":\"guest-set-"
-                             "time\"}\n"));
-        QCOMPARE(protocol::setTimeFromRtcRequest(), std::string("{\"execute\":\"guest-set-time\"}\n"));
+        QCOMPARE(protocol::commandRequest("guest-ping"),
+                 std::string("{\"execute\":\"guest-ping\"}\n"));
+        QCOMPARE(
+            protocol::setTimeRequest(1700000000123456789),
+            std::string("{\"arguments\":{\"time\":1700000000123456789},\"execute\":\"guest-set-"
+                        "time\"}\n"));
+        QCOMPARE(protocol::setTimeFromRtcRequest(),
+                 std::string("{\"execute\":\"guest-set-time\"}\n"));
         std::string d = protocol::syncDelimitedRequest(42);
         QCOMPARE(d.front(), '\xff');
         QVERIFY(d.find("\"guest-sync-delimited\"") != std::string::npos);
@@ -30,29 +33,35 @@ private slots:
         QTest::addColumn<qint64>("ns");
         QTest::addColumn<int>("kind");
         auto P = int(ErrorKind::Protocol);
-        QTest::newRow("valid") << QByteArray("{\"return\": 1700000000123456789}") << true << qint64(1700000000123456789) << 0;
+        QTest::newRow("valid") << QByteArray("{\"return\": 1700000000123456789}") << true
+                               << qint64(1700000000123456789) << 0;
         QTest::newRow("delimited") << QByteArray("\xff{\"return\": 5}") << true << qint64(5) << 0;
         QTest::newRow("zero") << QByteArray("{\"return\": 0}") << true << qint64(0) << 0;
         QTest::newRow("negative") << QByteArray("{\"return\": -1}") << false << qint64(0) << P;
-        QTest::newRow("overflow") << QByteArray("{\"return\": 18446744073709551615}") << false << qint64(0) << P;
+        QTest::newRow("overflow") << QByteArray("{\"return\": 18446744073709551615}") << false
+                                  << qint64(0) << P;
         QTest::newRow("huge") << QByteArray("{\"return\": 1e400}") << false << qint64(0) << P;
         QTest::newRow("float") << QByteArray("{\"return\": 1.5}") << false << qint64(0) << P;
-        QTest::newRow("string") << QByteArray("{\"return\": \"1700000000\"}") << false << qint64(0) << P;
+        QTest::newRow("string") << QByteArray("{\"return\": \"1700000000\"}") << false << qint64(0)
+                                << P;
         QTest::newRow("null") << QByteArray("{\"return\": null}") << false << qint64(0) << P;
         QTest::newRow("missing") << QByteArray("{\"retrun\": 1}") << false << qint64(0) << P;
         QTest::newRow("not-object") << QByteArray("[1,2]") << false << qint64(0) << P;
         QTest::newRow("not-json") << QByteArray("hello") << false << qint64(0) << P;
         QTest::newRow("truncated") << QByteArray("{\"return\": 17") << false << qint64(0) << P;
         QTest::newRow("empty") << QByteArray("") << false << qint64(0) << P;
-        QTest::newRow("error") << QByteArray("{\"error\": {\"class\": \"GenericError\", \"desc\": \"boom\"}}") << false
-                               << qint64(0) << int(ErrorKind::AgentError);
-        QTest::newRow("error-garbled") << QByteArray("{\"error\": 3}") << false << qint64(0) << int(ErrorKind::AgentError);
-        QTest::newRow("not-found") << QByteArray("{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"x\"}}")
-                                   << false << qint64(0) << int(ErrorKind::CommandNotFound);
-        QTest::newRow("disabled")
-            << QByteArray("{\"error\": {\"class\": \"GenericError\", \"desc\": \"The command guest-get-time has been "
-               "disabled for this instance\"}}")
-            << false << qint64(0) << int(ErrorKind::CommandDisabled);
+        QTest::newRow("error")
+            << QByteArray("{\"error\": {\"class\": \"GenericError\", \"desc\": \"boom\"}}") << false
+            << qint64(0) << int(ErrorKind::AgentError);
+        QTest::newRow("error-garbled")
+            << QByteArray("{\"error\": 3}") << false << qint64(0) << int(ErrorKind::AgentError);
+        QTest::newRow("not-found")
+            << QByteArray("{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"x\"}}") << false
+            << qint64(0) << int(ErrorKind::CommandNotFound);
+        QTest::newRow("disabled") << QByteArray("{\"error\": {\"class\": \"GenericError\", "
+                                                "\"desc\": \"The command guest-get-time has been "
+                                                "disabled for this instance\"}}")
+                                  << false << qint64(0) << int(ErrorKind::CommandDisabled);
     }
     void getTime()
     {
@@ -89,14 +98,16 @@ private slots:
 
     void deepNestingDoesNotCrash()
     {
-        std::string deep = "{\"return\": " + std::string(20000, '[') + std::string(20000, ']') + "}";
+        std::string deep =
+            "{\"return\": " + std::string(20000, '[') + std::string(20000, ']') + "}";
         Expected<int64_t> r = protocol::parseGetTimeReply(deep);
         QVERIFY(!r);
     }
 
     void framing()
     {
-        std::string buf = std::string("\xff\xff\n") + "{\"return\": 1}\n\xff{\"return\": 2}\n{\"ret";
+        std::string buf =
+            std::string("\xff\xff\n") + "{\"return\": 1}\n\xff{\"return\": 2}\n{\"ret";
         auto a = protocol::takeReplyLine(buf);
         QVERIFY(a && *a);
         QCOMPARE(**a, std::string("{\"return\": 1}"));
@@ -147,10 +158,12 @@ private slots:
         QTest::addColumn<QByteArray>("reply");
         QTest::newRow("no-list") << QByteArray("{\"return\": {\"version\": \"1\"}}");
         QTest::newRow("list-not-array") << QByteArray("{\"return\": {\"supported_commands\": {}}}");
-        QTest::newRow("entry-not-object") << QByteArray("{\"return\": {\"supported_commands\": [1]}}");
-        QTest::newRow("no-name") << QByteArray("{\"return\": {\"supported_commands\": [{\"enabled\": true}]}}");
-        QTest::newRow("enabled-string")
-            << QByteArray("{\"return\": {\"supported_commands\": [{\"name\": \"a\", \"enabled\": \"yes\"}]}}");
+        QTest::newRow("entry-not-object")
+            << QByteArray("{\"return\": {\"supported_commands\": [1]}}");
+        QTest::newRow("no-name") << QByteArray(
+            "{\"return\": {\"supported_commands\": [{\"enabled\": true}]}}");
+        QTest::newRow("enabled-string") << QByteArray(
+            "{\"return\": {\"supported_commands\": [{\"name\": \"a\", \"enabled\": \"yes\"}]}}");
         QTest::newRow("return-array") << QByteArray("{\"return\": []}");
     }
     void infoMalformed()

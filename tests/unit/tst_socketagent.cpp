@@ -48,7 +48,8 @@ private slots:
 
     void unreachableSocket()
     {
-        SocketAgent agent(m_dir.filePath("nothing-here").toStdString(), SystemClock::instance(), 500ms);
+        SocketAgent agent(m_dir.filePath("nothing-here").toStdString(), SystemClock::instance(),
+                          500ms);
         Expected<void> r = agent.ping();
         QVERIFY(!r);
         QCOMPARE(r.error().kind, ErrorKind::AgentUnavailable);
@@ -58,8 +59,9 @@ private slots:
     {
         m_server->setScript([](const std::string& cmd, const std::string& line) -> Action {
             if (cmd == "guest-sync-delimited")
-                return {Action::Reply, "{\"return\": 999}\n{\"return\": {}}\ngarbage\n\xff{\"return\": " +
-                                           FakeQgaServer::syncIdOf(line) + "}\n"};
+                return {Action::Reply,
+                        "{\"return\": 999}\n{\"return\": {}}\ngarbage\n\xff{\"return\": " +
+                            FakeQgaServer::syncIdOf(line) + "}\n"};
             return FakeQgaServer::defaultAction(cmd, line);
         });
         SocketAgent agent(path(), SystemClock::instance(), 2000ms);
@@ -163,8 +165,9 @@ private slots:
     {
         m_server->setScript([](const std::string& cmd, const std::string& line) -> Action {
             if (cmd == "guest-set-time")
-                return {Action::Reply, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"The command "
-                                       "guest-set-time has been disabled for this instance\"}}\n"};
+                return {Action::Reply,
+                        "{\"error\": {\"class\": \"GenericError\", \"desc\": \"The command "
+                        "guest-set-time has been disabled for this instance\"}}\n"};
             return FakeQgaServer::defaultAction(cmd, line);
         });
         SocketAgent agent(path(), SystemClock::instance(), 1000ms);

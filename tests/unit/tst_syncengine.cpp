@@ -50,7 +50,7 @@ private slots:
     {
         FakeClock clock;
         FakeAgent agent(clock, -5'812'000'000); // 5.8 s behind after a pause
-        agent.setDelaysNs = {200'000};           // symmetric: RTT/2 is right
+        agent.setDelaysNs = {200'000};          // symmetric: RTT/2 is right
         DelayModel delay;
         SyncResult r = runSync(agent, clock, request(), delay);
         QCOMPARE(r.outcome, Outcome::Synced);
@@ -385,8 +385,9 @@ private slots:
         r.after = Measurement{12'000, 250'000, 500'000, 5};
         r.attempts = 2;
         r.latencyNs = 31'000'000;
-        QCOMPARE(describe(r), std::string("resumed: synced, offset -5.812 s -> +12.0 us (+/-250.0 us), "
-                                          "2 sets, 31.0 ms after trigger"));
+        QCOMPARE(describe(r),
+                 std::string("resumed: synced, offset -5.812 s -> +12.0 us (+/-250.0 us), "
+                             "2 sets, 31.0 ms after trigger"));
     }
 };
 

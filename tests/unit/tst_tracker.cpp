@@ -72,7 +72,7 @@ private slots:
         rig.backend.openGate();
         QVERIFY(rig.waitResults(2));
         QCOMPARE(rig.result(1).trigger, Trigger::Resumed); // the first reason is kept
-        QVERIFY(!rig.spy.wait(100));                              // and nothing more
+        QVERIFY(!rig.spy.wait(100));                       // and nothing more
         QCOMPARE(rig.backend.opened(), 2);
     }
 
@@ -124,7 +124,8 @@ private slots:
     {
         Rig rig;
         rig.backend.setDomain("u1", {});
-        rig.backend.setAgentError("u1", qga::makeError(qga::ErrorKind::AgentUnavailable, "not connected"));
+        rig.backend.setAgentError(
+            "u1", qga::makeError(qga::ErrorKind::AgentUnavailable, "not connected"));
         rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
         QTRY_COMPARE_WITH_TIMEOUT(rig.tracker.status()[0].state, DomainState::WaitingAgent, 5000);
         QCOMPARE(rig.spy.size(), 0); // not an outcome yet
@@ -201,7 +202,8 @@ private slots:
         inSync.offsetNs = 100'000;
         rig.backend.setDomain("b", inSync);
         rig.backend.setDomain("gone", {});
-        rig.tracker.trigger("gone", "gone", Trigger::Restored, true); // waiting when libvirt dropped
+        rig.tracker.trigger("gone", "gone", Trigger::Restored,
+                            true); // waiting when libvirt dropped
         rig.tracker.reconcile({{"a", "A"}, {"b", "B"}});
         QVERIFY(rig.waitResults(3));
         std::map<std::string, SyncResult> byUuid;
