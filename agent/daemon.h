@@ -85,5 +85,7 @@ public:
 
 // Logs one line per sync outcome (journald fields when under journald).
 void logSyncResult(const SyncResult& r);
+// The structured journald fields of a result ("KEY=value"), MESSAGE first.
+std::vector<std::string> journalFields(const SyncResult& r);
 
 } // namespace clocksync

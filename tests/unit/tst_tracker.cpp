@@ -1,6 +1,7 @@
 // Domain tracker + scheduler with a fake backend: results, coalescing, cancel
 // mid-sync, waiting for the agent (event and deadline), the concurrency bound
 // under a burst, and reconcile. Waits are on signals/conditions with deadlines.
+#include "daemon.h"
 #include "domaintracker.h"
 #include "fakes.h"
 
@@ -239,6 +240,24 @@ private slots:
         rig.tracker.trigger("u1", "vm1", Trigger::DriftWatch);
         QVERIFY(rig.waitResults(3));
         QCOMPARE(rig.result(2).outcome, Outcome::Skipped); // watch off for this domain
+    }
+
+    void journalFieldsOfAResult()
+    {
+        SyncResult r;
+        r.domain = "web1";
+        r.uuid = "u1";
+        r.trigger = Trigger::Restored;
+        r.outcome = Outcome::Synced;
+        r.before = Measurement{-5'000'000'000, 0, 0, 5};
+        r.after = Measurement{12'000, 250'000, 0, 5};
+        r.attempts = 2;
+        const std::vector<std::string> f = journalFields(r);
+        QVERIFY(f.front().rfind("MESSAGE=web1: restored: synced", 0) == 0);
+        for (const char* want :
+             {"DOMAIN=web1", "TRIGGER=restored", "OUTCOME=synced", "ATTEMPTS=2",
+              "OFFSET_BEFORE_NS=-5000000000", "OFFSET_AFTER_NS=12000", "PRIORITY=6"})
+            QVERIFY2(std::find(f.begin(), f.end(), want) != f.end(), want);
     }
 
     void policyFromMetadata()
