@@ -126,6 +126,7 @@ public:
         clocksync::PolicyParse policy;
         int64_t offsetNs = -5'000'000'000;
         std::optional<qga::Error> agentError; // openAgent/first call fails
+        bool hang = false;                    // openAgent blocks until release(uuid)
     };
 
     explicit FakeBackend(FakeClock& clock) : m_clock(clock) {}
@@ -149,6 +150,14 @@ public:
     {
         std::lock_guard l(m_mutex);
         m_domains[uuid].policy = std::move(p);
+    }
+    void release(const std::string& uuid)
+    {
+        {
+            std::lock_guard l(m_mutex);
+            m_domains[uuid].hang = false;
+        }
+        m_cv.notify_all();
     }
     // Gate: while closed, openAgent blocks (counts as in flight).
     void closeGate()
@@ -199,7 +208,7 @@ public:
             m_order.push_back(uuid);
         ++m_blocked;
         m_cv.notify_all();
-        m_cv.wait(l, [&] { return m_gateOpen; });
+        m_cv.wait(l, [&] { return m_gateOpen && !m_domains[uuid].hang; });
         --m_blocked;
         ++m_opened;
         Domain& d = m_domains[uuid];

@@ -242,6 +242,24 @@ private slots:
         QCOMPARE(rig.result(2).outcome, Outcome::Skipped); // watch off for this domain
     }
 
+    void hungAgentDoesNotDelayOthers()
+    {
+        Rig rig(2);
+        FakeBackend::Domain stuck;
+        stuck.hang = true; // an agent that does not answer (until released)
+        rig.backend.setDomain("stuck", stuck);
+        rig.backend.setDomain("fine", {});
+        rig.tracker.trigger("stuck", "stuck", Trigger::Resumed);
+        QVERIFY(rig.backend.waitForBlocked(1, 5s));
+        rig.tracker.trigger("fine", "fine", Trigger::Resumed);
+        QVERIFY(rig.waitResults(1));
+        QCOMPARE(rig.result(0).domain, std::string("fine")); // served while the other hangs
+        QCOMPARE(rig.result(0).outcome, Outcome::Synced);
+        rig.backend.release("stuck");
+        QVERIFY(rig.waitResults(2));
+        QCOMPARE(rig.result(1).domain, std::string("stuck"));
+    }
+
     void journalFieldsOfAResult()
     {
         SyncResult r;
