@@ -113,14 +113,8 @@ void DomainTracker::cancel(const std::string& uuid, const std::string& reason)
     if (e.state == DomainState::WaitingAgent) {
         e.agentDeadline->stop();
         e.state = DomainState::Idle;
-        SyncResult r;
-        r.uuid = e.uuid;
-        r.domain = e.name;
-        r.trigger = e.trigger;
-        r.outcome = Outcome::Cancelled;
+        SyncResult r = endedWithoutSync(e, Outcome::Cancelled);
         r.note = reason;
-        r.latencyNs = m_clock.monotonicNs() - e.triggerMonoNs;
-        r.finishedAtNs = m_clock.realtimeNs();
         publish(e, std::move(r));
     }
 }
@@ -169,17 +163,23 @@ void DomainTracker::onAgentDeadline(const std::string& uuid)
         return;
     Entry& e = it->second;
     e.state = DomainState::Idle;
+    SyncResult r = endedWithoutSync(e, Outcome::Failed);
+    r.error = qga::makeError(qga::ErrorKind::AgentUnavailable,
+                             "guest agent did not connect within " +
+                                 std::to_string(m_agentWaitNs / 1'000'000'000) + " s");
+    publish(e, std::move(r));
+}
+
+SyncResult DomainTracker::endedWithoutSync(const Entry& e, Outcome o) const
+{
     SyncResult r;
     r.uuid = e.uuid;
     r.domain = e.name;
     r.trigger = e.trigger;
-    r.outcome = Outcome::Failed;
-    r.error = qga::makeError(qga::ErrorKind::AgentUnavailable,
-                             "guest agent did not connect within " +
-                                 std::to_string(m_agentWaitNs / 1'000'000'000) + " s");
+    r.outcome = o;
     r.latencyNs = m_clock.monotonicNs() - e.triggerMonoNs;
     r.finishedAtNs = m_clock.realtimeNs();
-    publish(e, std::move(r));
+    return r;
 }
 
 void DomainTracker::publish(Entry& e, SyncResult r)

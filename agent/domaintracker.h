@@ -81,6 +81,8 @@ private:
     void onJobFinished(const JobResult& r);
     void onAgentDeadline(const std::string& uuid);
     void publish(Entry& e, SyncResult r);
+    // A result for a wait that ended without a job (cancelled, agent deadline).
+    SyncResult endedWithoutSync(const Entry& e, Outcome o) const;
 
     Scheduler& m_scheduler;
     const qga::Clock& m_clock;
