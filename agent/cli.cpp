@@ -194,14 +194,6 @@ std::optional<QString> takeOption(QStringList& args, const QString& flag)
     return v;
 }
 
-json measurementJson(const Measurement& m)
-{
-    return {{"offset_ns", m.offsetNs},
-            {"uncertainty_ns", m.uncertaintyNs},
-            {"rtt_ns", m.rttNs},
-            {"samples", m.samples}};
-}
-
 SyncPolicy effectivePolicy(virDomainPtr dom, QStringList* warnings)
 {
     SyncPolicy p = DaemonConfig{}.policy;
@@ -414,7 +406,7 @@ int cmdOffset(const Options& o)
                     QStringLiteral("%1: %2").arg(name, QString::fromStdString(m.error().message)));
     const bool within = std::llabs(m->offsetNs) <= policy.skipBelowNs;
     if (o.json) {
-        json j = measurementJson(*m);
+        json j = measurementToJson(*m);
         j["domain"] = name.toStdString();
         j["transport"] = agent->transport();
         j["within_tolerance"] = within;
@@ -598,7 +590,7 @@ int cmdCheckGuest(const Options& o)
     if (info) {
         qga::LibvirtAgent agent(dom, qga::SystemClock::instance(), 5);
         if (auto m = measure(agent, 5)) {
-            j["offset"] = measurementJson(*m);
+            j["offset"] = measurementToJson(*m);
             if (std::llabs(m->offsetNs) > effectivePolicy(dom.get(), nullptr).skipBelowNs &&
                 code == ExitOk)
                 code = ExitOutOfTolerance;

@@ -57,7 +57,7 @@ json controlOk()
     return {{"version", kControlVersion}, {"ok", true}};
 }
 
-static json measurementToJson(const Measurement& m)
+json measurementToJson(const Measurement& m)
 {
     return {{"offset_ns", m.offsetNs},
             {"uncertainty_ns", m.uncertaintyNs},

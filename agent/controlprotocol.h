@@ -29,7 +29,8 @@ qga::Expected<ControlRequest> parseControlRequest(std::string_view line);
 nlohmann::json controlError(const std::string& message);
 nlohmann::json controlOk();
 
-// SyncResult as JSON (control socket and CLI --json share it).
+// Measurement and SyncResult as JSON (control socket and CLI --json share them).
+nlohmann::json measurementToJson(const Measurement& m);
 nlohmann::json resultToJson(const SyncResult& r);
 SyncResult resultFromJson(const nlohmann::json& j);
 
