@@ -220,7 +220,7 @@ void Daemon::updateMetrics()
 {
     m_metrics.setConnected(m_connection->isConnected());
     m_metrics.setReconnects(m_connection->reconnects());
-    m_metrics.setGuests(int(m_tracker->status().size()), m_tracker->pendingCount());
+    m_metrics.setGuests(m_tracker->trackedCount(), m_tracker->pendingCount());
     if (!m_config.metricsTextfile.isEmpty())
         if (const QString err = m_metrics.writeTextfile(m_config.metricsTextfile); !err.isEmpty())
             qCWarning(lcDaemon).noquote()

@@ -200,18 +200,6 @@ void DomainTracker::reconcile(const std::vector<std::pair<std::string, std::stri
             cancel(uuid, "domain not running after reconnect");
 }
 
-void DomainTracker::forget(const std::string& uuid)
-{
-    auto it = m_domains.find(uuid);
-    if (it == m_domains.end())
-        return;
-    if (it->second.state == DomainState::Syncing) {
-        it->second.cancelled->store(true);
-        return; // dropped when its result comes back? keep: status stays useful
-    }
-    m_domains.erase(it);
-}
-
 std::vector<DomainStatus> DomainTracker::status() const
 {
     std::vector<DomainStatus> out;

@@ -46,10 +46,10 @@ public:
     void agentState(const std::string& uuid, const std::string& name, bool connected);
     // After (re)connecting: the running domains; every one is checked.
     void reconcile(const std::vector<std::pair<std::string, std::string>>& running);
-    void forget(const std::string& uuid);
 
     std::vector<DomainStatus> status() const;
     int pendingCount() const;
+    int trackedCount() const { return int(m_domains.size()); }
 
 signals:
     void syncFinished(const clocksync::SyncResult& result);

@@ -98,7 +98,7 @@ int main(int argc, char** argv)
             QStringLiteral("STATUS=%1 %2, %3 guest(s) tracked")
                 .arg(daemon.connection().isConnected() ? "connected to" : "connecting to",
                      daemon.config().uri)
-                .arg(daemon.tracker().status().size());
+                .arg(daemon.tracker().trackedCount());
         sd_notify(0, text.toUtf8().constData());
     };
     sd_notify(0, "READY=1");

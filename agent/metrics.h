@@ -35,7 +35,6 @@ public:
     Metrics();
     void record(const SyncResult& r);
     void setConnected(bool c) { m_connected = c; }
-    void forgetGuest(const std::string& domain) { m_guestOffset.erase(domain); }
     void setReconnects(int n) { m_reconnects = n; }
     void setGuests(int tracked, int pending)
     {
