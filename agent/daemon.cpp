@@ -314,10 +314,10 @@ std::vector<std::string> journalFields(const SyncResult& r)
     };
     if (r.before)
         f.push_back("OFFSET_BEFORE_NS=" + std::to_string(r.before->offsetNs));
-    if (r.after)
+    if (r.after) {
         f.push_back("OFFSET_AFTER_NS=" + std::to_string(r.after->offsetNs));
-    if (r.after)
         f.push_back("UNCERTAINTY_AFTER_NS=" + std::to_string(r.after->uncertaintyNs));
+    }
     if (r.error)
         f.push_back("ERROR=" + r.error->message);
     return f;
