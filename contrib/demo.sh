@@ -15,8 +15,12 @@ bash contrib/install-deps.sh >/dev/null
 echo "== building (release)"
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" >/dev/null
-bin=$repo/build/release/agent
 lab="bash $repo/contrib/lab/lab.sh"
+# The lab user runs the daemon: give it copies it can reach wherever the
+# checkout lives (e.g. under /root).
+bin=$(mktemp -d /tmp/virt-clocksync-demo.XXXXXX)
+cp build/release/agent/virt-clocksyncd build/release/agent/virt-clocksync "$bin/"
+chmod 0755 "$bin" "$bin"/*
 
 daemon_pid=""
 log=$(mktemp /tmp/virt-clocksyncd.XXXXXX.log)
@@ -24,7 +28,7 @@ chmod 0644 "$log"
 cleanup() {
     [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
     $lab down || true
-    rm -f "$log"
+    rm -rf "$log" "$bin"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

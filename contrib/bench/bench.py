@@ -10,7 +10,7 @@ the host socket (virt-clocksync offset --socket, min-RTT of 30 samples). That
 ruler is calibrated against a qemu-ga on the host itself (same clock, true
 offset 0), with every state-changing command blocked.
 """
-import argparse, json, os, re, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(REPO, "build", "release", "agent")
@@ -129,6 +129,15 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     work = tempfile.mkdtemp()
     os.chmod(work, 0o755)
+    # The lab user runs the daemon: stage binaries it can reach wherever the checkout lives.
+    global BIN
+    staged = os.path.join(work, "bin")
+    os.makedirs(staged)
+    for b in ("virt-clocksyncd", "virt-clocksync"):
+        shutil.copy(os.path.join(BIN, b), staged)
+        os.chmod(os.path.join(staged, b), 0o755)
+    os.chmod(staged, 0o755)
+    BIN = staged
     res = {"machine": sh(["uname", "-srm"]).stdout.strip(), "cpus": os.cpu_count(), "cycles": a.n,
            "pause_s": a.pause, "methods": {}}
 

@@ -11,6 +11,14 @@ LAB="bash $REPO/contrib/lab/lab.sh"
 WORK=$(mktemp -d /tmp/clocksync-e2e.XXXXXX)
 chmod 0755 "$WORK"
 [ "$(id -u)" -ne 0 ] || chown "$($LAB user):" "$WORK"
+# The lab user runs the daemon and the CLI, and may not be able to reach the
+# build tree (a checkout under /root, a 0700 temporary clone): stage copies.
+stage_binaries() {
+    mkdir -p "$WORK/bin"
+    cp "$BIN/virt-clocksyncd" "$BIN/virt-clocksync" "$WORK/bin/"
+    chmod 0755 "$WORK/bin" "$WORK/bin/"*
+    BIN="$WORK/bin"
+}
 DAEMON_LOG="$WORK/daemon.log"
 DAEMON_PID=""
 CASE_START=$(date +%s.%N)
@@ -29,6 +37,7 @@ skip_unless_possible() {
         exit 77
     fi
     [ -x "$BIN/virt-clocksyncd" ] || { echo "e2e: build first ($BIN)"; exit 1; }
+    stage_binaries
 }
 
 dump_diagnostics() {
