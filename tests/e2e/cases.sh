@@ -100,6 +100,48 @@ case_libvirtd_restart() {
     assert_residual "$g" "suspend/resume after the reconnect"
 }
 
+# libvirtd dies while a sync is in flight. The guest's QEMU is frozen
+# (SIGSTOP) so the sync's first agent call cannot complete; with the guest
+# clock 5 min behind, a sync that went on with stale data would leave it
+# visibly wrong. Expected: the in-flight sync fails with libvirt's reason (no
+# set is made), the daemon reconnects when libvirtd is back and the
+# reconcile sync then sets the guest right.
+case_libvirtd_killed_mid_sync() {
+    g=$(lab_up -n 1)
+    sock="/run/clocklab-runtime/libvirt/libvirt-sock"
+    [ "$(id -u)" -eq 0 ] || sock="$XDG_RUNTIME_DIR/libvirt/libvirt-sock"
+    start_daemon "uri = qemu+unix:///session?socket=$sock" "agent-timeout-seconds = 60"
+    wait_log "$g: reconcile:" 30
+    lvirsh domtime "$g" --time $(( $(date +%s) - 300 )) >/dev/null
+    assert_offset_beyond "$g" 250000000
+    qemu=$(pgrep -u "$($LAB user)" -f "guest=$g," | head -1)
+    [ -n "$qemu" ] || fail "no QEMU process for $g"
+    mark_log
+    kill -STOP "$qemu"
+    CLEANUP="kill -CONT $qemu"
+    { rc=0; cli sync "$g" > "$WORK/sync.out" 2>&1 || rc=$?; echo $rc > "$WORK/sync.rc"; } &
+    syncjob=$!
+    syncing() { cli --json status "$g" 2>/dev/null | grep -q '"state": *"syncing"'; }
+    wait_until "$g: the daemon's sync is in flight (guest frozen)" 20 syncing
+    $LAB run pkill -KILL -x libvirtd
+    wait_log "connection to .* lost" 30
+    kill -CONT "$qemu"
+    log "libvirtd killed mid-sync; QEMU thawed"
+    wait_log "$g: request: " 30
+    wait "$syncjob"
+    log "cli (exit $(cat "$WORK/sync.rc")): $(cat "$WORK/sync.out")"
+    [ "$(cat "$WORK/sync.rc")" -ne 0 ] || fail "the interrupted sync reported success"
+    grep -E "$g: request: " "$DAEMON_LOG" | grep -qvE "synced|approximate" ||
+        fail "the interrupted sync claims a result"
+    assert_offset_beyond "$g" 250000000 # nothing was set
+    kill -0 "$DAEMON_PID" || fail "daemon died"
+    mark_log
+    lvirsh list >/dev/null # autostarts a new libvirtd
+    wait_log "reconnected to" 60
+    wait_log "$g: reconcile: (synced|approximate)" 60
+    assert_residual "$g" "libvirtd killed mid-sync, reconnect, reconcile"
+}
+
 case_agent_missing_and_late() {
     AGENT_WAIT=25
     noagent=$(lab_up -n 1 --append clocksync.noagent --no-wait)

@@ -49,8 +49,10 @@ dump_diagnostics() {
     done
 }
 
+CLEANUP="" # a command a case needs run at exit, before the lab goes down
 finish() {
     local rc=$?
+    [ -z "$CLEANUP" ] || eval "$CLEANUP" 2>/dev/null || true
     if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
         echo "FAILED (exit $rc)"
         dump_diagnostics
@@ -108,6 +110,19 @@ wait_log() {
     line=$(timeout "$timeout" grep -E -m 1 "$pattern" <(tail -n "+$((LOG_MARK + 1))" -f "$DAEMON_LOG")) ||
         fail "no daemon log line matching '$pattern' within $timeout s"
     log "daemon: ${line#clocksync.*: }"
+}
+
+# wait_until DESCRIPTION TIMEOUT CMD...: polls CMD (every 0.1 s) until it
+# succeeds; fails the case at the deadline. For state that no log line shows.
+wait_until() {
+    local what=$1 timeout=$2 deadline
+    shift 2
+    deadline=$(( $(date +%s) + timeout ))
+    until "$@"; do
+        [ "$(date +%s)" -lt "$deadline" ] || fail "$what: not within $timeout s"
+        sleep 0.1
+    done
+    log "$what"
 }
 
 count_log() { grep -cE "$1" "$DAEMON_LOG" || true; }
