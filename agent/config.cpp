@@ -10,7 +10,95 @@ const char* transportName(Transport t)
     return t == Transport::LibvirtRaw ? "libvirt-raw" : "libvirt";
 }
 
+std::span<const ConfigKey> configKeys()
+{
+    static constexpr ConfigKey keys[] = {
+        {"daemon", "uri"},
+        {"daemon", "transport"},
+        {"daemon", "concurrency"},
+        {"daemon", "agent-wait-seconds"},
+        {"daemon", "agent-timeout-seconds"},
+        {"daemon", "control-socket"},
+        {"daemon", "control-group"},
+        {"daemon", "metrics-textfile"},
+        {"sync", "samples"},
+        {"sync", "enabled"},
+        {"sync", "mode"},
+        {"sync", "tolerance-us"},
+        {"sync", "target-us"},
+        {"sync", "attempts"},
+        {"sync", "sync-on-boot"},
+        {"sync", "watch-interval"},
+        {"sync", "watch-correct"},
+    };
+    return keys;
+}
+
+QString configValue(const DaemonConfig& c, const ConfigKey& k)
+{
+    const QLatin1String key(k.key);
+    const SyncPolicy& p = c.policy;
+    auto yesNo = [](bool b) { return QString::fromLatin1(b ? "yes" : "no"); };
+    if (key == "uri")
+        return c.uri;
+    if (key == "transport")
+        return QString::fromLatin1(transportName(c.transport));
+    if (key == "concurrency")
+        return QString::number(c.concurrency);
+    if (key == "agent-wait-seconds")
+        return QString::number(c.agentWaitSeconds);
+    if (key == "agent-timeout-seconds")
+        return QString::number(c.agentTimeoutSeconds);
+    if (key == "control-socket")
+        return c.controlSocket.isNull() ? QString("") : c.controlSocket;
+    if (key == "control-group")
+        return c.controlGroup.isNull() ? QString("") : c.controlGroup;
+    if (key == "metrics-textfile")
+        return c.metricsTextfile.isNull() ? QString("") : c.metricsTextfile;
+    if (key == "samples")
+        return QString::number(p.samples);
+    if (key == "enabled")
+        return yesNo(p.enabled);
+    if (key == "mode")
+        return QString::fromLatin1(syncModeName(p.mode));
+    if (key == "tolerance-us")
+        return QString::number(p.skipBelowNs / 1000);
+    if (key == "target-us")
+        return QString::number(p.targetNs / 1000);
+    if (key == "attempts")
+        return QString::number(p.attempts);
+    if (key == "sync-on-boot")
+        return yesNo(p.syncOnBoot);
+    if (key == "watch-interval")
+        return QString::number(p.watchIntervalS);
+    if (key == "watch-correct")
+        return yesNo(p.watchCorrect);
+    return {};
+}
+
+QString formatConfig(const DaemonConfig& c)
+{
+    QString out;
+    const char* section = nullptr;
+    for (const ConfigKey& k : configKeys()) {
+        if (!section || qstrcmp(section, k.section) != 0) {
+            section = k.section;
+            out += QStringLiteral("%1[%2]\n").arg(out.isEmpty() ? "" : "\n", k.section);
+        }
+        out += QStringLiteral("%1 = %2\n").arg(k.key, configValue(c, k));
+    }
+    return out;
+}
+
 namespace {
+
+bool knownKey(const QString& section, const QString& key)
+{
+    for (const ConfigKey& k : configKeys())
+        if (section == QLatin1String(k.section) && key == QLatin1String(k.key))
+            return true;
+    return false;
+}
 
 struct Context
 {
@@ -60,7 +148,7 @@ void setDaemonKey(Context& ctx, const QString& key, const QString& value)
     } else if (key == "metrics-textfile") {
         c.metricsTextfile = value;
     } else {
-        ctx.warn(QStringLiteral("unknown key '%1' in [daemon]").arg(key));
+        ctx.warn(QStringLiteral("key '%1' has no setter (a bug)").arg(key));
     }
 }
 
@@ -74,16 +162,11 @@ void setSyncKey(Context& ctx, const QString& key, const QString& value)
                 QStringLiteral("invalid value '%1' for 'samples' (expected 1..64)").arg(value));
         return;
     }
-    if (key == "enabled" || key == "mode" || key == "tolerance-us" || key == "target-us" ||
-        key == "attempts" || key == "sync-on-boot" || key == "watch-interval" ||
-        key == "watch-correct") {
-        PolicyOverride o;
-        if (auto err = setPolicyKey(o, key, value))
-            return ctx.warn(*err);
-        ctx.c.policy = applyOverride(ctx.c.policy, o);
-        return;
-    }
-    ctx.warn(QStringLiteral("unknown key '%1' in [sync]").arg(key));
+    // The rest are the per-domain policy keys, with the same parser.
+    PolicyOverride o;
+    if (auto err = setPolicyKey(o, key, value))
+        return ctx.warn(*err);
+    ctx.c.policy = applyOverride(ctx.c.policy, o);
 }
 
 } // namespace
@@ -118,13 +201,16 @@ ConfigParse parseConfig(const QString& text, const QString& fileName)
         QString value = line.mid(eq + 1).trimmed();
         if (const qsizetype hash = value.indexOf(" #"); hash >= 0)
             value = value.left(hash).trimmed();
-        if (section == "daemon")
-            setDaemonKey(ctx, key, value);
-        else if (section == "sync")
-            setSyncKey(ctx, key, value);
-        else if (section.isEmpty())
+        if (section.isEmpty())
             ctx.warn(QStringLiteral("key '%1' outside of a section").arg(key));
-        // keys of unknown sections were reported with the section
+        else if (section != "daemon" && section != "sync")
+            continue; // reported with the section
+        else if (!knownKey(section, key))
+            ctx.warn(QStringLiteral("unknown key '%1' in [%2]").arg(key, section));
+        else if (section == "daemon")
+            setDaemonKey(ctx, key, value);
+        else
+            setSyncKey(ctx, key, value);
     }
     return out;
 }

@@ -8,6 +8,8 @@
 #include <QString>
 #include <QStringList>
 
+#include <span>
+
 namespace clocksync {
 
 enum class Transport { Libvirt, LibvirtRaw };
@@ -31,6 +33,21 @@ struct ConfigParse
     DaemonConfig config;
     QStringList warnings;
 };
+
+// Every key the parser accepts, by section. The shipped config file documents
+// each one (tested), and a key outside this list is reported as unknown.
+struct ConfigKey
+{
+    const char* section;
+    const char* key;
+};
+std::span<const ConfigKey> configKeys();
+
+// The value of one key in config-file syntax; null for a key not in configKeys().
+QString configValue(const DaemonConfig& c, const ConfigKey& k);
+// Every key, by section, in config-file syntax (what --check-config prints;
+// parseConfig reads it back to the same settings).
+QString formatConfig(const DaemonConfig& c);
 
 ConfigParse parseConfig(const QString& text, const QString& fileName);
 // Reads and parses a file; an unreadable file is a warning, defaults are kept.

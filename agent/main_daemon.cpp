@@ -2,6 +2,7 @@
 // snapshot revert, migration and host sleep. Thin main: arguments, config,
 // signals; the Daemon does the rest.
 #include "config.h"
+#include "controlserver.h"
 #include "daemon.h"
 #include "eventloop.h"
 #include "unixsignals.h"
@@ -62,15 +63,9 @@ int main(int argc, char** argv)
         config.uri = cli.value(uriOpt);
 
     if (cli.isSet(checkOpt)) {
-        const SyncPolicy& p = config.policy;
-        std::printf("uri = %s\ntransport = %s\nconcurrency = %d\nagent-wait-seconds = %d\n"
-                    "agent-timeout-seconds = %d\nsamples = %d\nmode = %s\ntolerance-us = %lld\n"
-                    "target-us = %lld\nattempts = %d\nsync-on-boot = %s\n",
-                    qPrintable(config.uri), transportName(config.transport), config.concurrency,
-                    config.agentWaitSeconds, config.agentTimeoutSeconds, p.samples,
-                    syncModeName(p.mode), static_cast<long long>(p.skipBelowNs / 1000),
-                    static_cast<long long>(p.targetNs / 1000), p.attempts,
-                    p.syncOnBoot ? "yes" : "no");
+        if (config.controlSocket.isEmpty()) // show where it will be
+            config.controlSocket = ControlServer::defaultPath(config.uri);
+        std::printf("%s", qPrintable(formatConfig(config)));
         return parsed.warnings.isEmpty() ? 0 : 1;
     }
 

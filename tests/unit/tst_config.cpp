@@ -3,6 +3,8 @@
 #include "config.h"
 #include "policy.h"
 
+#include <QFile>
+#include <QRegularExpression>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -99,6 +101,73 @@ private slots:
         QCOMPARE(p.config.concurrency, d.concurrency);
         QCOMPARE(p.config.policy.targetNs, d.policy.targetNs);
         QCOMPARE(p.config.policy.skipBelowNs, d.policy.skipBelowNs);
+        QCOMPARE(p.config.policy.enabled, d.policy.enabled);
+        QCOMPARE(p.config.policy.watchIntervalS, d.policy.watchIntervalS);
+        QCOMPARE(p.config.controlSocket, d.controlSocket);
+    }
+
+    // Every key the parser knows is in the shipped file, in its section.
+    void shippedConfigDocumentsEveryKey()
+    {
+        QFile f(QStringLiteral(CLOCKSYNC_SOURCE_DIR "/conf/virt-clocksyncd.conf"));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QString text = QString::fromUtf8(f.readAll());
+        QVERIFY(configKeys().size() >= 17);
+        for (const ConfigKey& k : configKeys()) {
+            const QRegularExpression line(
+                QStringLiteral("^#?%1 = ").arg(QRegularExpression::escape(k.key)),
+                QRegularExpression::MultilineOption);
+            const QRegularExpressionMatch m = line.match(text);
+            QVERIFY2(m.hasMatch(), k.key);
+            const qsizetype header = text.lastIndexOf('[', m.capturedStart());
+            QVERIFY2(text.mid(header).startsWith(QStringLiteral("[%1]").arg(k.section)), k.key);
+        }
+    }
+
+    // What --check-config prints: every key, read back to the same settings.
+    void formattedConfigRoundTrips()
+    {
+        ConfigParse in =
+            parseConfig("[daemon]\nuri = qemu+ssh://h/system\ntransport = libvirt-raw\n"
+                        "concurrency = 9\ncontrol-group = kvm\n"
+                        "metrics-textfile = /tmp/m.prom\n[sync]\nsamples = 7\n"
+                        "enabled = no\nmode = rtc\ntolerance-us = 5\ntarget-us = 3\n"
+                        "attempts = 2\nsync-on-boot = yes\nwatch-interval = 60\n"
+                        "watch-correct = yes\n",
+                        "in");
+        QVERIFY2(in.warnings.isEmpty(), qPrintable(in.warnings.join('\n')));
+        const QString text = formatConfig(in.config);
+        for (const ConfigKey& k : configKeys()) {
+            QVERIFY2(!configValue(in.config, k).isNull(), k.key);
+            QVERIFY2(text.contains(QStringLiteral("\n%1 = ").arg(k.key)), k.key);
+        }
+        const ConfigParse out = parseConfig(text, "out");
+        QVERIFY2(out.warnings.isEmpty(), qPrintable(out.warnings.join('\n')));
+        QCOMPARE(formatConfig(out.config), text);
+        QCOMPARE(out.config.transport, Transport::LibvirtRaw);
+        QCOMPARE(out.config.policy.mode, SyncMode::Rtc);
+        QCOMPARE(out.config.policy.watchIntervalS, 60);
+        QCOMPARE(out.config.metricsTextfile, QStringLiteral("/tmp/m.prom"));
+        // Defaults too (empty strings stay empty).
+        QCOMPARE(formatConfig(parseConfig(formatConfig({}), "d").config), formatConfig({}));
+    }
+
+    // ... and every listed key reaches its setter (a bad value is "invalid",
+    // never "unknown"); a per-domain-only key is unknown in [sync].
+    void everyListedKeyIsParsed()
+    {
+        for (const ConfigKey& k : configKeys()) {
+            const ConfigParse p =
+                parseConfig(QStringLiteral("[%1]\n%2 = \x7f\n").arg(k.section, k.key), "t");
+            for (const QString& w : p.warnings) {
+                QVERIFY2(!w.contains("unknown key"), qPrintable(w));
+                QVERIFY2(!w.contains("no setter"), qPrintable(w));
+            }
+        }
+        const ConfigParse p = parseConfig("[sync]\nguest-exec = yes\nresync = 1\n", "t");
+        QCOMPARE(p.warnings.size(), 2);
+        QVERIFY(p.warnings[0].contains("unknown key 'guest-exec' in [sync]"));
+        QCOMPARE(p.config.policy.allowGuestExec, false);
     }
 
     void policyMetadata()
