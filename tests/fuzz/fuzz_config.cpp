@@ -14,5 +14,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         c.policy.attempts > 10 || c.policy.samples < 1 || c.policy.samples > 64 ||
         c.policy.targetNs < 1000 || c.policy.skipBelowNs < 0)
         __builtin_trap();
+    // What --check-config prints reads back, without a warning, to the same settings.
+    const QString shown = clocksync::formatConfig(c);
+    clocksync::ConfigParse again = clocksync::parseConfig(shown, "shown.conf");
+    if (!again.warnings.isEmpty() || clocksync::formatConfig(again.config) != shown)
+        __builtin_trap();
     return 0;
 }
