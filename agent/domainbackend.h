@@ -18,7 +18,9 @@ public:
     virtual ~DomainBackend() = default;
     // The domain's metadata policy; an empty override if it has none.
     virtual qga::Expected<PolicyParse> readPolicy(const std::string& uuid) = 0;
-    virtual bool isRunning(const std::string& uuid) = 0;
+    // Whether the domain runs; an error when libvirt cannot tell (e.g. the
+    // connection is gone), which is not the same as "not running".
+    virtual qga::Expected<bool> isRunning(const std::string& uuid) = 0;
     virtual qga::Expected<std::unique_ptr<qga::GuestAgent>> openAgent(const std::string& uuid) = 0;
 };
 

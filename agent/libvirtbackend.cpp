@@ -65,14 +65,18 @@ qga::Expected<PolicyParse> LibvirtBackend::readPolicy(const std::string& uuid)
     return readPolicy(dom->get());
 }
 
-bool LibvirtBackend::isRunning(const std::string& uuid)
+qga::Expected<bool> LibvirtBackend::isRunning(const std::string& uuid)
 {
     auto dom = lookup(uuid);
     if (!dom)
-        return false;
+        return dom.error().kind == ErrorKind::NotRunning ? qga::Expected<bool>(false) : dom.error();
     int state = 0;
     int reason = 0;
-    return virDomainGetState(dom->get(), &state, &reason, 0) == 0 && state == VIR_DOMAIN_RUNNING;
+    if (virDomainGetState(dom->get(), &state, &reason, 0) < 0) {
+        qga::Error e = qga::lastLibvirtError("virDomainGetState");
+        return e.kind == ErrorKind::NotRunning ? qga::Expected<bool>(false) : e;
+    }
+    return state == VIR_DOMAIN_RUNNING;
 }
 
 qga::Expected<std::unique_ptr<qga::GuestAgent>> LibvirtBackend::openAgent(const std::string& uuid)

@@ -19,7 +19,7 @@ public:
                    const qga::Clock& clock);
 
     qga::Expected<PolicyParse> readPolicy(const std::string& uuid) override;
-    bool isRunning(const std::string& uuid) override;
+    qga::Expected<bool> isRunning(const std::string& uuid) override;
     qga::Expected<std::unique_ptr<qga::GuestAgent>> openAgent(const std::string& uuid) override;
 
     // Shared with the CLI.

@@ -51,7 +51,11 @@ JobResult Scheduler::execute(DomainBackend& backend, const qga::Clock& clock, co
     req.trigger = job.trigger;
     req.triggerMonoNs = job.triggerMonoNs;
     req.policy = job.defaults;
-    req.stillRunning = [&] { return !job.cancelled->load() && backend.isRunning(job.uuid); };
+    req.stillRunning = [&]() -> qga::Expected<bool> {
+        if (job.cancelled->load())
+            return false;
+        return backend.isRunning(job.uuid);
+    };
 
     bool decided = false;
     auto finishEarly = [&](Outcome o, std::optional<qga::Error> e, std::string note) {

@@ -187,7 +187,11 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
         r.error = std::move(e);
         return finish(Outcome::Failed);
     };
-    auto running = [&] { return !req.stillRunning || req.stillRunning(); };
+    auto running = [&]() -> Expected<bool> {
+        if (!req.stillRunning)
+            return true;
+        return req.stillRunning();
+    };
     const SyncPolicy& p = req.policy;
 
     if (!p.enabled || p.mode == SyncMode::Off) {
@@ -215,11 +219,15 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
 
     // `attempts` rounds to reach the target; while still outside the
     // tolerance (a guest we have not fixed yet), up to as many again.
+    std::optional<qga::Error> lastSetError; // a transient one, retried
     for (int attempt = 1; attempt <= 2 * p.attempts; ++attempt) {
         if (attempt > p.attempts && r.after && std::llabs(r.after->offsetNs) <= p.skipBelowNs)
             break;
         // Decide on the time only after the last confirmation that the domain runs.
-        if (!running()) {
+        Expected<bool> up = running();
+        if (!up) // cannot tell: report what failed first
+            return fail(lastSetError ? std::move(*lastSetError) : up.error());
+        if (!*up) {
             r.note = "domain no longer running";
             return finish(Outcome::Cancelled);
         }
@@ -240,8 +248,10 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
                 set = agent.setTimeFromRtc();
             }
             if (!set) {
-                if (transient(set.error().kind) && attempt < 2 * p.attempts)
+                if (transient(set.error().kind) && attempt < 2 * p.attempts) {
+                    lastSetError = set.error();
                     continue;
+                }
                 return fail(set.error());
             }
         }

@@ -39,8 +39,9 @@ struct SyncRequest
     SyncPolicy policy;
     Trigger trigger = Trigger::Request;
     int64_t triggerMonoNs = 0; // when the trigger arrived (monotonic)
-    // Checked right before every set: false aborts with Cancelled.
-    std::function<bool()> stillRunning;
+    // Checked right before every set: false aborts with Cancelled, an error
+    // (libvirt cannot tell, e.g. its connection is gone) with Failed.
+    std::function<qga::Expected<bool>()> stillRunning;
 };
 
 // Measures K samples; min-RTT; rejects a clock that stands still or runs

@@ -195,7 +195,7 @@ public:
             return qga::makeError(qga::ErrorKind::NotRunning, "no such domain");
         return it->second.policy;
     }
-    bool isRunning(const std::string& uuid) override
+    qga::Expected<bool> isRunning(const std::string& uuid) override
     {
         std::lock_guard l(m_mutex);
         auto it = m_domains.find(uuid);

@@ -338,6 +338,44 @@ private slots:
         QCOMPARE(agent.sets, 0);
     }
 
+    // libvirt cannot say whether the domain runs (its connection died after a
+    // set was lost): that is a failure with the first cause, not a "cancelled".
+    void connectionLostMidSetFailsWithTheCause()
+    {
+        FakeClock clock;
+        FakeAgent agent(clock, -5'000'000'000);
+        agent.setErrors.push_back(
+            qga::makeError(ErrorKind::Transport, "End of file while reading data"));
+        DelayModel delay;
+        SyncRequest req = request();
+        int checks = 0;
+        req.stillRunning = [&]() -> qga::Expected<bool> {
+            if (++checks == 1)
+                return true;
+            return qga::makeError(ErrorKind::Transport, "client socket is closed");
+        };
+        SyncResult r = runSync(agent, clock, req, delay);
+        QCOMPARE(r.outcome, Outcome::Failed);
+        QCOMPARE(r.error->message, std::string("End of file while reading data"));
+        QCOMPARE(agent.sets, 1);
+        QCOMPARE(checks, 2);
+    }
+
+    void cannotTellIfRunningNeverSets()
+    {
+        FakeClock clock;
+        FakeAgent agent(clock, -5'000'000'000);
+        DelayModel delay;
+        SyncRequest req = request();
+        req.stillRunning = []() -> qga::Expected<bool> {
+            return qga::makeError(ErrorKind::Transport, "not connected to libvirt");
+        };
+        SyncResult r = runSync(agent, clock, req, delay);
+        QCOMPARE(r.outcome, Outcome::Failed);
+        QCOMPARE(r.error->kind, ErrorKind::Transport);
+        QCOMPARE(agent.sets, 0);
+    }
+
     void setTimeIsComputedAfterTheRunningCheck()
     {
         // The time sent is host-now at the moment after the last running check.
