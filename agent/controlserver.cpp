@@ -8,8 +8,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,6 +38,8 @@ ControlServer::~ControlServer()
         ::close(m_listenFd);
         ::unlink(m_path.toLocal8Bit().constData());
     }
+    if (m_lockFd >= 0)
+        ::close(m_lockFd); // releases the lock; the file stays (unlinking it would race)
 }
 
 QString ControlServer::defaultPath(const QString& uri)
@@ -81,7 +85,30 @@ QString ControlServer::listen()
     if (std::size_t(p.size()) >= sizeof(addr.sun_path))
         return "socket path too long: " + m_path;
     QDir().mkpath(QFileInfo(m_path).absolutePath());
-    ::unlink(p.constData()); // a stale socket of an earlier run
+    const QByteArray lockPath = p + ".lock";
+    m_lockFd = ::open(lockPath.constData(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (m_lockFd < 0)
+        return QStringLiteral("%1: %2").arg(QString::fromLocal8Bit(lockPath),
+                                            QString::fromLocal8Bit(std::strerror(errno)));
+    if (::flock(m_lockFd, LOCK_EX | LOCK_NB) < 0) {
+        const int err = errno;
+        char pid[32] = {};
+        (void)!::pread(m_lockFd, pid, sizeof(pid) - 1, 0);
+        ::close(m_lockFd);
+        m_lockFd = -1;
+        if (err != EWOULDBLOCK)
+            return QStringLiteral("%1: %2").arg(QString::fromLocal8Bit(lockPath),
+                                                QString::fromLocal8Bit(std::strerror(err)));
+        m_anotherInstance = true;
+        return QStringLiteral("another virt-clocksyncd (pid %1) already serves %2")
+            .arg(QString::fromLatin1(pid).trimmed(), m_path);
+    }
+    const QByteArray me = QByteArray::number(qint64(::getpid())) + '\n';
+    if (::ftruncate(m_lockFd, 0) < 0 ||
+        ::pwrite(m_lockFd, me.constData(), std::size_t(me.size()), 0) < 0)
+        qCWarning(lcControl) << "cannot write the pid to" << lockPath << ":"
+                             << std::strerror(errno);
+    ::unlink(p.constData()); // a stale socket of an earlier run (we hold the lock)
     m_listenFd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (m_listenFd < 0)
         return QString::fromLocal8Bit(std::strerror(errno));

@@ -3,6 +3,7 @@
 // everyone else is refused with an error line and a log line), JSON-lines
 // requests handled on the main loop without ever blocking it: non-blocking
 // I/O, bounded requests, and an idle timeout for clients that never send.
+// One daemon per socket: a second one is refused instead of taking it over.
 #pragma once
 
 #include "controlprotocol.h"
@@ -29,8 +30,11 @@ public:
     ControlServer(QString path, std::optional<gid_t> group, QObject* parent = nullptr);
     ~ControlServer() override;
 
-    // Error text, or empty on success.
+    // Error text, or empty on success. The socket is guarded by a lock file
+    // (PATH.lock, holding the owner's pid): while another daemon holds it,
+    // listen() fails and anotherInstance() is true — its socket is left alone.
     QString listen();
+    bool anotherInstance() const { return m_anotherInstance; }
     void setHandler(Handler h) { m_handler = std::move(h); }
     void setIdleTimeoutMs(int ms) { m_idleMs = ms; }
     QString path() const { return m_path; }
@@ -60,6 +64,8 @@ private:
     QString m_path;
     std::optional<gid_t> m_group;
     int m_listenFd = -1;
+    int m_lockFd = -1;
+    bool m_anotherInstance = false;
     int m_nextId = 1;
     int m_idleMs = 30'000;
     std::unique_ptr<QSocketNotifier> m_acceptN;

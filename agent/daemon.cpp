@@ -65,7 +65,7 @@ Daemon::~Daemon()
     m_alive.reset();
 }
 
-void Daemon::start()
+QString Daemon::start()
 {
     qCInfo(lcDaemon).noquote() << "starting: uri" << m_config.uri << "transport"
                                << transportName(m_config.transport) << "concurrency"
@@ -86,6 +86,9 @@ void Daemon::start()
         handleControl(req, std::move(reply));
     });
     if (const QString err = m_control->listen(); !err.isEmpty()) {
+        // Two daemons would both set every guest: the second one stops here.
+        if (m_control->anotherInstance())
+            return err;
         qCWarning(lcDaemon).noquote() << "control socket unavailable:" << err;
         m_control.reset();
     } else {
@@ -97,6 +100,7 @@ void Daemon::start()
     if (const QString why = m_sleep.start(); !why.isEmpty())
         qCInfo(lcDaemon).noquote() << "not watching for host sleep:" << why;
     m_connection->start();
+    return {};
 }
 
 void Daemon::shutdown()

@@ -26,7 +26,9 @@ public:
     explicit Daemon(DaemonConfig config, QObject* parent = nullptr);
     ~Daemon() override;
 
-    void start();
+    // Error text if the daemon must not run (another one serves this
+    // control socket), else empty.
+    QString start();
     // Stops taking events, aborts pending syncs, waits for in-flight ones.
     void shutdown();
 

@@ -84,7 +84,10 @@ int main(int argc, char** argv)
         daemon.shutdown();
         app.quit();
     });
-    daemon.start();
+    if (const QString err = daemon.start(); !err.isEmpty()) {
+        std::fprintf(stderr, "virt-clocksyncd: %s; not starting a second one\n", qPrintable(err));
+        return 1;
+    }
 
 #ifdef HAVE_LIBSYSTEMD
     // Under systemd (Type=notify): READY, a STATUS line, and the watchdog.

@@ -10,6 +10,7 @@
 #include <QCoreApplication>
 #include <QDir>
 #include <QSignalSpy>
+#include <QTemporaryDir>
 #include <QTest>
 
 using namespace clocksync;
@@ -17,6 +18,7 @@ using namespace clocksync;
 class TestTestDriver : public QObject
 {
     Q_OBJECT
+    QTemporaryDir m_dir;
     std::unique_ptr<Daemon> m_daemon;
     std::unique_ptr<QSignalSpy> m_spy;
     qga::ConnectHandle m_conn;
@@ -41,10 +43,12 @@ private slots:
         DaemonConfig c;
         c.uri = "test:///default";
         c.agentWaitSeconds = 1;
+        QVERIFY(m_dir.isValid());
+        c.controlSocket = m_dir.filePath("control.sock"); // never a real daemon's
         m_daemon = std::make_unique<Daemon>(c);
         m_spy = std::make_unique<QSignalSpy>(m_daemon.get(), &Daemon::syncFinished);
         QSignalSpy connected(&m_daemon->connection(), &LibvirtConnection::connected);
-        m_daemon->start();
+        QCOMPARE(m_daemon->start(), QString());
         QVERIFY(connected.wait(10000));
         // test:///default is one shared instance per process: a second
         // connection plays the operator.
@@ -52,6 +56,15 @@ private slots:
         QVERIFY(m_conn);
         m_dom.reset(virDomainLookupByName(m_conn.get(), "test"));
         QVERIFY(m_dom);
+    }
+
+    // Two daemons would both set every guest: the second does not start.
+    void secondDaemonDoesNotStart()
+    {
+        Daemon second(m_daemon->config());
+        const QString err = second.start();
+        QVERIFY2(err.contains("another virt-clocksyncd"), qPrintable(err));
+        QVERIFY(!second.connection().isConnected());
     }
 
     void reconcileOnConnect()

@@ -137,6 +137,28 @@ private slots:
         QVERIFY(!parseControlRequest(big));
     }
 
+    // A second server on the same path is refused and leaves the first one's
+    // socket alone; once the first is gone, the path can be served again.
+    void secondInstanceIsRefused()
+    {
+        auto first = makeServer();
+        QCOMPARE(first->listen(), QString());
+        QVERIFY(!first->anotherInstance());
+        auto second = makeServer();
+        const QString err = second->listen();
+        QVERIFY(second->anotherInstance());
+        QVERIFY2(err.contains(QStringLiteral("pid %1").arg(::getpid())), qPrintable(err));
+        second.reset(); // must not unlink the first one's socket
+        const int fd = connectTo(first->path());
+        QVERIFY(fd >= 0);
+        sendAll(fd, "{\"version\":1,\"command\":\"ping\"}\n");
+        QCOMPARE(json::parse(readLine(fd))["ok"].get<bool>(), true);
+        ::close(fd);
+        first.reset();
+        auto third = makeServer();
+        QCOMPARE(third->listen(), QString());
+    }
+
     void serverAnswersAndSurvivesGarbage()
     {
         auto server = makeServer();
