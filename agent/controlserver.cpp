@@ -78,6 +78,14 @@ bool ControlServer::peerAllowed(uid_t uid, gid_t gid, std::optional<gid_t> group
     return false;
 }
 
+std::size_t ControlServer::pendingReplyBytes() const
+{
+    std::size_t n = 0;
+    for (const auto& [id, c] : m_clients)
+        n += c.out.size();
+    return n;
+}
+
 QString ControlServer::listen()
 {
     const QByteArray p = m_path.toLocal8Bit();
@@ -136,8 +144,16 @@ void ControlServer::onAccept()
         ucred cred{};
         socklen_t len = sizeof(cred);
         const int id = m_nextId++;
+        const bool full = m_clients.size() >= kMaxControlClients;
         Client& c = m_clients[id];
         c.fd = fd;
+        if (full) {
+            qCWarning(lcControl) << "refused control connection:" << kMaxControlClients
+                                 << "clients already connected";
+            c.closing = true;
+            send(id, controlError("too many clients"));
+            continue;
+        }
         if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
             !peerAllowed(cred.uid, cred.gid, m_group)) {
             qCWarning(lcControl) << "refused control connection from uid" << cred.uid << "pid"
@@ -162,10 +178,14 @@ void ControlServer::onReadable(int id)
     if (it == m_clients.end())
         return;
     Client& c = it->second;
+    // At most one request's worth per wakeup: the notifier fires again while
+    // more is there, and a client that sends faster than it reads is paused below.
     char buf[4096];
-    for (;;) {
+    std::size_t taken = 0;
+    while (taken < kMaxControlRequest) {
         const ssize_t n = ::recv(c.fd, buf, sizeof(buf), 0);
         if (n > 0) {
+            taken += std::size_t(n);
             c.in.append(buf, std::size_t(n));
             if (c.in.size() > kMaxControlRequest + 1 && c.in.find('\n') == std::string::npos) {
                 c.closing = true;
@@ -183,10 +203,25 @@ void ControlServer::onReadable(int id)
             break;
     }
     c.idle->start(m_idleMs);
-    std::size_t nl;
-    while ((nl = c.in.find('\n')) != std::string::npos) {
-        const std::string line = c.in.substr(0, nl);
-        c.in.erase(0, nl + 1);
+    for (;;) {
+        // Any reply may find the client gone (and drop it): look it up each time.
+        it = m_clients.find(id);
+        if (it == m_clients.end())
+            return;
+        Client& live = it->second;
+        if (live.out.size() > kMaxPendingReplies) {
+            // Replies pile up unread: stop reading this client until it
+            // catches up (onWritable resumes it); its next requests wait here.
+            if (live.readN)
+                live.readN->setEnabled(false);
+            return;
+        }
+        std::string& in = live.in;
+        const std::size_t nl = in.find('\n');
+        if (nl == std::string::npos)
+            break;
+        const std::string line = in.substr(0, nl);
+        in.erase(0, nl + 1);
         qga::Expected<ControlRequest> req = parseControlRequest(line);
         if (!req) {
             send(id, controlError(req.error().message));
@@ -242,7 +277,11 @@ void ControlServer::onWritable(int id)
     if (c.writeN)
         c.writeN->setEnabled(false);
     if (c.closing)
-        drop(id);
+        return drop(id);
+    if (c.readN && !c.readN->isEnabled()) {
+        c.readN->setEnabled(true); // caught up: read again, and what is buffered
+        onReadable(id);
+    }
 }
 
 void ControlServer::drop(int id)

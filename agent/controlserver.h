@@ -39,6 +39,13 @@ public:
     void setIdleTimeoutMs(int ms) { m_idleMs = ms; }
     QString path() const { return m_path; }
     int clients() const { return int(m_clients.size()); }
+    // Replies written but not yet taken by the clients (bounded: see onReadable).
+    std::size_t pendingReplyBytes() const;
+
+    // Connected clients at most; the next one gets an error line.
+    static constexpr std::size_t kMaxControlClients = 64;
+    // A client with this much unread reply is not read from until it catches up.
+    static constexpr std::size_t kMaxPendingReplies = 1024 * 1024;
 
     // Default socket path for a daemon on this URI.
     static QString defaultPath(const QString& uri);

@@ -10,15 +10,18 @@
 #include <QDir>
 #include <QFile>
 #include <QRegularExpression>
+#include <QScopeGuard>
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <atomic>
 #include <map>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 
 using namespace clocksync;
@@ -157,6 +160,101 @@ private slots:
         first.reset();
         auto third = makeServer();
         QCOMPARE(third->listen(), QString());
+    }
+
+    // Regression: a client that stops reading (its replies fail with EPIPE and
+    // drop it) while more of its requests are queued. The server used to go on
+    // parsing the dropped client's buffer (use after free; ASan sees it).
+    void clientGoneBetweenQueuedRequests()
+    {
+        auto server = makeServer();
+        QCOMPARE(server->listen(), QString());
+        const int fd = connectTo(server->path());
+        QVERIFY(fd >= 0);
+        QTRY_COMPARE_WITH_TIMEOUT(server->clients(), 1, 5000);
+        sendAll(fd, "garbage\ngarbage\ngarbage\n");
+        QVERIFY(::shutdown(fd, SHUT_RD) == 0); // the first reply gets EPIPE
+        QTRY_COMPARE_WITH_TIMEOUT(server->clients(), 0, 5000);
+        ::close(fd);
+        const int other = connectTo(server->path());
+        sendAll(other, "{\"version\":1,\"command\":\"ping\"}\n");
+        QCOMPARE(json::parse(readLine(other))["ok"].get<bool>(), true);
+        ::close(other);
+    }
+
+    // A client that sends requests without reading the replies: the server
+    // stops reading it at ~1 MiB of unread replies (its memory stays bounded,
+    // the writer blocks), and once the client reads, every reply arrives.
+    void writerThatDoesNotReadIsPaused()
+    {
+        auto server = makeServer();
+        const std::string big(1000, 'x');
+        server->setHandler([&big](const ControlRequest&, ControlServer::Reply reply) {
+            json j = controlOk();
+            j["pad"] = big;
+            reply(j);
+        });
+        QCOMPARE(server->listen(), QString());
+        const int fd = connectTo(server->path());
+        QVERIFY(fd >= 0);
+        constexpr int kRequests = 20'000; // 660 KB of requests (more than the socket
+                                          // buffers), 20 MB of replies
+        std::atomic<int> written{0};
+        std::thread writer;
+        auto cleanup = qScopeGuard([&] {
+            ::shutdown(fd, SHUT_RDWR); // unblocks the writer if a check failed
+            if (writer.joinable())
+                writer.join();
+            ::close(fd);
+        });
+        writer = std::thread([&] {
+            const std::string req = "{\"version\":1,\"command\":\"ping\"}\n";
+            for (int i = 0; i < kRequests; ++i) {
+                sendAll(fd, req);
+                written = i + 1;
+            }
+        });
+        QTRY_VERIFY_WITH_TIMEOUT(server->pendingReplyBytes() > ControlServer::kMaxPendingReplies,
+                                 10000);
+        // Paused: more events change nothing, the writer is held by the socket.
+        std::size_t peak = 0;
+        for (int i = 0; i < 50; ++i) {
+            QCoreApplication::processEvents(QEventLoop::AllEvents, 10);
+            peak = std::max(peak, server->pendingReplyBytes());
+        }
+        QVERIFY2(peak <= ControlServer::kMaxPendingReplies + 2 * (big.size() + 100),
+                 qPrintable(QString::number(peak)));
+        QVERIFY(written.load() < kRequests);
+        int replies = 0;
+        while (replies < kRequests) {
+            const std::string l = readLine(fd, 20000);
+            QVERIFY2(!l.empty(), qPrintable(QStringLiteral("reply %1 missing").arg(replies)));
+            ++replies;
+        }
+        writer.join();
+        QCOMPARE(written.load(), kRequests);
+    }
+
+    void tooManyClientsAreTurnedAway()
+    {
+        auto server = makeServer();
+        QCOMPARE(server->listen(), QString());
+        std::vector<int> fds;
+        for (std::size_t i = 0; i < ControlServer::kMaxControlClients; ++i) {
+            fds.push_back(connectTo(server->path())); // blocks once the backlog (16) is full:
+            QTRY_COMPARE_WITH_TIMEOUT(std::size_t(server->clients()), i + 1, 5000); // accept each
+        }
+        const int extra = connectTo(server->path());
+        const json r = json::parse(readLine(extra));
+        QCOMPARE(r["ok"].get<bool>(), false);
+        QCOMPARE(r["error"].get<std::string>(), std::string("too many clients"));
+        ::close(extra);
+        // The ones already in are served.
+        sendAll(fds[0], "{\"version\":1,\"command\":\"ping\"}\n");
+        QCOMPARE(json::parse(readLine(fds[0]))["ok"].get<bool>(), true);
+        for (int fd : fds)
+            ::close(fd);
+        QTRY_COMPARE_WITH_TIMEOUT(server->clients(), 0, 5000);
     }
 
     void serverAnswersAndSurvivesGarbage()
