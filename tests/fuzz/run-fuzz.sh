@@ -6,10 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-60}
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz -j "$(nproc)" --target fuzz_qga fuzz_policy fuzz_config fuzz_control >/dev/null
+cmake --build --preset fuzz -j "$(nproc)" --target fuzz_qga fuzz_policy fuzz_config fuzz_control fuzz_controlserver >/dev/null
 mkdir -p build/fuzz/crashes
 rc=0
-for t in qga policy config control; do
+for t in qga policy config control controlserver; do
     corpus=build/fuzz/corpus/$t
     mkdir -p "$corpus"
     cp -n tests/fuzz/corpus/$t/* "$corpus/" 2>/dev/null || true
