@@ -5,6 +5,7 @@
 // must not crash (ASan), must let every client go once they have closed, and
 // must not keep replies for clients that are gone.
 #include "controlserver.h"
+#include "unixclient.h"
 
 #include <QCoreApplication>
 #include <QTemporaryDir>
@@ -61,19 +62,6 @@ void pump()
     QCoreApplication::processEvents(QEventLoop::AllEvents);
 }
 
-int connectTo(const QString& path)
-{
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, path.toLocal8Bit().constData(), sizeof(addr.sun_path) - 1);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
@@ -87,7 +75,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         switch (op & 7) {
         case 0:
             if (fds.size() < 4)
-                if (const int fd = connectTo(w.server->path()); fd >= 0)
+                if (const int fd = connectUnix(w.server->path(), SOCK_NONBLOCK); fd >= 0)
                     fds.push_back(fd);
             break;
         case 1:

@@ -5,6 +5,7 @@
 #include "guesthealth.h"
 #include "hostcheck.h"
 #include "metrics.h"
+#include "unixclient.h"
 
 #include <QDeadlineTimer>
 #include <QDir>
@@ -31,15 +32,7 @@ namespace {
 
 int connectTo(const QString& path)
 {
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, path.toLocal8Bit().constData(), sizeof(addr.sun_path) - 1);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
+    return connectUnix(path);
 }
 
 void sendAll(int fd, const std::string& s)
