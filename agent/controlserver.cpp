@@ -202,7 +202,6 @@ void ControlServer::onReadable(int id)
         if (errno == EAGAIN)
             break;
     }
-    c.idle->start(m_idleMs);
     for (;;) {
         // Any reply may find the client gone (and drop it): look it up each time.
         it = m_clients.find(id);
@@ -214,6 +213,7 @@ void ControlServer::onReadable(int id)
             // catches up (onWritable resumes it); its next requests wait here.
             if (live.readN)
                 live.readN->setEnabled(false);
+            armIdle(live);
             return;
         }
         std::string& in = live.in;
@@ -232,12 +232,33 @@ void ControlServer::onReadable(int id)
             continue;
         }
         // The reply may come later (sync waits for results); the client may be gone by then.
+        ++live.inFlight;
         QPointer<ControlServer> self(this);
         m_handler(*req, [self, id](const nlohmann::json& j) {
             if (self)
-                self->send(id, j);
+                self->answer(id, j);
         });
     }
+    armIdle(it->second);
+}
+
+void ControlServer::armIdle(Client& c)
+{
+    // Idle means: nothing asked that is still being worked on.
+    if (c.inFlight > 0)
+        c.idle->stop();
+    else
+        c.idle->start(m_idleMs);
+}
+
+void ControlServer::answer(int id, const nlohmann::json& j)
+{
+    auto it = m_clients.find(id);
+    if (it == m_clients.end())
+        return;
+    if (it->second.inFlight > 0 && --it->second.inFlight == 0 && it->second.idle)
+        armIdle(it->second);
+    send(id, j);
 }
 
 void ControlServer::send(int id, const nlohmann::json& j)

@@ -2,7 +2,8 @@
 // at accept (root, the daemon's own uid, or members of a configured group;
 // everyone else is refused with an error line and a log line), JSON-lines
 // requests handled on the main loop without ever blocking it: non-blocking
-// I/O, bounded requests, and an idle timeout for clients that never send.
+// I/O, bounded requests, and an idle timeout for clients that have nothing in
+// flight and send nothing.
 // One daemon per socket: a second one is refused instead of taking it over.
 #pragma once
 
@@ -61,11 +62,14 @@ private:
         std::string in;
         std::string out;
         bool closing = false;
+        int inFlight = 0; // requests handed to the handler, not answered yet
     };
     void onAccept();
     void onReadable(int id);
     void onWritable(int id);
     void send(int id, const nlohmann::json& j);
+    void answer(int id, const nlohmann::json& j); // the reply to a handled request
+    void armIdle(Client& c);
     void drop(int id);
 
     QString m_path;

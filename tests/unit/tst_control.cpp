@@ -313,6 +313,29 @@ private slots:
         ::close(other);
     }
 
+    // A request whose answer takes longer than the idle timeout (a sync that
+    // waits for a reconnecting agent) keeps its client; after the answer the
+    // idle timeout counts again.
+    void slowAnswerOutlivesTheIdleTimeout()
+    {
+        auto server = makeServer();
+        server->setIdleTimeoutMs(100);
+        std::vector<ControlServer::Reply> held;
+        server->setHandler([&held](const ControlRequest&, ControlServer::Reply reply) {
+            held.push_back(std::move(reply));
+        });
+        QCOMPARE(server->listen(), QString());
+        const int fd = connectTo(server->path());
+        sendAll(fd, "{\"version\":1,\"command\":\"sync\",\"all\":true}\n");
+        QTRY_COMPARE_WITH_TIMEOUT(held.size(), std::size_t(1), 5000);
+        // Ten idle timeouts pass without an answer: the client must still be there.
+        QVERIFY(!QTest::qWaitFor([&] { return server->clients() == 0; }, 1000));
+        held[0](controlOk());
+        QCOMPARE(json::parse(readLine(fd))["ok"].get<bool>(), true);
+        QTRY_COMPARE_WITH_TIMEOUT(server->clients(), 0, 5000);
+        ::close(fd);
+    }
+
     void otherUidIsRefused()
     {
         if (::geteuid() != 0)
