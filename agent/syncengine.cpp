@@ -219,7 +219,7 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
 
     // `attempts` rounds to reach the target; while still outside the
     // tolerance (a guest we have not fixed yet), up to as many again.
-    std::optional<qga::Error> lastSetError; // a transient one, retried
+    std::optional<qga::Error> lastSetError; // the last set failed (transient), retrying
     for (int attempt = 1; attempt <= 2 * p.attempts; ++attempt) {
         if (attempt > p.attempts && r.after && std::llabs(r.after->offsetNs) <= p.skipBelowNs)
             break;
@@ -255,6 +255,7 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
                 return fail(set.error());
             }
         }
+        lastSetError.reset(); // recovered: no longer the cause of anything
         Expected<Measurement> v = measure(agent, p.samples, delay.bestRttNs);
         if (!v)
             return fail(v.error());

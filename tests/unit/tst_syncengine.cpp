@@ -361,6 +361,28 @@ private slots:
         QCOMPARE(checks, 2);
     }
 
+    // A set that failed and was then retried successfully is not the cause
+    // of a later failure to tell whether the domain runs.
+    void recoveredSetErrorIsNotReportedLater()
+    {
+        FakeClock clock;
+        FakeAgent agent(clock, -5'000'000'000);
+        agent.setDelaysNs = {5'000'000}; // the first good set lands ~5 ms off: another round
+        agent.setErrors.push_back(qga::makeError(ErrorKind::Transport, "old, retried"));
+        DelayModel delay;
+        SyncRequest req = request();
+        int checks = 0;
+        req.stillRunning = [&]() -> qga::Expected<bool> {
+            if (++checks <= 2)
+                return true;
+            return qga::makeError(ErrorKind::Transport, "client socket is closed");
+        };
+        SyncResult r = runSync(agent, clock, req, delay);
+        QCOMPARE(checks, 3);
+        QCOMPARE(r.outcome, Outcome::Failed);
+        QCOMPARE(r.error->message, std::string("client socket is closed"));
+    }
+
     void cannotTellIfRunningNeverSets()
     {
         FakeClock clock;
