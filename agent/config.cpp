@@ -10,70 +10,51 @@ const char* transportName(Transport t)
     return t == Transport::LibvirtRaw ? "libvirt-raw" : "libvirt";
 }
 
+namespace {
+
+QString yesNo(bool b)
+{
+    return QString::fromLatin1(b ? "yes" : "no");
+}
+
+// Never null: null means "no such key" to configValue's callers.
+QString text(const QString& s)
+{
+    return s.isNull() ? QString("") : s;
+}
+
+} // namespace
+
 std::span<const ConfigKey> configKeys()
 {
+    using C = const DaemonConfig&;
     static constexpr ConfigKey keys[] = {
-        {"daemon", "uri"},
-        {"daemon", "transport"},
-        {"daemon", "concurrency"},
-        {"daemon", "agent-wait-seconds"},
-        {"daemon", "agent-timeout-seconds"},
-        {"daemon", "control-socket"},
-        {"daemon", "control-group"},
-        {"daemon", "metrics-textfile"},
-        {"sync", "samples"},
-        {"sync", "enabled"},
-        {"sync", "mode"},
-        {"sync", "tolerance-us"},
-        {"sync", "target-us"},
-        {"sync", "attempts"},
-        {"sync", "sync-on-boot"},
-        {"sync", "watch-interval"},
-        {"sync", "watch-correct"},
+        {"daemon", "uri", [](C c) { return text(c.uri); }},
+        {"daemon", "transport",
+         [](C c) { return QString::fromLatin1(transportName(c.transport)); }},
+        {"daemon", "concurrency", [](C c) { return QString::number(c.concurrency); }},
+        {"daemon", "agent-wait-seconds", [](C c) { return QString::number(c.agentWaitSeconds); }},
+        {"daemon", "agent-timeout-seconds",
+         [](C c) { return QString::number(c.agentTimeoutSeconds); }},
+        {"daemon", "control-socket", [](C c) { return text(c.controlSocket); }},
+        {"daemon", "control-group", [](C c) { return text(c.controlGroup); }},
+        {"daemon", "metrics-textfile", [](C c) { return text(c.metricsTextfile); }},
+        {"sync", "samples", [](C c) { return QString::number(c.policy.samples); }},
+        {"sync", "enabled", [](C c) { return yesNo(c.policy.enabled); }},
+        {"sync", "mode", [](C c) { return QString::fromLatin1(syncModeName(c.policy.mode)); }},
+        {"sync", "tolerance-us", [](C c) { return QString::number(c.policy.skipBelowNs / 1000); }},
+        {"sync", "target-us", [](C c) { return QString::number(c.policy.targetNs / 1000); }},
+        {"sync", "attempts", [](C c) { return QString::number(c.policy.attempts); }},
+        {"sync", "sync-on-boot", [](C c) { return yesNo(c.policy.syncOnBoot); }},
+        {"sync", "watch-interval", [](C c) { return QString::number(c.policy.watchIntervalS); }},
+        {"sync", "watch-correct", [](C c) { return yesNo(c.policy.watchCorrect); }},
     };
     return keys;
 }
 
 QString configValue(const DaemonConfig& c, const ConfigKey& k)
 {
-    const QLatin1String key(k.key);
-    const SyncPolicy& p = c.policy;
-    auto yesNo = [](bool b) { return QString::fromLatin1(b ? "yes" : "no"); };
-    if (key == "uri")
-        return c.uri;
-    if (key == "transport")
-        return QString::fromLatin1(transportName(c.transport));
-    if (key == "concurrency")
-        return QString::number(c.concurrency);
-    if (key == "agent-wait-seconds")
-        return QString::number(c.agentWaitSeconds);
-    if (key == "agent-timeout-seconds")
-        return QString::number(c.agentTimeoutSeconds);
-    if (key == "control-socket")
-        return c.controlSocket.isNull() ? QString("") : c.controlSocket;
-    if (key == "control-group")
-        return c.controlGroup.isNull() ? QString("") : c.controlGroup;
-    if (key == "metrics-textfile")
-        return c.metricsTextfile.isNull() ? QString("") : c.metricsTextfile;
-    if (key == "samples")
-        return QString::number(p.samples);
-    if (key == "enabled")
-        return yesNo(p.enabled);
-    if (key == "mode")
-        return QString::fromLatin1(syncModeName(p.mode));
-    if (key == "tolerance-us")
-        return QString::number(p.skipBelowNs / 1000);
-    if (key == "target-us")
-        return QString::number(p.targetNs / 1000);
-    if (key == "attempts")
-        return QString::number(p.attempts);
-    if (key == "sync-on-boot")
-        return yesNo(p.syncOnBoot);
-    if (key == "watch-interval")
-        return QString::number(p.watchIntervalS);
-    if (key == "watch-correct")
-        return yesNo(p.watchCorrect);
-    return {};
+    return k.value ? k.value(c) : QString();
 }
 
 QString formatConfig(const DaemonConfig& c)

@@ -40,6 +40,7 @@ struct ConfigKey
 {
     const char* section;
     const char* key;
+    QString (*value)(const DaemonConfig&); // in config-file syntax
 };
 std::span<const ConfigKey> configKeys();
 
