@@ -54,6 +54,8 @@ std::string describe(const SyncResult& r)
     std::string s = std::string(triggerName(r.trigger)) + ": " + outcomeName(r.outcome);
     if (r.before)
         s += ", offset " + formatOffset(r.before->offsetNs);
+    if (r.before && r.after && r.attempts == 0) // verified in place: no set made
+        s += " (+/-" + formatOffset(r.after->uncertaintyNs).substr(1) + ")";
     if (r.after && r.attempts > 0)
         s += " -> " + formatOffset(r.after->offsetNs) + " (+/-" +
              formatOffset(r.after->uncertaintyNs).substr(1) + ")";

@@ -3,35 +3,51 @@
 #   1. nothing done (what a plain libvirt host leaves),
 #   2. `virsh domtime --now` and `virsh domtime --sync` (what operators do today),
 #   3. virt-clocksyncd running.
-# Every offset is measured independently of the path under test: through the
-# guest's read-only reference agent on its own virtio port, read directly from
-# the host socket (min-RTT of 30 samples).
+# Every offset is measured independently of the path under test and of the
+# daemon's code: contrib/ruler/ruler.py reads the guest's read-only reference
+# agent on its own virtio port, straight from the host socket (min-RTT of 30
+# samples).
 # Usage (as root on Debian 12): bash contrib/demo.sh
+# (DEMO_BIN=DIR: use the binaries in DIR instead of installing and building.)
+# However it ends (done, failed, the daemon died, Ctrl-C) it leaves no guest,
+# no lab process and no temporary file behind (tests/e2e: case demo_cleanup).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-bash contrib/install-deps.sh >/dev/null
-echo "== building (release)"
-cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" >/dev/null
+if [ -z "${DEMO_BIN:-}" ]; then
+    bash contrib/install-deps.sh >/dev/null
+    echo "== building (release)"
+    cmake --preset release >/dev/null
+    cmake --build --preset release -j "$(nproc)" >/dev/null
+fi
+src="${DEMO_BIN:-build/release/agent}"
 lab="bash $repo/contrib/lab/lab.sh"
+ruler="python3 $repo/contrib/ruler/ruler.py"
+
+daemon_pid="" bin="" log=""
+cleanup() {
+    local rc=$?
+    set +e
+    if [ -n "$daemon_pid" ]; then
+        kill "$daemon_pid" 2>/dev/null
+        wait "$daemon_pid" 2>/dev/null
+    fi
+    $lab down >/dev/null 2>&1
+    rm -rf "$log" "$bin"
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
 # The lab user runs the daemon: give it copies it can reach wherever the
 # checkout lives (e.g. under /root).
 bin=$(mktemp -d /tmp/virt-clocksync-demo.XXXXXX)
-cp build/release/agent/virt-clocksyncd build/release/agent/virt-clocksync "$bin/"
+cp "$src/virt-clocksyncd" "$src/virt-clocksync" "$bin/"
 chmod 0755 "$bin" "$bin"/*
-
-daemon_pid=""
 log=$(mktemp /tmp/virt-clocksyncd.XXXXXX.log)
 chmod 0644 "$log"
-cleanup() {
-    [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
-    $lab down || true
-    rm -rf "$log" "$bin"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 $lab down
 echo "== starting a lab guest (TCG, tiny kernel + initramfs with qemu-ga)"
@@ -42,8 +58,14 @@ ref=$($lab ref "$guest")
 
 # Independent ruler: offset in microseconds, via the reference agent socket.
 ruler_us() {
-    $lab run "$bin/virt-clocksync" --json offset "$guest" --socket "$ref" --samples 30 |
-        python3 -c 'import json,sys; print("%.1f" % (json.load(sys.stdin)["offset_ns"] / 1000))' || true
+    $ruler read "$ref" --samples 30 |
+        python3 -c 'import json,sys; print("%.1f" % (json.load(sys.stdin)["offset_ns"] / 1000))'
+}
+# wait_daemon PATTERN: the daemon's first log line matching PATTERN, waiting
+# up to 60 s; fails at once if the daemon exits (tail follows its pid).
+wait_daemon() {
+    timeout 60 grep -m1 -E "$1" <(tail --pid="$daemon_pid" -n +1 -f "$log") ||
+        { echo "demo: the daemon did not log '$1' (log follows)" >&2; cat "$log" >&2; exit 1; }
 }
 pause_5s() {
     $lab virsh suspend "$guest" >/dev/null
@@ -70,18 +92,18 @@ echo "   after pause + 'virsh domtime --sync' (RTC):     $(human "$sync")"
 
 echo "== 3. virt-clocksyncd"
 $lab run "$bin/virt-clocksyncd" --uri qemu:///session > "$log" 2>&1 &
-daemon_pid=$!
-timeout 60 grep -q -m1 "reconcile:" <(tail -n +1 -f "$log") || { cat "$log"; exit 1; }
-echo "   daemon up: $(grep -m1 'reconcile:' "$log" | sed 's/^clocksync.sync: //')"
+daemon_pid=$! # the daemon's own pid: lab.sh run execs it
+up=$(wait_daemon "reconcile:")
+echo "   daemon up: ${up#clocksync.sync: }"
 pause_5s
-timeout 60 grep -q -m1 "resumed:" <(tail -n +1 -f "$log") || { cat "$log"; exit 1; }
-daemon_line=$(grep -m1 "resumed:" "$log" | sed 's/^clocksync.sync: //')
+daemon_line=$(wait_daemon "resumed:")
+daemon_line=${daemon_line#clocksync.sync: }
 after=$(ruler_us)
 echo "   daemon: $daemon_line"
 echo "   independent measurement right after:          $(human "$after")"
 
 echo
-echo "== summary: guest offset after a 5 s pause (reference agent, min-RTT of 30 samples)"
+echo "== summary: guest offset after a 5 s pause (independent ruler on the reference agent, min-RTT of 30 samples)"
 printf "   %-34s %14s\n" "method" "offset"
 printf "   %-34s %14s\n" "nothing" "$(human "$nothing")"
 printf "   %-34s %14s\n" "virsh domtime --now" "$(human "$now")"

@@ -9,6 +9,8 @@
 #   lab.sh down                                destroy everything, kill stray processes
 #   lab.sh virsh ARGS...                       virsh -c qemu:///session as the lab user
 #   lab.sh run CMD...                          a command as the lab user, lab environment
+#                                              (exec'd: `lab.sh run CMD &` gives CMD's pid)
+#   lab.sh setup                               create the lab user and directories (idempotent)
 #   lab.sh ref NAME                            the reference-agent socket of guest NAME
 #   lab.sh console NAME                        the guest's console log
 #
@@ -51,13 +53,18 @@ ensure_dirs() {
     chmod 0700 "$LAB_RUNTIME"
 }
 
-# Runs a command as the lab user in the lab environment.
+# as_lab CMD...: runs a command as the lab user in the lab environment.
+# setpriv and env exec, they do not fork: `lab.sh run CMD &` leaves in $! the
+# pid of CMD itself, so a caller can signal and wait for the real process.
 as_lab() {
+    local run=""
+    if [ "${1:-}" = "--exec" ]; then run=exec; shift; fi
     if [ "$(id -u)" -eq 0 ]; then
-        runuser -u "$LAB_USER" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$LAB_HOME" \
+        $run setpriv --reuid="$(id -u "$LAB_USER")" --regid="$(id -g "$LAB_USER")" --init-groups \
+            env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$LAB_HOME" \
             XDG_RUNTIME_DIR="$LAB_RUNTIME" LIBVIRT_DEFAULT_URI="$LAB_URI" "$@"
     else
-        env HOME="$LAB_HOME" XDG_RUNTIME_DIR="$LAB_RUNTIME" LIBVIRT_DEFAULT_URI="$LAB_URI" "$@"
+        $run env HOME="$LAB_HOME" XDG_RUNTIME_DIR="$LAB_RUNTIME" LIBVIRT_DEFAULT_URI="$LAB_URI" "$@"
     fi
 }
 
@@ -172,7 +179,9 @@ case "${1:-}" in
     up) shift; cmd_up "$@" ;;
     down) cmd_down ;;
     virsh) shift; lvirsh "$@" ;;
-    run) shift; as_lab "$@" ;;
+    run) shift; [ "$(id -u)" -ne 0 ] || id "$LAB_USER" >/dev/null 2>&1 || ensure_user
+         as_lab --exec "$@" ;;
+    setup) ensure_user; ensure_dirs ;;
     ref) echo "$LAB_DIR/$2.ref" ;;
     console) cat "$LAB_DIR/$2.console" ;;
     user) echo "$LAB_USER" ;;

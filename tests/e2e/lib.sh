@@ -1,7 +1,8 @@
 #!/bin/bash
 # Helpers for the end-to-end cases: lab guests under a real (session) libvirtd,
-# the daemon under test running as the lab user, and the independent ruler
-# (the guest's read-only reference agent, read straight from its host socket).
+# the daemon under test running as the lab user, and the independent ruler:
+# contrib/ruler/ruler.py (shares no code with the daemon) reading the guest's
+# read-only reference agent straight from its host socket.
 set -euo pipefail
 
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -10,7 +11,9 @@ BIN="${CLOCKSYNC_BIN:-$REPO/build/default/agent}"
 LAB="bash $REPO/contrib/lab/lab.sh"
 WORK=$(mktemp -d /tmp/clocksync-e2e.XXXXXX)
 chmod 0755 "$WORK"
+$LAB setup # the lab user must exist before anything is handed to it
 [ "$(id -u)" -ne 0 ] || chown "$($LAB user):" "$WORK"
+RULER="python3 $REPO/contrib/ruler/ruler.py"
 # The lab user runs the daemon and the CLI, and may not be able to reach the
 # build tree (a checkout under /root, a 0700 temporary clone): stage copies.
 stage_binaries() {
@@ -23,18 +26,40 @@ DAEMON_LOG="$WORK/daemon.log"
 DAEMON_PID=""
 CASE_START=$(date +%s.%N)
 
-# Residual bound for every case: 1 ms. Why: the ruler's own min-RTT is
-# ~0.3 ms (so +/-0.15 ms), a single set through libvirt lands with a jitter
-# of ~0.3 ms under TCG, and the daemon only reports success once its own
-# verify (min-RTT through libvirt) is within the 1 ms tolerance.
-RESIDUAL_MAX_US=${RESIDUAL_MAX_US:-1000}
+# Residual bound of the single-guest cases: 300 us. Why that number:
+# - the daemon's target is 50 us, and it reports success only after its own
+#   verify through libvirt (uncertainty = that verify's RTT/2, 100-250 us here);
+# - the ruler's repeatability on the guest path (ruler.py repeat on an idle TCG
+#   lab guest, bench.py prints it): p95 |deviation| ~15 us, with its own
+#   uncertainty (min RTT/2) of 40-80 us per reading;
+# - guest drift between the daemon's verify and the ruler's reading (< 1 s
+#   apart, drift measured by the same run: a few us/s).
+# So a working daemon lands within ~50 + 80 + 20 us of the truth; 300 us leaves
+# room for a noisy TCG host, and catches a daemon that does not compensate the
+# delay (-RTT/2 and more: -140...-2100 us measured), does not verify (lands
+# -480 us median) or aims off by a constant (contrib/ci/mutants.sh proves it).
+# Multi-guest cases: 1 ms (four TCG guests on two cores).
+RESIDUAL_MAX_US=${RESIDUAL_MAX_US:-300}
+# Extra room, beyond the two uncertainties, when comparing the daemon's own
+# verified offset with the ruler's reading: ruler repeatability plus drift.
+AGREE_SLACK_US=${AGREE_SLACK_US:-60}
 
 log() { printf '[%6.1fs] %s\n' "$(echo "$(date +%s.%N) - $CASE_START" | bc)" "$*"; }
 
+# skip REASON: exit 77 (ctest: skipped); under CI=true nothing may be skipped
+# silently, so there it is a failure.
+skip() {
+    if [ "${CI:-}" = "true" ]; then
+        echo "e2e: cannot run under CI: $*"
+        exit 1
+    fi
+    echo "e2e: skipping: $*"
+    exit 77
+}
+
 skip_unless_possible() {
     if [ "$(id -u)" -ne 0 ] && ! virsh -c qemu:///session version >/dev/null 2>&1; then
-        echo "e2e: needs root or libvirt session access; skipping"
-        exit 77
+        skip "needs root or libvirt session access"
     fi
     [ -x "$BIN/virt-clocksyncd" ] || { echo "e2e: build first ($BIN)"; exit 1; }
     stage_binaries
@@ -90,6 +115,7 @@ start_daemon() {
     wait_log "control socket" 20
 }
 
+# DAEMON_PID is the daemon's own pid (lab.sh run execs): it is signalled and waited for.
 stop_daemon() {
     if [ -n "$DAEMON_PID" ]; then
         kill "$DAEMON_PID" 2>/dev/null || true
@@ -103,12 +129,15 @@ LOG_MARK=0
 mark_log() { LOG_MARK=$(wc -l < "$DAEMON_LOG"); }
 
 # wait_log PATTERN TIMEOUT: waits until a line after the mark matches PATTERN
-# (extended regex), and logs it. Event-driven (tail -f), bounded by TIMEOUT.
-# Never call it in $(...): a failure must end the case.
+# (extended regex), logs it and keeps it in WAIT_LINE (assert_residual checks
+# the daemon's claim in it against the ruler). Event-driven (tail -f), bounded
+# by TIMEOUT. Never call it in $(...): a failure must end the case.
+WAIT_LINE=""
 wait_log() {
     local pattern=$1 timeout=$2 line
     line=$(timeout "$timeout" grep -E -m 1 "$pattern" <(tail -n "+$((LOG_MARK + 1))" -f "$DAEMON_LOG")) ||
         fail "no daemon log line matching '$pattern' within $timeout s"
+    WAIT_LINE=$line
     log "daemon: ${line#clocksync.*: }"
 }
 
@@ -127,20 +156,23 @@ wait_until() {
 
 count_log() { grep -cE "$1" "$DAEMON_LOG" || true; }
 
-# ruler_us GUEST: offset in microseconds, independent of libvirt.
-ruler_us() {
-    # exit 3 only says "outside tolerance": the number is what we want
-    { cli --json offset "$1" --socket "$($LAB ref "$1")" --samples 30 || [ $? -eq 3 ]; } |
-        python3 -c 'import json,sys; print("%.1f" % (json.load(sys.stdin)["offset_ns"] / 1000))'
-}
+# ruler GUEST: one independent reading (JSON: offset_ns, uncertainty_ns, rtt_ns, ...).
+ruler() { $RULER read "$($LAB ref "$1")" --samples 30; }
 
+# ruler_us GUEST: offset in microseconds, independent of libvirt and of the daemon's code.
+ruler_us() { ruler "$1" | python3 -c 'import json,sys; print("%.1f" % (json.load(sys.stdin)["offset_ns"] / 1000))'; }
+
+# assert_residual GUEST WHAT [DAEMON-LINE]: the ruler reads the guest within
+# RESIDUAL_MAX_US, and the daemon's own claim (DAEMON-LINE, default the last
+# wait_log line: its outcome and verified offset +/- uncertainty) agrees with
+# the ruler within both uncertainties plus AGREE_SLACK_US.
 assert_residual() {
-    local guest=$1 what=$2 us
-    us=$(ruler_us "$guest")
-    log "$guest: independent residual after $what: $us us (bound $RESIDUAL_MAX_US us)"
-    echo "RESULT case=$CASE guest=$guest event=\"$what\" residual_us=$us" >> "${E2E_RESULTS:-/dev/null}"
-    python3 -c 'import sys; sys.exit(0 if abs(float(sys.argv[1])) <= float(sys.argv[2]) else 1)' \
-        "$us" "$RESIDUAL_MAX_US" || fail "$guest: residual $us us exceeds $RESIDUAL_MAX_US us after $what"
+    local guest=$1 what=$2 line=${3-$WAIT_LINE} reading verdict
+    reading=$(ruler "$guest")
+    verdict=$(python3 "$E2E_DIR/check_claim.py" "$guest" "$RESIDUAL_MAX_US" "$AGREE_SLACK_US" \
+        "$reading" "$line") || { log "$guest after $what: $verdict"; fail "$guest after $what: $verdict"; }
+    log "$guest: after $what: $verdict"
+    echo "RESULT case=$CASE guest=$guest event=\"$what\" $verdict" >> "${E2E_RESULTS:-/dev/null}"
 }
 
 assert_offset_beyond() {

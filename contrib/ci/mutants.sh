@@ -1,0 +1,82 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Mutation check of the e2e suite: builds deliberately broken daemons in a
+# temporary copy of the tree and runs the single-guest e2e cases against each.
+# Every mutant must make the suite fail; the unbroken daemon (the control row)
+# must pass the same cases, or the table proves nothing.
+#
+#   a  no delay compensation: the guest is set to host "now"
+#   b  no verify, no re-correct: one set, then "synced, 0 us" is reported
+#   c  aims off by a constant: +1 ms in every time sent
+#
+# Usage (as root, after a build of the default preset): bash contrib/ci/mutants.sh [CASE...]
+# Prints a table mutant -> caught/missed; exits 1 if a mutant is missed or
+# the control fails.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$PWD
+cases=("$@")
+[ ${#cases[@]} -gt 0 ] || cases=(suspend_resume save_restore wrong_clock_request)
+
+tmp=$(mktemp -d /tmp/clocksync-mutants.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+# The tracked files as they are in the work tree (uncommitted edits included).
+git ls-files -z | xargs -0 cp --parents -t "$tmp"
+engine="$tmp/agent/syncengine.cpp"
+cp "$engine" "$tmp/syncengine.orig"
+
+# mutate NAME SED-EXPRESSION: the engine with one deliberate bug; fails if the
+# expression no longer matches the code (the mutant would silently be the original).
+mutate() {
+    cp "$tmp/syncengine.orig" "$engine"
+    [ -z "$2" ] || sed -i "$2" "$engine"
+    if [ -n "$2" ] && cmp -s "$engine" "$tmp/syncengine.orig"; then
+        echo "mutants: mutant $1 no longer applies to agent/syncengine.cpp: update this script" >&2
+        exit 1
+    fi
+}
+
+declare -A expr=(
+    [control]=""
+    [a]='s|set = agent.setTime(clock.realtimeNs() + d);|set = agent.setTime(clock.realtimeNs());|'
+    [b]='s|lastSetError.reset(); // recovered: no longer the cause of anything|lastSetError.reset(); r.after = *m; r.after->offsetNs = 0; return finish(Outcome::Synced);|'
+    [c]='s|set = agent.setTime(clock.realtimeNs() + d);|set = agent.setTime(clock.realtimeNs() + d + 1000000);|'
+)
+declare -A what=(
+    [control]="the daemon as it is (must pass)"
+    [a]="no delay compensation (sets host now)"
+    [b]="no verify/re-correct (one set, claims 0 us)"
+    [c]="constant +1 ms in the time sent"
+)
+
+cmake -S "$tmp" -B "$tmp/build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+results=()
+status=0
+for m in control a b c; do
+    mutate "$m" "${expr[$m]}"
+    echo "== mutant $m: ${what[$m]}"
+    cmake --build "$tmp/build" -j "$(nproc)" --target virt-clocksyncd virt-clocksync >/dev/null
+    failed=()
+    for c in "${cases[@]}"; do
+        if CLOCKSYNC_BIN="$tmp/build/agent" bash "$repo/tests/e2e/cases.sh" "$c" > "$tmp/$m-$c.log" 2>&1; then
+            echo "   $c: passed"
+        else
+            failed+=("$c")
+            echo "   $c: FAILED: $(grep -m1 -E 'ASSERTION FAILED|residual|disagrees' "$tmp/$m-$c.log" | cut -c1-200)"
+        fi
+    done
+    if [ "$m" = control ]; then
+        verdict=$([ ${#failed[@]} -eq 0 ] && echo "passes" || echo "FAILS (${failed[*]})")
+        [ ${#failed[@]} -eq 0 ] || { status=1; tail -40 "$tmp/$m-${failed[0]}.log"; }
+    else
+        verdict=$([ ${#failed[@]} -gt 0 ] && echo "caught (${failed[*]})" || echo "MISSED")
+        [ ${#failed[@]} -gt 0 ] || status=1
+    fi
+    results+=("$(printf '| %-7s | %-45s | %s |' "$m" "${what[$m]}" "$verdict")")
+done
+
+echo
+echo "| mutant  | broken how                                    | e2e suite (${cases[*]}) |"
+echo "|---------|-----------------------------------------------|---|"
+printf '%s\n' "${results[@]}"
+exit $status

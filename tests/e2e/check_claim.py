@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Checks one e2e result: the independent ruler's reading against the bound,
+and the daemon's own claim (its log or CLI line) against the ruler.
+
+    check_claim.py GUEST BOUND_US SLACK_US RULER_JSON DAEMON_LINE
+
+Prints one line of numbers; exits 1 (with the reason) when
+- the ruler reads the guest beyond BOUND_US, or
+- the daemon's line claims no verified result (not synced/approximate/in-sync,
+  or no verified offset: a daemon that does not verify cannot say one), or
+- the daemon's verified offset and the ruler's differ by more than the two
+  uncertainties plus SLACK_US (a daemon that reports what it did not reach).
+"""
+import json
+import re
+import sys
+
+UNIT = {"us": 1.0, "ms": 1e3, "s": 1e6}
+NUM = r"([+-][0-9.]+) (us|ms|s)"
+
+
+def us(value, unit):
+    return float(value) * UNIT[unit]
+
+
+def main():
+    guest, bound, slack, reading, line = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
+    r = json.loads(reading)
+    ruler, ruler_unc = r["offset_ns"] / 1000.0, r["uncertainty_ns"] / 1000.0
+    text = "ruler %+.1f us (+/-%.1f, RTT %.1f us)" % (ruler, ruler_unc, r["rtt_ns"] / 1000.0)
+    m = re.search(re.escape(guest) + r": ([a-z-]+): ([a-z-]+)", line)
+    if not m:
+        return "%s; no daemon result for %s in: %s" % (text, guest, line.strip())
+    outcome = m.group(2)
+    if outcome not in ("synced", "approximate", "in-sync"):
+        return "%s; daemon outcome '%s' is not a verified result" % (text, outcome)
+    # "-> AFTER (+/-U)" after a set; "offset X (+/-U)" for in-sync (no set made)
+    c = re.search(r"-> " + NUM + r" \(\+/-([0-9.]+) (us|ms|s)\)", line) if outcome != "in-sync" else \
+        re.search(r"offset " + NUM + r" \(\+/-([0-9.]+) (us|ms|s)\)", line)
+    if not c:
+        return "%s; daemon says '%s' but reports no verified offset: %s" % (text, outcome, line.strip())
+    claim, claim_unc = us(c.group(1), c.group(2)), us(c.group(3), c.group(4))
+    allowed = claim_unc + ruler_unc + slack
+    text += "; daemon %s %+.1f us (+/-%.1f); |difference| %.1f us (allowed %.1f)" % (
+        outcome, claim, claim_unc, abs(claim - ruler), allowed)
+    if abs(ruler) > bound:
+        return "%s; residual beyond the bound %.0f us" % (text, bound)
+    if abs(claim - ruler) > allowed:
+        return "%s; the daemon's claim disagrees with the ruler" % text
+    print("residual_us=%.1f %s" % (ruler, text))
+    return 0
+
+
+if __name__ == "__main__":
+    rc = main()
+    if rc:
+        print(rc)
+        sys.exit(1)
