@@ -205,7 +205,9 @@ void Daemon::onResult(const SyncResult& r)
     // Control clients waiting for this domain get their answer.
     for (auto it = m_pendingSyncs.begin(); it != m_pendingSyncs.end();) {
         PendingSync& p = **it;
-        if (p.waiting.erase(r.uuid)) {
+        const auto w = p.waiting.find(r.uuid);
+        if (w != p.waiting.end() && r.generation >= w->second) {
+            p.waiting.erase(w);
             p.results.push_back(resultToJson(r));
             if (p.waiting.empty()) {
                 nlohmann::json j = controlOk();
@@ -297,11 +299,9 @@ void Daemon::requestSync(const std::vector<std::pair<std::string, std::string>>&
     }
     auto p = std::make_shared<PendingSync>();
     p->reply = std::move(reply);
-    for (const auto& d : domains)
-        p->waiting.insert(d.first);
     m_pendingSyncs.push_back(p);
     for (const auto& [uuid, name] : domains)
-        m_tracker->trigger(uuid, name, Trigger::Request);
+        p->waiting[uuid] = m_tracker->trigger(uuid, name, Trigger::Request);
 }
 
 std::vector<std::string> journalFields(const SyncResult& r)

@@ -15,6 +15,7 @@
 #include <QObject>
 
 #include <memory>
+#include <map>
 #include <set>
 
 namespace clocksync {
@@ -69,7 +70,9 @@ private:
     std::unique_ptr<ControlServer> m_control;
     struct PendingSync
     {
-        std::set<std::string> waiting;
+        // uuid -> ticket: only a result of a job that started after the
+        // request (generation >= ticket) answers it, never an earlier one.
+        std::map<std::string, uint64_t> waiting;
         nlohmann::json results = nlohmann::json::array();
         ControlServer::Reply reply;
     };

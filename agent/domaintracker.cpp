@@ -33,8 +33,14 @@ DomainTracker::Entry& DomainTracker::entry(const std::string& uuid, const std::s
     return e;
 }
 
-void DomainTracker::trigger(const std::string& uuid, const std::string& name, Trigger t,
-                            bool agentReconnecting)
+// A drift-watch check may only measure (watch-correct=no); every other trigger corrects.
+static bool mayOnlyMeasure(Trigger t)
+{
+    return t == Trigger::DriftWatch;
+}
+
+uint64_t DomainTracker::trigger(const std::string& uuid, const std::string& name, Trigger t,
+                                bool agentReconnecting)
 {
     Entry& e = entry(uuid, name);
     const int64_t now = m_clock.monotonicNs();
@@ -43,22 +49,27 @@ void DomainTracker::trigger(const std::string& uuid, const std::string& name, Tr
     switch (e.state) {
     case DomainState::Syncing:
         // Something happened after the in-flight sync measured: sync again
-        // after it. Coalesced triggers keep the first reason and time: a
-        // restore emits "started restored" then "resumed from snapshot".
-        if (!e.again)
+        // after it. Coalesced triggers keep the first reason and time (a
+        // restore emits "started restored" then "resumed from snapshot"),
+        // unless the first could only measure.
+        if (!e.again || (mayOnlyMeasure(e.again->first) && !mayOnlyMeasure(t)))
             e.again = {t, now};
-        return;
+        return e.generation + 1;
     case DomainState::WaitingAgent:
-        return; // coalesced into the pending trigger
-
+        // Coalesced into the pending trigger: nothing has measured yet.
+        if (mayOnlyMeasure(e.trigger) && !mayOnlyMeasure(t))
+            e.trigger = t;
+        return e.generation;
     case DomainState::Idle:
         start(e, t, now);
-        return;
+        return e.generation;
     }
+    return e.generation + 1;
 }
 
 void DomainTracker::start(Entry& e, Trigger t, int64_t triggerMonoNs)
 {
+    ++e.generation;
     e.trigger = t;
     e.triggerMonoNs = triggerMonoNs;
     if (e.agentConnected == false)
@@ -80,6 +91,7 @@ void DomainTracker::dispatch(Entry& e)
     job.triggerMonoNs = e.triggerMonoNs;
     job.defaults = m_defaults;
     job.delay = e.delay;
+    job.generation = e.generation;
     job.cancelled = e.cancelled;
     m_scheduler.submit(std::move(job));
 }
@@ -105,7 +117,20 @@ void DomainTracker::cancel(const std::string& uuid, const std::string& reason)
     if (it == m_domains.end())
         return;
     Entry& e = it->second;
-    e.again.reset();
+    if (e.again) {
+        // A trigger queued behind the running sync will not run: it ends
+        // here, so that whoever waits for it (a control request) is answered.
+        auto [t, when] = *e.again;
+        e.again.reset();
+        const Trigger running = e.trigger;
+        ++e.generation;
+        e.trigger = t;
+        SyncResult r = endedWithoutSync(e, Outcome::Cancelled);
+        r.latencyNs = m_clock.monotonicNs() - when;
+        r.note = reason;
+        e.trigger = running;
+        emit syncFinished(r); // not kept as `last`: the running sync's result will be
+    }
     if (e.state == DomainState::Syncing) {
         e.cancelled->store(true); // the job checks before every set
         return;
@@ -163,6 +188,9 @@ void DomainTracker::onAgentDeadline(const std::string& uuid)
         return;
     Entry& e = it->second;
     e.state = DomainState::Idle;
+    // We do not know any more: the next trigger tries the agent once instead
+    // of waiting for a "connected" event that may have been lost.
+    e.agentConnected.reset();
     SyncResult r = endedWithoutSync(e, Outcome::Failed);
     r.error = qga::makeError(qga::ErrorKind::AgentUnavailable,
                              "guest agent did not connect within " +
@@ -176,6 +204,7 @@ SyncResult DomainTracker::endedWithoutSync(const Entry& e, Outcome o) const
     r.uuid = e.uuid;
     r.domain = e.name;
     r.trigger = e.trigger;
+    r.generation = e.generation;
     r.outcome = o;
     r.latencyNs = m_clock.monotonicNs() - e.triggerMonoNs;
     r.finishedAtNs = m_clock.realtimeNs();
@@ -193,7 +222,14 @@ void DomainTracker::reconcile(const std::vector<std::pair<std::string, std::stri
     std::map<std::string, bool> alive;
     for (const auto& [uuid, name] : running) {
         alive[uuid] = true;
-        trigger(uuid, name, Trigger::Reconcile);
+        // After a reconnect, agent events may have been missed: what we knew
+        // of the agent is stale. Try it once; a wait in progress tries now.
+        Entry& e = entry(uuid, name);
+        e.agentConnected.reset();
+        if (e.state == DomainState::WaitingAgent)
+            dispatch(e);
+        else
+            trigger(uuid, name, Trigger::Reconcile);
     }
     for (auto& [uuid, e] : m_domains)
         if (!alive.count(uuid))

@@ -40,8 +40,12 @@ public:
 
     // Inputs (main thread).
     // waitForAgent: the agent is known to be reconnecting (restore, migration).
-    void trigger(const std::string& uuid, const std::string& name, Trigger t,
-                 bool waitForAgent = false);
+    // Returns a ticket: the first result of this domain whose `generation` is
+    // at least the ticket comes from work that started after this trigger
+    // (a sync already measuring when it arrives has an older generation).
+    // A correcting trigger takes over a queued measure-only drift check.
+    uint64_t trigger(const std::string& uuid, const std::string& name, Trigger t,
+                     bool waitForAgent = false);
     void cancel(const std::string& uuid, const std::string& reason);
     void agentState(const std::string& uuid, const std::string& name, bool connected);
     // After (re)connecting: the running domains; every one is checked.
@@ -69,6 +73,7 @@ private:
         std::unique_ptr<QTimer> agentDeadline;
         std::shared_ptr<std::atomic<bool>> cancelled;
         std::optional<std::pair<Trigger, int64_t>> again; // arrived while syncing
+        uint64_t generation = 0; // bumped by every start(): which results answer which trigger
         DelayModel delay;
         std::optional<SyncResult> last;
     };

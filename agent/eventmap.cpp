@@ -32,7 +32,8 @@ EventAction mapLifecycleEvent(int event, int detail)
         case VIR_DOMAIN_EVENT_STARTED_FROM_SNAPSHOT:
             return {EventAction::SyncWhenAgent, Trigger::SnapshotReverted};
         case VIR_DOMAIN_EVENT_STARTED_WAKEUP:
-            return {EventAction::SyncWhenAgent, Trigger::PmWakeup};
+            // Follows PMWAKEUP on an S3 wake; the agent did not go away.
+            return {EventAction::Sync, Trigger::PmWakeup};
         default:
             return {};
         }

@@ -104,6 +104,7 @@ JobResult Scheduler::execute(DomainBackend& backend, const qga::Clock& clock, co
     }
     out.result.uuid = job.uuid;
     out.result.domain = job.domain;
+    out.result.generation = job.generation;
     return out;
 }
 

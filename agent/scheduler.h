@@ -23,6 +23,7 @@ struct SyncJob
     int64_t triggerMonoNs = 0;
     SyncPolicy defaults;
     DelayModel delay;
+    uint64_t generation = 0; // the tracker's, copied into the result
     std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
 };
 

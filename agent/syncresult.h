@@ -51,6 +51,7 @@ struct SyncResult
     int64_t finishedAtNs = 0;    // host realtime
     std::optional<qga::Error> error;
     std::string note; // human detail (why skipped, ...)
+    uint64_t generation = 0; // the domain's trigger generation (DomainTracker::trigger)
 
     bool ok() const
     {

@@ -1,20 +1,24 @@
 #!/usr/bin/env python3
 """virt-clocksync benchmarks, side by side with what operators use today.
 
-Run as root on a lab machine:  python3 contrib/bench/bench.py [-n 30] [--mass 8]
+Run as root on a lab machine:  python3 contrib/bench/bench.py [-n 30] [--daemon-cycles 100] [--mass 8]
 (bench.sh installs what is needed, builds, and calls this.)
 
-Every residual is measured independently of the method under test: through the
-guest's read-only reference agent on its own virtio port, read straight from
-the host socket (virt-clocksync offset --socket, min-RTT of 30 samples). That
-ruler is calibrated against a qemu-ga on the host itself (same clock, true
-offset 0), with every state-changing command blocked.
+Every residual is measured independently of the method under test and of the
+daemon's code: contrib/ruler/ruler.py (standard library only) reads the guest's
+read-only reference agent on its own virtio port, straight from the host socket
+(min-RTT of 30 samples). The ruler's repeatability on that guest path is
+measured first (repeated readings of an idle guest, drift removed): it is the
+floor under every number below. A qemu-ga on the host (true offset 0) checks
+the ruler's arithmetic on a host-only path, nothing more.
 """
 import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(REPO, "build", "release", "agent")
 LAB = ["bash", os.path.join(REPO, "contrib", "lab", "lab.sh")]
+sys.path.insert(0, os.path.join(REPO, "contrib", "ruler"))
+import ruler  # noqa: E402  the independent ruler
 
 
 def sh(args, check=True, **kw):
@@ -29,17 +33,14 @@ def virsh(*args, check=True):
     return lab("virsh", *args, check=check)
 
 
-def ruler_ns(sock, label="guest", samples=30):
-    r = sh([os.path.join(BIN, "virt-clocksync"), "--json", "offset", label, "--socket", sock,
-            "--samples", str(samples)], check=False)
-    if r.returncode not in (0, 3):
-        raise RuntimeError("ruler failed: " + r.stderr)
-    j = json.loads(r.stdout)
-    return j["offset_ns"], j["rtt_ns"]
+def ruler_ns(sock, samples=30):
+    r = ruler.read(sock, samples)
+    return r["offset_ns"], r["rtt_ns"]
 
 
 def calibrate(reps):
-    """Ruler bias against a host qemu-ga (true offset 0)."""
+    """The ruler against a host qemu-ga (true offset 0): a check of its
+    arithmetic on a host-only path (no QEMU, no virtio), not of the guest path."""
     d = tempfile.mkdtemp()
     sock = os.path.join(d, "qga.sock")
     listing = sh(["qemu-ga", "--block-rpcs=?"]).stdout.split()
@@ -51,7 +52,7 @@ def calibrate(reps):
         deadline = time.time() + 10
         while not os.path.exists(sock) and time.time() < deadline:
             time.sleep(0.05)
-        vals = [ruler_ns(sock, "host") for _ in range(reps)]
+        vals = [ruler_ns(sock) for _ in range(reps)]
     finally:
         p.terminate()
         p.wait()
@@ -76,10 +77,28 @@ class Daemon:
         self.log = os.path.join(workdir, "daemon.log")
         open(self.log, "w").close()
         os.chmod(self.log, 0o666)
+        # lab.sh run execs (setpriv, env, the daemon): self.p.pid is the daemon's own pid.
         self.p = subprocess.Popen(LAB + ["run", os.path.join(BIN, "virt-clocksyncd"), "--uri",
                                          "qemu:///session"], stdout=open(self.log, "a"),
                                   stderr=subprocess.STDOUT)
         self.wait_for(r"reconcile:", 0, 60)
+        comm = open("/proc/%d/comm" % self.p.pid).read().strip()
+        if comm != "virt-clocksyncd":
+            raise RuntimeError("pid %d is '%s', not the daemon" % (self.p.pid, comm))
+
+    def stats(self):
+        """(context switches, CPU seconds) over all of the daemon's threads."""
+        cs, ticks = 0, 0
+        for task in os.listdir("/proc/%d/task" % self.p.pid):
+            base = "/proc/%d/task/%s/" % (self.p.pid, task)
+            try:
+                st = open(base + "status").read()
+                f = open(base + "stat").read().rsplit(")", 1)[1].split()
+            except FileNotFoundError:  # a thread that just ended
+                continue
+            cs += sum(int(x) for x in re.findall(r"ctxt_switches:\s+(\d+)", st))
+            ticks += int(f[11]) + int(f[12])  # utime + stime of this thread
+        return cs, ticks / os.sysconf("SC_CLK_TCK")
 
     def lines(self):
         with open(self.log) as f:
@@ -95,8 +114,9 @@ class Daemon:
         raise RuntimeError("daemon: no '%s' within %d s" % (pattern, timeout))
 
     def stop(self):
-        self.p.terminate()
-        self.p.wait()
+        self.p.terminate()  # SIGTERM to the daemon itself
+        if self.p.wait(timeout=30) != 0:
+            raise RuntimeError("the daemon exited %d on SIGTERM" % self.p.returncode)
 
 
 def latency_ms(line):
@@ -105,7 +125,11 @@ def latency_ms(line):
 
 
 def pct(v, q):
+    """The q-th percentile (nearest rank), or None when there are too few
+    samples for it to be anything but the maximum (fewer than 100/(100-q))."""
     v = sorted(v)
+    if len(v) < 100.0 / (100 - q):
+        return None
     return v[min(len(v) - 1, int(round(q / 100.0 * (len(v) - 1))))]
 
 
@@ -114,18 +138,31 @@ def summary(values_us):
     return {"n": len(a), "median": statistics.median(a), "p90": pct(a, 90), "p99": pct(a, 99), "max": max(a)}
 
 
+def pct_text(s, key, fmt):
+    """A percentile cell that says its n; the maximum when n is too small."""
+    return fmt(s[key]) if s[key] is not None else "max %s" % fmt(s["max"])
+
+
 def fmt_us(v):
     return "%.0f ms" % (v / 1000) if v >= 10000 else ("%.2f ms" % (v / 1000) if v >= 1000 else "%.1f us" % v)
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("-n", type=int, default=30, help="suspend/resume cycles per method")
+    ap.add_argument("-n", type=int, default=30, help="suspend/resume cycles per comparison method")
+    ap.add_argument("--daemon-cycles", type=int, default=100,
+                    help="suspend/resume cycles for virt-clocksyncd (>= 100 for a real p99)")
+    ap.add_argument("--repeat-reads", type=int, default=40, help="ruler readings for its repeatability")
     ap.add_argument("--pause", type=float, default=3.0)
     ap.add_argument("--mass", type=int, default=8, help="guests for the mass resume (0: skip)")
     ap.add_argument("--idle", type=int, default=60, help="seconds of the idle-cost run")
     ap.add_argument("--out", default=os.path.join(REPO, "build", "bench"))
+    ap.add_argument("--report", metavar="BENCH_JSON", help="only print the report of an earlier run")
     a = ap.parse_args()
+    if a.report:
+        with open(a.report) as f:
+            report(json.load(f), os.path.dirname(os.path.abspath(a.report)))
+        return
     os.makedirs(a.out, exist_ok=True)
     work = tempfile.mkdtemp()
     os.chmod(work, 0o755)
@@ -139,16 +176,16 @@ def main():
     os.chmod(staged, 0o755)
     BIN = staged
     res = {"machine": sh(["uname", "-srm"]).stdout.strip(), "cpus": os.cpu_count(), "cycles": a.n,
-           "pause_s": a.pause, "methods": {}}
+           "daemon_cycles": a.daemon_cycles, "pause_s": a.pause, "methods": {}}
 
-    print("calibrating the ruler against a host qemu-ga ...", file=sys.stderr)
-    cal = calibrate(20)
-    res["ruler_calibration"] = cal
-    bias = cal["bias_ns"]
+    print("checking the ruler on a host qemu-ga ...", file=sys.stderr)
+    res["ruler_host_check"] = calibrate(20)
 
     lab("down")
     g = lab("up", "-n", "1").split()[0]
     ref = lab("ref", g).strip()
+    print("ruler repeatability on the guest path (%d readings) ..." % a.repeat_reads, file=sys.stderr)
+    res["ruler_repeatability"] = ruler.repeatability(ref, a.repeat_reads)
     methods = [
         ("virsh domtime --now", lambda: virsh("domtime", g, "--now")),
         ("virsh domtime --sync", lambda: virsh("domtime", g, "--sync")),
@@ -156,10 +193,11 @@ def main():
         ("virt-clocksyncd", None),
     ]
     for name, action in methods:
-        print("method: %s (%d cycles)" % (name, a.n), file=sys.stderr)
+        cycles = a.daemon_cycles if name == "virt-clocksyncd" else a.n
+        print("method: %s (%d cycles)" % (name, cycles), file=sys.stderr)
         samples, lat = [], []
         daemon = Daemon(work) if name == "virt-clocksyncd" else None
-        for i in range(a.n):
+        for i in range(cycles):
             start = len(daemon.lines()) if daemon else 0
             pause([g], a.pause)
             if daemon:
@@ -172,7 +210,7 @@ def main():
             else:
                 action()
             off, rtt = ruler_ns(ref)
-            samples.append((off - bias) / 1000.0)
+            samples.append(off / 1000.0)
         if daemon:
             daemon.stop()
         res["methods"][name] = {"residual_us": samples, "latency_ms": lat, "summary": summary(samples)}
@@ -190,22 +228,16 @@ def main():
         daemon.wait_for(r"%s: restored: " % g, start, 60)
         restore_lat.append((time.time() - t0) * 1000)
         os.remove(save)
-    # Idle cost: no events for a while; count the daemon's context switches and CPU.
-    pid = int(sh(["pgrep", "-f", "virt-clocksyncd --uri"]).stdout.split()[0])
-    def proc_stats():
-        # Every thread: the main loop, libvirt's event loop, the workers.
-        cs = 0
-        for task in os.listdir("/proc/%d/task" % pid):
-            st = open("/proc/%d/task/%s/status" % (pid, task)).read()
-            cs += sum(int(x) for x in re.findall(r"ctxt_switches:\s+(\d+)", st))
-        f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
-        return cs, (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-    cs0, cpu0 = proc_stats()
+    # Idle cost: no events for a while; the daemon's own process, every thread
+    # (main loop, libvirt's event loop, workers): context switches and CPU.
+    cs0, cpu0 = daemon.stats()
+    threads = len(os.listdir("/proc/%d/task" % daemon.p.pid))
     time.sleep(a.idle)  # measuring idleness: nothing to wait for
-    cs1, cpu1 = proc_stats()
+    cs1, cpu1 = daemon.stats()
     daemon.stop()
     res["restore_to_verified_ms"] = restore_lat
-    res["idle"] = {"seconds": a.idle, "context_switches": cs1 - cs0, "cpu_seconds": cpu1 - cpu0}
+    res["idle"] = {"seconds": a.idle, "threads": threads, "context_switches": cs1 - cs0,
+                   "cpu_seconds": cpu1 - cpu0}
 
     # Mass resume.
     if a.mass:
@@ -219,7 +251,7 @@ def main():
             t0 = pause(guests, a.pause)
             lines = daemon.wait_for(r"resumed: ", start, 120, count=len(guests))
             t_all = time.time() - t0
-            resid = [(ruler_ns(lab("ref", x).strip())[0] - bias) / 1000.0 for x in guests]
+            resid = [ruler_ns(lab("ref", x).strip())[0] / 1000.0 for x in guests]
             mass.append({"all_verified_s": t_all, "residual_us": resid,
                          "outcomes": [re.search(r"resumed: ([a-z-]+)", l).group(1) for l in lines]})
         daemon.stop()
@@ -237,36 +269,56 @@ def main():
 
 def report(res, out):
     now = res["methods"]["virsh domtime --now"]["summary"]["median"]
-    print("## Residual |offset| after suspend %.0f s / resume, %d cycles per method" % (res["pause_s"], res["cycles"]))
+    rep = res["ruler_repeatability"]
+    print("## Residual |offset| after suspend %.0f s / resume" % res["pause_s"])
     print()
-    cal = res["ruler_calibration"]
-    print("Ruler: reference qemu-ga in the guest on its own virtio port, host socket, min-RTT of 30 samples; "
-          "calibrated on a host qemu-ga (true offset 0): bias %+.1f us (subtracted), spread %.1f us, min RTT %.1f us."
-          % (cal["bias_ns"] / 1000, cal["spread_ns"] / 1000, cal["rtt_min_ns"] / 1000))
+    print("Ruler: contrib/ruler/ruler.py (no code shared with the daemon) on the guest's read-only reference "
+          "agent, own virtio port, host socket, min-RTT of 30 samples.")
     print()
-    print("| method | median | p90 | p99 | max | median vs `--now` |")
-    print("|---|---|---|---|---|---|")
+    print("| ruler on the guest path (idle guest, %d readings over %.0f s, drift %+.2f us/s removed) | value |"
+          % (rep["reads"], rep["span_s"], rep["drift_us_per_s"]))
+    print("|---|---|")
+    print("| repeatability: stdev of a reading | %.1f us |" % rep["stdev_us"])
+    print("| repeatability: p95 / max \\|deviation\\| (n=%d) | %.1f / %.1f us |"
+          % (rep["reads"], rep["p95_abs_dev_us"], rep["max_abs_dev_us"]))
+    print("| worst-case uncertainty of one reading (min RTT / 2) | %.1f us (RTT min %.1f, median %.1f us) |"
+          % (rep["rtt_min_us"] / 2, rep["rtt_min_us"], rep["rtt_median_us"]))
+    cal = res["ruler_host_check"]
+    print()
+    print("Differences below the repeatability are not resolved. (Host-only check of the ruler's arithmetic, "
+          "a qemu-ga on the host, true offset 0, no QEMU/virtio in the path: %+.1f us median, spread %.1f us, "
+          "min RTT %.1f us; not subtracted.)" % (cal["bias_ns"] / 1000, cal["spread_ns"] / 1000,
+                                                cal["rtt_min_ns"] / 1000))
+    print()
+    print("| method | n | median | p90 | p99 | max | median vs `--now` |")
+    print("|---|---|---|---|---|---|---|")
     for name, m in res["methods"].items():
         s = m["summary"]
-        print("| %s | %s | %s | %s | %s | %s |" % (name, fmt_us(s["median"]), fmt_us(s["p90"]), fmt_us(s["p99"]),
-                                                 fmt_us(s["max"]),
-                                                 "baseline" if name == "virsh domtime --now" else
-                                                 ("%.3gx" % (now / s["median"]) if s["median"] else "-")))
+        print("| %s | %d | %s | %s | %s | %s | %s |" % (
+            name, s["n"], fmt_us(s["median"]), pct_text(s, "p90", fmt_us), pct_text(s, "p99", fmt_us),
+            fmt_us(s["max"]), "baseline" if name == "virsh domtime --now" else
+            ("%.3gx" % (now / s["median"]) if s["median"] else "-")))
     d = res["methods"]["virt-clocksyncd"]["latency_ms"]
+    r = res["restore_to_verified_ms"]
+    ms = lambda v: "%.1f ms" % v
     print()
-    print("Latency resume event -> verified (daemon): median %.1f ms, p99 %.1f ms; restore command -> verified: "
-          "median %.0f ms, p99 %.0f ms." % (statistics.median(d), pct(d, 99), statistics.median(res["restore_to_verified_ms"]),
-                                            pct(res["restore_to_verified_ms"], 99)))
+    print("Latency resume event -> verified (daemon, n=%d): median %.1f ms, p99 %s; restore command -> verified "
+          "(n=%d): median %.0f ms, %s." % (len(d), statistics.median(d), pct_text(summary(d), "p99", ms), len(r),
+                                           statistics.median(r), pct_text(summary(r), "p99", ms)))
     if "mass_resume" in res:
         m = res["mass_resume"]
+        allr = [abs(x) for run in m["runs"] for x in run["residual_us"]]
         print()
-        print("Mass resume, %d guests at once (3 runs): all verified after %s s; residuals %s us; outcomes %s." % (
-            m["guests"], ", ".join("%.2f" % r["all_verified_s"] for r in m["runs"]),
-            ", ".join("%.0f" % x for r in m["runs"] for x in r["residual_us"]),
-            sorted(set(o for r in m["runs"] for o in r["outcomes"]))))
+        print("Mass resume, %d guests at once (%d runs, n=%d): all verified after %s s; |residual| median %.0f us, "
+              "max %.0f us; residuals %s us; outcomes %s." % (
+                  m["guests"], len(m["runs"]), len(allr), ", ".join("%.2f" % run["all_verified_s"] for run in m["runs"]),
+                  statistics.median(allr), max(allr),
+                  ", ".join("%.0f" % x for run in m["runs"] for x in run["residual_us"]),
+                  sorted(set(o for run in m["runs"] for o in run["outcomes"]))))
     i = res["idle"]
     print()
-    print("Idle: %d s without events: %d context switches, %.3f s CPU." % (i["seconds"], i["context_switches"], i["cpu_seconds"]))
+    print("Idle: %d s without events, the daemon process itself (%d threads): %d context switches, %.2f s CPU."
+          % (i["seconds"], i["threads"], i["context_switches"], i["cpu_seconds"]))
     print()
     print("| simulated guests | syncs | CPU per sync | peak RSS |")
     print("|---|---|---|---|")
@@ -292,7 +344,7 @@ plot '%s' using ($1+(rand(0)-0.5)*0.3):2 with points pt 7 ps 0.6 notitle
        len(names) - 0.5, data)
     sh(["gnuplot"], input=gp)
     print()
-    print("Plot: %s; every sample: %s" % (os.path.join(out, "residuals.png"), os.path.join(out, "bench.json")))
+    print("Plot: residuals.png; every sample: bench.json (next to this file)")
 
 
 if __name__ == "__main__":

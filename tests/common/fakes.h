@@ -216,7 +216,10 @@ public:
             return *d.agentError;
         // Each domain's guest keeps its clock across syncs.
         auto agent = std::make_unique<FakeAgent>(m_clock, d.offsetNs);
-        d.offsetNs = 0; // after a sync the guest is (near) right
+        agent->onSet = [this, uuid] { // once set, the guest is (near) right
+            std::lock_guard g(m_mutex);
+            m_domains[uuid].offsetNs = 0;
+        };
         return std::unique_ptr<qga::GuestAgent>(std::move(agent));
     }
 

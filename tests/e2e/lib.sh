@@ -29,12 +29,12 @@ CASE_START=$(date +%s.%N)
 # Residual bound of the single-guest cases: 300 us. Why that number:
 # - the daemon's target is 50 us, and it reports success only after its own
 #   verify through libvirt (uncertainty = that verify's RTT/2, 100-250 us here);
-# - the ruler's repeatability on the guest path (ruler.py repeat on an idle TCG
-#   lab guest, bench.py prints it): p95 |deviation| ~15 us, with its own
-#   uncertainty (min RTT/2) of 40-80 us per reading;
-# - guest drift between the daemon's verify and the ruler's reading (< 1 s
-#   apart, drift measured by the same run: a few us/s).
-# So a working daemon lands within ~50 + 80 + 20 us of the truth; 300 us leaves
+# - the ruler's repeatability on the guest path (ruler.py repeat, 40 readings
+#   over 12 s of an idle TCG lab guest, drift removed; bench.py prints it):
+#   stdev 13-20 us, p95 |deviation| 23-35 us; each reading's worst-case
+#   uncertainty (min RTT/2) is 100-130 us, the guest drifts ~1 us/s;
+# - the daemon's verify and the ruler's reading are < 1 s apart.
+# So a working daemon reads within ~50 + 35 + 1 us on the ruler; 300 us leaves
 # room for a noisy TCG host, and catches a daemon that does not compensate the
 # delay (-RTT/2 and more: -140...-2100 us measured), does not verify (lands
 # -480 us median) or aims off by a constant (contrib/ci/mutants.sh proves it).

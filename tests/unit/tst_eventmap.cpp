@@ -46,7 +46,7 @@ private slots:
             << A{A::SyncWhenAgent, Trigger::SnapshotReverted};
         QTest::newRow("started/wakeup")
             << int(VIR_DOMAIN_EVENT_STARTED) << int(VIR_DOMAIN_EVENT_STARTED_WAKEUP)
-            << A{A::SyncWhenAgent, Trigger::PmWakeup};
+            << A{A::Sync, Trigger::PmWakeup}; // the agent stays: no wait for a "connected"
         QTest::newRow("suspended")
             << int(VIR_DOMAIN_EVENT_SUSPENDED) << int(VIR_DOMAIN_EVENT_SUSPENDED_PAUSED)
             << A{A::Cancel, Trigger::Resumed};

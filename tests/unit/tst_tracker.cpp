@@ -77,6 +77,107 @@ private slots:
         QCOMPARE(rig.backend.opened(), 2);
     }
 
+    // A correcting trigger queued behind a measure-only drift check, or
+    // coalesced into one waiting for the agent, must correct the guest.
+    void correctingTriggerWinsOverDriftCheck()
+    {
+        Rig rig;
+        FakeBackend::Domain d;
+        d.policy = parsePolicyXml("<policy watch-interval=\"60\"/>"); // watch-correct=no
+        rig.backend.setDomain("u1", d);
+        rig.backend.closeGate();
+        rig.tracker.trigger("u1", "vm1", Trigger::DriftWatch); // measuring only
+        QVERIFY(rig.backend.waitForBlocked(1, 5s));
+        rig.tracker.trigger("u1", "vm1", Trigger::DriftWatch); // the next check queued
+        rig.tracker.trigger("u1", "vm1", Trigger::Request);    // must take over
+        rig.backend.openGate();
+        QVERIFY(rig.waitResults(2));
+        QCOMPARE(rig.result(0).outcome, Outcome::Drifted);
+        QCOMPARE(rig.result(1).trigger, Trigger::Request);
+        QCOMPARE(rig.result(1).outcome, Outcome::Synced);
+
+        // Waiting for the agent: the same.
+        Rig w;
+        w.backend.setDomain("u2", d);
+        w.tracker.trigger("u2", "vm2", Trigger::DriftWatch, /*waitForAgent=*/true);
+        w.tracker.trigger("u2", "vm2", Trigger::HostClockStep);
+        w.tracker.agentState("u2", "vm2", true);
+        QVERIFY(w.waitResults(1));
+        QCOMPARE(w.result(0).trigger, Trigger::HostClockStep);
+        QCOMPARE(w.result(0).outcome, Outcome::Synced);
+        QVERIFY(w.result(0).attempts > 0);
+    }
+
+    // A request that arrives while a sync is measuring is answered by a job
+    // that starts after it (ticket), never by the earlier job's result.
+    void requestGetsItsOwnJob()
+    {
+        Rig rig;
+        rig.backend.setDomain("u1", {});
+        rig.backend.closeGate();
+        const uint64_t first = rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
+        QVERIFY(rig.backend.waitForBlocked(1, 5s));
+        const uint64_t req = rig.tracker.trigger("u1", "vm1", Trigger::Request);
+        QVERIFY(req > first);
+        rig.backend.openGate();
+        QVERIFY(rig.waitResults(2));
+        QVERIFY(rig.result(0).generation < req); // the earlier job: not an answer
+        QCOMPARE(rig.result(1).generation, req);
+        QCOMPARE(rig.result(1).trigger, Trigger::Request);
+        // Idle and waiting: the ticket is the next job's own generation.
+        const uint64_t idle = rig.tracker.trigger("u1", "vm1", Trigger::Request);
+        QVERIFY(rig.waitResults(3));
+        QCOMPARE(rig.result(2).generation, idle);
+    }
+
+    // A request queued behind a sync that a pause cancels is answered too.
+    void requestQueuedBehindCancelledSyncIsAnswered()
+    {
+        Rig rig;
+        rig.backend.setDomain("u1", {});
+        rig.backend.closeGate();
+        rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
+        QVERIFY(rig.backend.waitForBlocked(1, 5s));
+        const uint64_t req = rig.tracker.trigger("u1", "vm1", Trigger::Request);
+        rig.tracker.cancel("u1", "domain paused");
+        QVERIFY(rig.waitResults(1));
+        QCOMPARE(rig.result(0).generation, req);
+        QCOMPARE(rig.result(0).outcome, Outcome::Cancelled);
+        rig.backend.openGate();
+        QVERIFY(rig.waitResults(2));
+        QVERIFY(rig.result(1).generation < req);
+    }
+
+    // After the agent wait times out, what we knew of the agent is stale: the
+    // next trigger tries the agent instead of waiting for a lost event.
+    void agentStateIsNotStickyAfterDeadline()
+    {
+        Rig rig;
+        rig.tracker.setAgentWait(50'000'000); // 50 ms
+        rig.backend.setDomain("u1", {});
+        rig.tracker.trigger("u1", "vm1", Trigger::Restored, true); // "connected" never comes
+        QVERIFY(rig.waitResults(1));
+        QCOMPARE(rig.result(0).outcome, Outcome::Failed);
+        rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
+        QVERIFY(rig.waitResults(2));
+        QCOMPARE(rig.result(1).outcome, Outcome::Synced);
+        QCOMPARE(rig.backend.opened(), 1);
+    }
+
+    // Reconcile (after a reconnect, events may be lost) tries a waiting
+    // domain's agent at once instead of waiting out the deadline.
+    void reconcileRetriesAgentOfWaitingDomain()
+    {
+        Rig rig;
+        rig.tracker.setAgentWait(60'000'000'000); // the whole test would time out
+        rig.backend.setDomain("u1", {});
+        rig.tracker.trigger("u1", "vm1", Trigger::Restored, true);
+        QCOMPARE(rig.tracker.status()[0].state, DomainState::WaitingAgent);
+        rig.tracker.reconcile({{"u1", "vm1"}});
+        QVERIFY(rig.waitResults(1));
+        QCOMPARE(rig.result(0).outcome, Outcome::Synced);
+    }
+
     void pauseMidSyncCancelsBeforeSet()
     {
         Rig rig;
