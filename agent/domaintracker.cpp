@@ -158,9 +158,10 @@ void DomainTracker::onJobFinished(const JobResult& jr)
     if (it == m_domains.end())
         return; // forgotten meanwhile
     Entry& e = it->second;
-    e.delay = jr.delay;
-    e.state = DomainState::Idle;
     const SyncResult& r = jr.result;
+    if (r.ok()) // a failed sync's model is not kept: it may have learned its failure
+        e.delay = jr.delay;
+    e.state = DomainState::Idle;
     if (jr.policy)
         emit policySeen(e.uuid, e.name, applyOverride(m_defaults, *jr.policy));
 

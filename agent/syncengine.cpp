@@ -86,7 +86,27 @@ static int64_t medianOf(const std::array<int64_t, DelayModel::kWindow>& a, int n
 int64_t DelayModel::biasNs() const
 {
     const int n = std::min(observations, kWindow);
-    return n == 0 ? 0 : medianOf(recentBiasNs, n);
+    if (n == 0)
+        return 0;
+    if (n < 3)
+        return std::llabs(recentBiasNs[0]) <= std::llabs(recentBiasNs[std::size_t(n - 1)])
+                   ? recentBiasNs[0]
+                   : recentBiasNs[std::size_t(n - 1)];
+    return medianOf(recentBiasNs, n);
+}
+
+void DelayModel::noteRtt(int64_t rttNs)
+{
+    if (bestRttNs == 0 || rttNs < bestRttNs)
+        bestRttNs = rttNs;
+    else
+        bestRttNs += (rttNs - bestRttNs) / 16;
+}
+
+bool DelayModel::plausible(int64_t residualNs, int64_t toleranceNs) const
+{
+    const int64_t a = std::llabs(residualNs);
+    return a <= toleranceNs || (jitterNs() > 0 && a <= 4 * jitterNs());
 }
 
 int64_t DelayModel::jitterNs() const
@@ -201,14 +221,10 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
         return finish(Outcome::Skipped);
     }
 
-    auto noteRtt = [&](const Measurement& x) {
-        if (delay.bestRttNs == 0 || x.rttNs < delay.bestRttNs)
-            delay.bestRttNs = x.rttNs;
-    };
     Expected<Measurement> m = measure(agent, p.samples, delay.bestRttNs);
     if (!m)
         return fail(m.error());
-    noteRtt(*m);
+    delay.noteRtt(m->rttNs);
     r.before = *m;
     if (std::llabs(m->offsetNs) <= p.skipBelowNs) {
         r.after = *m;
@@ -261,7 +277,7 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
         Expected<Measurement> v = measure(agent, p.samples, delay.bestRttNs);
         if (!v)
             return fail(v.error());
-        noteRtt(*v);
+        delay.noteRtt(v->rttNs);
         r.after = *v;
         qCDebug(lcEngine,
                 "attempt %d: delay estimate %lld us, verified %+lld us (RTT %lld us, %d samples)",
@@ -282,8 +298,9 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
                                                                 formatOffset(v->offsetNs) +
                                                                 " off"));
         }
-        // Learn only from a verify we can trust: a noisy one would teach noise.
-        if (v->rttNs <= 2 * delay.bestRttNs)
+        // Learn only from a verify we can trust (a noisy one would teach
+        // noise) and a residual a delay can explain.
+        if (v->rttNs <= 2 * delay.bestRttNs && delay.plausible(v->offsetNs, p.skipBelowNs))
             delay.learn(m->rttNs, d, v->offsetNs);
         if (std::llabs(v->offsetNs) <= p.targetNs)
             return finish(Outcome::Synced);

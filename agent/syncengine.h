@@ -23,8 +23,14 @@ struct DelayModel
     static constexpr int kWindow = 7;
     std::array<int64_t, kWindow> recentBiasNs{};
     int observations = 0;
-    int64_t bestRttNs = 0; // smallest get-time round trip seen for this domain
+    // Smallest get-time round trip seen for this domain, ageing: a larger
+    // round trip moves it 1/16 of the way up, so that under sustained load
+    // "quiet" is redefined instead of never reached.
+    int64_t bestRttNs = 0;
 
+    void noteRtt(int64_t rttNs);
+    // With 3 or more observations the median; with 1 or 2 the one nearest
+    // zero (one cold set must not steer the next ones).
     int64_t biasNs() const;
     // Median absolute deviation of the recent biases: how far one set is
     // expected to land from the estimate. 0 until there are 3 observations.
@@ -32,6 +38,10 @@ struct DelayModel
     int64_t estimate(int64_t rttNs) const;
     // A set with delay estimate d verified at residual r: the real delay was d - r.
     void learn(int64_t rttNs, int64_t estimateNs, int64_t residualNs);
+    // Whether a verified residual can teach the delay: within the tolerance,
+    // or within a few learned jitters. A larger one is not a delay (an agent
+    // that does not apply the time, a guest NTP daemon stepping in between).
+    bool plausible(int64_t residualNs, int64_t toleranceNs) const;
 };
 
 struct SyncRequest

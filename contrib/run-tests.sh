@@ -1,6 +1,8 @@
 #!/bin/bash
 # Installs every dependency, builds (warnings are errors) and runs the whole
-# test suite, then builds with ASan+UBSan and runs the non-lab tests again.
+# test suite (unit, integration, e2e on lab guests), the mutation check of the
+# e2e suite, then builds with ASan+UBSan and TSan and runs the non-lab tests
+# again, and fuzzes. Under CI=true (.ci/run sets it) a skipped test fails.
 # Usage (as root on Debian 12): bash contrib/run-tests.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,8 +14,11 @@ echo "== build (default preset: Debug, -Werror)"
 cmake --preset default >/dev/null
 cmake --build --preset default -j "$jobs"
 
-echo "== tests (default build)"
+echo "== tests (default build; the e2e cases run serially on lab guests)"
 ctest --preset default -j "$jobs"
+
+echo "== mutation check: deliberately broken daemons must fail the single-guest e2e cases"
+bash contrib/ci/mutants.sh
 
 echo "== build (release preset, as the demo and the benchmarks use it)"
 cmake --preset release >/dev/null

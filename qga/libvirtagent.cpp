@@ -88,9 +88,14 @@ Expected<TimeSample> LibvirtAgent::getTime()
     sample.hostAfterNs = m_clock.realtimeNs();
     if (rc < 0)
         return lastLibvirtError("virDomainGetTime");
-    if (seconds < 0 || seconds > INT64_MAX / 1'000'000'000 - 1 || nseconds >= 1'000'000'000)
+    // Before 1970 libvirt splits a negative time with C's truncating
+    // division: the remainder is <= 0, stored in the unsigned nseconds.
+    const int64_t sub = nseconds < 1'000'000'000 ? int64_t(nseconds)
+                                                 : int64_t(static_cast<int32_t>(nseconds));
+    if (seconds > INT64_MAX / 1'000'000'000 - 1 || seconds < INT64_MIN / 1'000'000'000 + 1 ||
+        sub <= -1'000'000'000 || (sub < 0 && seconds > 0))
         return makeError(ErrorKind::Protocol, "guest time out of range");
-    sample.guestNs = int64_t(seconds) * 1'000'000'000 + nseconds;
+    sample.guestNs = int64_t(seconds) * 1'000'000'000 + sub;
     return sample;
 }
 

@@ -2,6 +2,7 @@
 // socket. Every state-changing command is blocked with --block-rpcs (the list
 // is everything qemu-ga knows minus a read-only allowlist), so this test can
 // never set the host clock. The host qemu-ga shares our clock: true offset 0.
+#include "skip.h"
 #include "socketagent.h"
 
 #include <QProcess>
@@ -28,7 +29,7 @@ private slots:
     {
         const QString qga = QStandardPaths::findExecutable("qemu-ga", {"/usr/sbin", "/usr/bin"});
         if (qga.isEmpty())
-            QSKIP("qemu-ga not installed (contrib/install-deps.sh installs it)");
+            CLOCKSYNC_SKIP("qemu-ga not installed (contrib/install-deps.sh installs it)");
 
         QProcess list;
         list.start(qga, {"--block-rpcs=?"});

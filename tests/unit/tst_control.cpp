@@ -5,6 +5,7 @@
 #include "guesthealth.h"
 #include "hostcheck.h"
 #include "metrics.h"
+#include "skip.h"
 #include "unixclient.h"
 
 #include <QDeadlineTimer>
@@ -339,7 +340,7 @@ private slots:
     void otherUidIsRefused()
     {
         if (::geteuid() != 0)
-            QSKIP("needs root to connect as another uid");
+            CLOCKSYNC_SKIP("needs root to connect as another uid");
         auto server = makeServer();
         QCOMPARE(server->listen(), QString());
         // The socket is 0660 in a 0700 dir: make it reachable for the test only,
