@@ -157,6 +157,17 @@ void Daemon::onHostClockStep(int64_t stepNs)
     syncAllRunning(Trigger::HostClockStep);
 }
 
+// Undefined or migrated away: its state, learned delay, status row and
+// metric series go; defined or migrated back later, it starts afresh.
+void Daemon::forgetDomain(const std::string& uuid, const std::string& name)
+{
+    m_tracker->forget(uuid);
+    m_drift.remove(uuid);
+    m_migrations.forget(uuid);
+    m_metrics.forget(name);
+    updateMetrics();
+}
+
 void Daemon::onLifecycle(const QString& uuid, const QString& name, int event, int detail)
 {
     const EventAction a = mapLifecycleEvent(event, detail);
@@ -170,10 +181,24 @@ void Daemon::onLifecycle(const QString& uuid, const QString& name, int event, in
     case EventAction::SyncWhenAgent:
         m_tracker->trigger(u, n, a.trigger, true);
         break;
+    case EventAction::IncomingMigration:
+        m_migrations.incoming(u);
+        break;
+    case EventAction::MigrationResumed:
+        m_tracker->trigger(
+            u, n, m_migrations.resumed(u, detail == VIR_DOMAIN_EVENT_RESUMED_MIGRATED));
+        break;
     case EventAction::Cancel:
         m_tracker->cancel(u, "domain paused or stopped");
         if (event == VIR_DOMAIN_EVENT_STOPPED || event == VIR_DOMAIN_EVENT_SHUTDOWN)
             m_drift.remove(u);
+        if (event == VIR_DOMAIN_EVENT_STOPPED)
+            m_migrations.forget(u);
+        if (event == VIR_DOMAIN_EVENT_STOPPED && detail == VIR_DOMAIN_EVENT_STOPPED_MIGRATED)
+            forgetDomain(u, n); // it runs elsewhere now: nothing here is about it
+        break;
+    case EventAction::Forget:
+        forgetDomain(u, n);
         break;
     default:
         break;

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "controlserver.h"
 #include "domaintracker.h"
+#include "eventmap.h"
 #include "driftwatch.h"
 #include "libvirtbackend.h"
 #include "libvirtconnection.h"
@@ -77,6 +78,8 @@ private:
         ControlServer::Reply reply;
     };
     std::vector<std::shared_ptr<PendingSync>> m_pendingSyncs;
+    MigrationSides m_migrations;
+    void forgetDomain(const std::string& uuid, const std::string& name);
     bool m_stopping = false;
     std::shared_ptr<int> m_alive =
         std::make_shared<int>(0); // late posts after destruction are dropped

@@ -144,6 +144,24 @@ void DomainTracker::cancel(const std::string& uuid, const std::string& reason)
     }
 }
 
+void DomainTracker::forget(const std::string& uuid)
+{
+    auto it = m_domains.find(uuid);
+    if (it == m_domains.end())
+        return;
+    cancel(uuid, "domain undefined");
+    // A job still running posts its result to an entry that no longer
+    // exists: onJobFinished drops it (a control request waiting for that
+    // job was answered by cancel's result only if one was queued; the
+    // running job's own result is published below as cancelled).
+    if (it->second.state == DomainState::Syncing) {
+        SyncResult r = endedWithoutSync(it->second, Outcome::Cancelled);
+        r.note = "domain undefined";
+        emit syncFinished(r);
+    }
+    m_domains.erase(it);
+}
+
 void DomainTracker::agentState(const std::string& uuid, const std::string& name, bool connected)
 {
     Entry& e = entry(uuid, name);

@@ -47,6 +47,10 @@ public:
     uint64_t trigger(const std::string& uuid, const std::string& name, Trigger t,
                      bool waitForAgent = false);
     void cancel(const std::string& uuid, const std::string& reason);
+    // The domain is gone (undefined): pending work is cancelled (a control
+    // request waiting for it is answered) and nothing about it is kept; a
+    // domain defined again later starts with a fresh delay model.
+    void forget(const std::string& uuid);
     void agentState(const std::string& uuid, const std::string& name, bool connected);
     // After (re)connecting: the running domains; every one is checked.
     void reconcile(const std::vector<std::pair<std::string, std::string>>& running);

@@ -13,11 +13,14 @@ EventAction mapLifecycleEvent(int event, int detail)
         case VIR_DOMAIN_EVENT_RESUMED_UNPAUSED:
             return {EventAction::Sync, Trigger::Resumed};
         case VIR_DOMAIN_EVENT_RESUMED_MIGRATED:
-            return {EventAction::Sync, Trigger::MigratedIn};
+            return {EventAction::MigrationResumed, Trigger::MigratedIn};
         case VIR_DOMAIN_EVENT_RESUMED_FROM_SNAPSHOT:
             return {EventAction::Sync, Trigger::SnapshotReverted};
         case VIR_DOMAIN_EVENT_RESUMED_POSTCOPY:
-            return {EventAction::Sync, Trigger::MigratedIn};
+            // Running on the destination while memory still arrives; the
+            // RESUMED_MIGRATED that ends post-copy checks once more (cheap:
+            // a measurement, a set only if the guest is beyond tolerance).
+            return {EventAction::MigrationResumed, Trigger::MigratedIn};
         default:
             return {}; // POSTCOPY_FAILED: the migration failed, the source keeps running
         }
@@ -26,7 +29,9 @@ EventAction mapLifecycleEvent(int event, int detail)
         case VIR_DOMAIN_EVENT_STARTED_BOOTED:
             return {EventAction::SyncIfBootPolicy, Trigger::Booted};
         case VIR_DOMAIN_EVENT_STARTED_MIGRATED:
-            return {EventAction::SyncWhenAgent, Trigger::MigratedIn};
+            // Prepare, before the memory transfer: the guest is paused here
+            // until it resumes (RESUMED_MIGRATED); the agent wait starts then.
+            return {EventAction::IncomingMigration, Trigger::MigratedIn};
         case VIR_DOMAIN_EVENT_STARTED_RESTORED:
             return {EventAction::SyncWhenAgent, Trigger::Restored};
         case VIR_DOMAIN_EVENT_STARTED_FROM_SNAPSHOT:
@@ -37,6 +42,8 @@ EventAction mapLifecycleEvent(int event, int detail)
         default:
             return {};
         }
+    case VIR_DOMAIN_EVENT_UNDEFINED:
+        return {EventAction::Forget, Trigger::Resumed};
     case VIR_DOMAIN_EVENT_PMSUSPENDED:
     case VIR_DOMAIN_EVENT_SUSPENDED:
     case VIR_DOMAIN_EVENT_STOPPED:

@@ -4,6 +4,9 @@
 
 #include "trigger.h"
 
+#include <set>
+#include <string>
+
 namespace clocksync {
 
 struct EventAction
@@ -16,6 +19,9 @@ struct EventAction
         Cancel,           // paused/stopped: drop pending work, abort in-flight
         AgentConnected,
         AgentDisconnected,
+        IncomingMigration, // destination, at Prepare: paused, nothing to do until it resumes
+        MigrationResumed,  // RESUMED_MIGRATED/POSTCOPY: which side decides the trigger
+        Forget,            // undefined: drop everything known about the domain
     } kind = None;
     Trigger trigger = Trigger::Resumed;
 
@@ -26,5 +32,27 @@ struct EventAction
 EventAction mapLifecycleEvent(int event, int detail);
 // VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE (state, reason).
 EventAction mapAgentLifecycleEvent(int state, int reason);
+
+// Which side of a migration this host is on. RESUMED_MIGRATED comes on the
+// destination when an incoming guest starts running (after STARTED_MIGRATED),
+// and on the source when a failed or cancelled migration resumes the guest
+// there: the same event, two truths.
+class MigrationSides
+{
+public:
+    void incoming(const std::string& uuid) { m_incoming.insert(uuid); }
+    // The trigger for a RESUMED_MIGRATED (finished = true) or RESUMED_POSTCOPY.
+    Trigger resumed(const std::string& uuid, bool finished)
+    {
+        const bool in = m_incoming.count(uuid) > 0;
+        if (finished)
+            m_incoming.erase(uuid);
+        return in ? Trigger::MigratedIn : Trigger::MigrationFailed;
+    }
+    void forget(const std::string& uuid) { m_incoming.erase(uuid); }
+
+private:
+    std::set<std::string> m_incoming;
+};
 
 } // namespace clocksync

@@ -34,6 +34,8 @@ class Metrics
 public:
     Metrics();
     void record(const SyncResult& r);
+    // A domain that is gone: its per-domain series go with it.
+    void forget(const std::string& domain) { m_guestOffset.erase(domain); }
     void setConnected(bool c) { m_connected = c; }
     void setReconnects(int n) { m_reconnects = n; }
     void setGuests(int tracked, int pending)

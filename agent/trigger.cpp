@@ -6,7 +6,7 @@
 
 namespace clocksync {
 
-static constexpr std::array<std::pair<Trigger, std::string_view>, 12> kNames{{
+static constexpr std::array<std::pair<Trigger, std::string_view>, 13> kNames{{
     {Trigger::Resumed, "resumed"},
     {Trigger::MigratedIn, "migrated-in"},
     {Trigger::SnapshotReverted, "snapshot-reverted"},
@@ -19,6 +19,7 @@ static constexpr std::array<std::pair<Trigger, std::string_view>, 12> kNames{{
     {Trigger::PolicyChanged, "policy-changed"},
     {Trigger::HostClockStep, "host-clock-step"},
     {Trigger::DriftWatch, "drift-watch"},
+    {Trigger::MigrationFailed, "migration-failed"},
 }};
 
 std::string_view triggerName(Trigger t)

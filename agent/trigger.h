@@ -20,6 +20,7 @@ enum class Trigger {
     PolicyChanged,    // our domain metadata changed (incl. a resync request)
     HostClockStep,    // the host's CLOCK_REALTIME was stepped
     DriftWatch,       // periodic check (opt-in watch-interval)
+    MigrationFailed,  // the source resumed a guest whose outgoing migration failed
 };
 
 std::string_view triggerName(Trigger t);

@@ -24,20 +24,20 @@ private slots:
             << A{A::Sync, Trigger::Resumed};
         QTest::newRow("resumed/migrated")
             << int(VIR_DOMAIN_EVENT_RESUMED) << int(VIR_DOMAIN_EVENT_RESUMED_MIGRATED)
-            << A{A::Sync, Trigger::MigratedIn};
+            << A{A::MigrationResumed, Trigger::MigratedIn}; // side: MigrationSides
         QTest::newRow("resumed/snapshot")
             << int(VIR_DOMAIN_EVENT_RESUMED) << int(VIR_DOMAIN_EVENT_RESUMED_FROM_SNAPSHOT)
             << A{A::Sync, Trigger::SnapshotReverted};
         QTest::newRow("resumed/postcopy")
             << int(VIR_DOMAIN_EVENT_RESUMED) << int(VIR_DOMAIN_EVENT_RESUMED_POSTCOPY)
-            << A{A::Sync, Trigger::MigratedIn};
+            << A{A::MigrationResumed, Trigger::MigratedIn};
         QTest::newRow("resumed/postcopy-failed") << int(VIR_DOMAIN_EVENT_RESUMED) << 4 << A{};
         QTest::newRow("started/booted")
             << int(VIR_DOMAIN_EVENT_STARTED) << int(VIR_DOMAIN_EVENT_STARTED_BOOTED)
             << A{A::SyncIfBootPolicy, Trigger::Booted};
         QTest::newRow("started/migrated")
             << int(VIR_DOMAIN_EVENT_STARTED) << int(VIR_DOMAIN_EVENT_STARTED_MIGRATED)
-            << A{A::SyncWhenAgent, Trigger::MigratedIn};
+            << A{A::IncomingMigration, Trigger::MigratedIn}; // Prepare: no agent deadline yet
         QTest::newRow("started/restored")
             << int(VIR_DOMAIN_EVENT_STARTED) << int(VIR_DOMAIN_EVENT_STARTED_RESTORED)
             << A{A::SyncWhenAgent, Trigger::Restored};
@@ -58,6 +58,7 @@ private slots:
         QTest::newRow("pmsuspended")
             << int(VIR_DOMAIN_EVENT_PMSUSPENDED) << 0 << A{A::Cancel, Trigger::Resumed};
         QTest::newRow("defined") << int(VIR_DOMAIN_EVENT_DEFINED) << 0 << A{};
+        QTest::newRow("undefined") << int(VIR_DOMAIN_EVENT_UNDEFINED) << 0 << A{A::Forget};
         QTest::newRow("unknown-event") << 999 << 0 << A{};
         QTest::newRow("unknown-detail") << int(VIR_DOMAIN_EVENT_STARTED) << 999 << A{};
     }
@@ -68,7 +69,7 @@ private slots:
         QFETCH(EventAction, expected);
         const EventAction got = mapLifecycleEvent(event, detail);
         QCOMPARE(int(got.kind), int(expected.kind));
-        if (expected.kind != A::None && expected.kind != A::Cancel)
+        if (expected.kind != A::None && expected.kind != A::Cancel && expected.kind != A::Forget)
             QCOMPARE(triggerName(got.trigger), triggerName(expected.trigger));
     }
 
@@ -84,11 +85,28 @@ private slots:
         QCOMPARE(mapAgentLifecycleEvent(77, 0).kind, A::None);
     }
 
+    // RESUMED_MIGRATED is the destination's "incoming guest runs" after a
+    // STARTED_MIGRATED, and the source's "migration failed, guest resumed".
+    void migrationSides()
+    {
+        MigrationSides m;
+        m.incoming("dst");
+        QCOMPARE(triggerName(m.resumed("dst", false)), triggerName(Trigger::MigratedIn)); // post-copy
+        QCOMPARE(triggerName(m.resumed("dst", true)), triggerName(Trigger::MigratedIn));
+        // The migration is over: the next resume-after-migration here is a failed outgoing one.
+        QCOMPARE(triggerName(m.resumed("dst", true)), triggerName(Trigger::MigrationFailed));
+        QCOMPARE(triggerName(m.resumed("src", true)), triggerName(Trigger::MigrationFailed));
+        m.incoming("gone");
+        m.forget("gone"); // stopped before it ran here
+        QCOMPARE(triggerName(m.resumed("gone", true)), triggerName(Trigger::MigrationFailed));
+    }
+
     void triggerNamesRoundTrip()
     {
         for (Trigger t : {Trigger::Resumed, Trigger::MigratedIn, Trigger::SnapshotReverted,
                           Trigger::Restored, Trigger::PmWakeup, Trigger::Booted, Trigger::HostWake,
-                          Trigger::Reconcile, Trigger::Request, Trigger::PolicyChanged}) {
+                          Trigger::Reconcile, Trigger::Request, Trigger::PolicyChanged,
+                          Trigger::HostClockStep, Trigger::DriftWatch, Trigger::MigrationFailed}) {
             auto back = triggerFromName(triggerName(t));
             QVERIFY(back);
             QCOMPARE(int(*back), int(t));

@@ -178,6 +178,31 @@ private slots:
         QCOMPARE(rig.result(0).outcome, Outcome::Synced);
     }
 
+    // An undefined domain is forgotten: no status row, and defined again it
+    // starts with a fresh delay model; a request waiting on it is answered.
+    void undefinedDomainIsForgotten()
+    {
+        Rig rig;
+        rig.backend.setDomain("u1", {});
+        rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
+        QVERIFY(rig.waitResults(1));
+        QCOMPARE(rig.tracker.trackedCount(), 1);
+        rig.tracker.forget("u1");
+        QCOMPARE(rig.tracker.trackedCount(), 0);
+        QVERIFY(rig.tracker.status().empty());
+
+        rig.backend.closeGate();
+        const uint64_t t = rig.tracker.trigger("u1", "vm1", Trigger::Request);
+        QVERIFY(rig.backend.waitForBlocked(1, 5s));
+        rig.tracker.forget("u1"); // undefined mid-sync
+        QVERIFY(rig.waitResults(2));
+        QCOMPARE(rig.result(1).outcome, Outcome::Cancelled);
+        QVERIFY(rig.result(1).generation >= t);
+        rig.backend.openGate();
+        QVERIFY(!rig.spy.wait(200)); // the orphaned job's result is dropped
+        QCOMPARE(rig.tracker.trackedCount(), 0);
+    }
+
     void pauseMidSyncCancelsBeforeSet()
     {
         Rig rig;
