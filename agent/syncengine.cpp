@@ -136,6 +136,20 @@ void DelayModel::learn(int64_t rttNs, int64_t estimateNs, int64_t residualNs)
 
 // ---- measurement ---------------------------------------------------------
 
+// 1 ms when every reading is a whole millisecond (three or more, not all the
+// same: by chance that is one in a billion), else 1. Finer steps are below
+// any target.
+static int64_t readGranularity(const std::vector<qga::TimeSample>& taken)
+{
+    constexpr int64_t kMs = 1'000'000;
+    if (taken.size() < 3 || taken.front().guestNs == taken.back().guestNs) // or a stopped clock
+        return 1;
+    for (const qga::TimeSample& s : taken)
+        if (s.guestNs % kMs != 0)
+            return 1;
+    return kMs;
+}
+
 // A guest clock that shows no progress over this much host time is stopped
 // (generous: Windows guests tick in 15.6 ms steps).
 constexpr int64_t kStoppedClockSpanNs = 20'000'000;
@@ -171,7 +185,60 @@ Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodR
         return qga::makeError(ErrorKind::BadClock, "guest clock does not advance");
     return Measurement{best->offsetNs(),   best->uncertaintyNs(), best->rttNs(),
                        int(taken.size()),  first.guestNs,         last.guestNs,
-                       first.hostBeforeNs, last.hostAfterNs};
+                       first.hostBeforeNs, last.hostAfterNs,      readGranularity(taken)};
+}
+
+// ---- the decisions ---------------------------------------------------------
+
+constexpr int64_t kRtcResolutionNs = 1'000'000'000;
+
+Limits effectiveLimits(const SyncPolicy& p, bool rtc, int64_t granularityNs)
+{
+    if (rtc) {
+        const int64_t tol = std::max(p.skipBelowNs, kRtcResolutionNs);
+        return {tol, tol, kRtcResolutionNs};
+    }
+    return {std::max(p.targetNs, granularityNs), std::max(p.skipBelowNs, granularityNs),
+            granularityNs};
+}
+
+bool inTolerance(const Measurement& m, const Limits& l)
+{
+    return std::llabs(m.offsetNs) <= l.toleranceNs;
+}
+
+std::optional<Outcome> verdict(const Measurement& v, const Limits& l, bool rtc, int64_t jitterNs,
+                               std::string& note)
+{
+    const int64_t a = std::llabs(v.offsetNs);
+    if (rtc) {
+        if (a > l.toleranceNs)
+            return std::nullopt;
+        note = "RTC resolution: whole seconds";
+        return Outcome::Approximate;
+    }
+    if (a <= l.targetNs) {
+        if (a + v.uncertaintyNs <= l.toleranceNs)
+            return Outcome::Synced;
+        note = "within target, but the verify's uncertainty (+/-" +
+               formatOffset(v.uncertaintyNs).substr(1) + ") reaches past the tolerance";
+        return Outcome::Approximate;
+    }
+    // Another set is expected to land about `jitter` from where we aim: if
+    // we are already that close (and within tolerance), a further set is as
+    // likely to make it worse as better. Stop, and say so.
+    if (a <= jitterNs && a <= l.toleranceNs) {
+        note = "stopped at the set jitter (" + formatOffset(jitterNs).substr(1) + ")";
+        return Outcome::Approximate;
+    }
+    return std::nullopt;
+}
+
+bool shouldLearn(const Measurement& v, const DelayModel& d, const Limits& l)
+{
+    // A coarse clock's residual within one step is quantisation, not delay.
+    const bool quantised = l.granularityNs > 1 && std::llabs(v.offsetNs) <= l.granularityNs;
+    return v.rttNs <= 2 * d.bestRttNs && d.plausible(v.offsetNs, l.toleranceNs) && !quantised;
 }
 
 // ---- the sync ------------------------------------------------------------
@@ -185,6 +252,11 @@ bool transient(ErrorKind k)
 
 } // namespace
 
+// The algorithm of DESIGN.md section 3: measure; leave a guest within its
+// tolerance alone; set host now + d; verify; re-correct until the verify
+// supports an outcome (verdict) or the attempts run out -- `attempts`
+// rounds, and as many again while the guest is still outside its tolerance.
+// The decisions are the pure functions above; this is the I/O around them.
 SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRequest& req,
                    DelayModel& delay)
 {
@@ -209,24 +281,20 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
         r.error = std::move(e);
         return finish(Outcome::Failed);
     };
-    auto running = [&]() -> Expected<bool> {
-        if (!req.stillRunning)
-            return true;
-        return req.stillRunning();
-    };
     const SyncPolicy& p = req.policy;
-
     if (!p.enabled || p.mode == SyncMode::Off) {
         r.note = "policy: mode=off";
         return finish(Outcome::Skipped);
     }
+    bool rtc = p.mode == SyncMode::Rtc; // also after a fallback from an unsupported explicit set
 
     Expected<Measurement> m = measure(agent, p.samples, delay.bestRttNs);
     if (!m)
         return fail(m.error());
     delay.noteRtt(m->rttNs);
     r.before = *m;
-    if (std::llabs(m->offsetNs) <= p.skipBelowNs) {
+    Limits lim = effectiveLimits(p, rtc, m->granularityNs);
+    if (inTolerance(*m, lim)) {
         r.after = *m;
         return finish(Outcome::InSync);
     }
@@ -235,43 +303,35 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
         return finish(Outcome::Drifted);
     }
 
-    // `attempts` rounds to reach the target; while still outside the
-    // tolerance (a guest we have not fixed yet), up to as many again.
     std::optional<qga::Error> lastSetError; // the last set failed (transient), retrying
     for (int attempt = 1; attempt <= 2 * p.attempts; ++attempt) {
-        if (attempt > p.attempts && r.after && std::llabs(r.after->offsetNs) <= p.skipBelowNs)
+        if (attempt > p.attempts && r.after && inTolerance(*r.after, lim))
             break;
         // Decide on the time only after the last confirmation that the domain runs.
-        Expected<bool> up = running();
+        Expected<bool> up = req.stillRunning ? req.stillRunning() : Expected<bool>(true);
         if (!up) // cannot tell: report what failed first
             return fail(lastSetError ? std::move(*lastSetError) : up.error());
         if (!*up) {
             r.note = "domain no longer running";
             return finish(Outcome::Cancelled);
         }
-        Expected<void> set;
-        int64_t d = 0;
-        if (p.mode == SyncMode::Rtc) {
-            set = agent.setTimeFromRtc();
-        } else {
-            d = delay.estimate(m->rttNs);
-            set = agent.setTime(clock.realtimeNs() + d);
-        }
+        const int64_t d = rtc ? 0 : delay.estimate(m->rttNs);
+        Expected<void> set = rtc ? agent.setTimeFromRtc() : agent.setTime(clock.realtimeNs() + d);
         r.attempts = attempt;
         r.delayEstimateNs = d;
+        if (!set && !rtc && set.error().kind == ErrorKind::Unsupported) {
+            // The hypervisor cannot set an explicit time: fall back to the RTC.
+            rtc = true;
+            r.mode = syncModeName(SyncMode::Rtc);
+            lim = effectiveLimits(p, rtc, m->granularityNs);
+            set = agent.setTimeFromRtc();
+        }
         if (!set) {
-            if (p.mode == SyncMode::Host && set.error().kind == ErrorKind::Unsupported) {
-                // The hypervisor cannot set an explicit time: fall back to the RTC.
-                r.mode = "rtc";
-                set = agent.setTimeFromRtc();
+            if (transient(set.error().kind) && attempt < 2 * p.attempts) {
+                lastSetError = set.error();
+                continue;
             }
-            if (!set) {
-                if (transient(set.error().kind) && attempt < 2 * p.attempts) {
-                    lastSetError = set.error();
-                    continue;
-                }
-                return fail(set.error());
-            }
+            return fail(set.error());
         }
         lastSetError.reset(); // recovered: no longer the cause of anything
         Expected<Measurement> v = measure(agent, p.samples, delay.bestRttNs);
@@ -285,36 +345,23 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
                 static_cast<long long>(v->offsetNs / 1000), static_cast<long long>(v->rttNs / 1000),
                 v->samples);
         // We asked to move the clock by more than the tolerance: reading the
-        // very same nanosecond afterwards means it neither moved nor ticked.
-        if (v->firstGuestNs == m->lastGuestNs)
+        // very same nanosecond afterwards means it neither moved nor ticked
+        // (a coarse clock may show the same millisecond: not evidence).
+        if (v->firstGuestNs == m->lastGuestNs && lim.granularityNs <= 1)
             return fail(qga::makeError(ErrorKind::BadClock,
                                        "guest clock does not advance (it shows the same time "
                                        "before and after the set)"));
-        if (p.mode == SyncMode::Rtc || r.mode == "rtc") {
-            // The RTC has whole-second resolution; report what we got, honestly.
-            if (std::llabs(v->offsetNs) <= p.skipBelowNs)
-                return finish(Outcome::Approximate);
+        if (!rtc && shouldLearn(*v, delay, lim))
+            delay.learn(m->rttNs, d, v->offsetNs);
+        if (std::optional<Outcome> o = verdict(*v, lim, rtc, delay.jitterNs(), r.note))
+            return finish(*o);
+        if (rtc) // the RTC gives what it gives: another read of it changes nothing
             return fail(qga::makeError(ErrorKind::BadClock, "guest re-read its RTC but is still " +
                                                                 formatOffset(v->offsetNs) +
                                                                 " off"));
-        }
-        // Learn only from a verify we can trust (a noisy one would teach
-        // noise) and a residual a delay can explain.
-        if (v->rttNs <= 2 * delay.bestRttNs && delay.plausible(v->offsetNs, p.skipBelowNs))
-            delay.learn(m->rttNs, d, v->offsetNs);
-        if (std::llabs(v->offsetNs) <= p.targetNs)
-            return finish(Outcome::Synced);
-        // Another set is expected to land about `jitter` from where we aim:
-        // if we are already that close (and within tolerance), a further set
-        // is as likely to make it worse as better. Stop, and say so.
-        const int64_t jitter = delay.jitterNs();
-        if (std::llabs(v->offsetNs) <= jitter && std::llabs(v->offsetNs) <= p.skipBelowNs) {
-            r.note = "stopped at the set jitter (" + formatOffset(jitter).substr(1) + ")";
-            return finish(Outcome::Approximate);
-        }
         m = v;
     }
-    if (r.after && std::llabs(r.after->offsetNs) <= p.skipBelowNs)
+    if (r.after && inTolerance(*r.after, lim))
         return finish(Outcome::Approximate);
     r.error = qga::makeError(ErrorKind::BadClock,
                              "residual " + formatOffset(r.after ? r.after->offsetNs : 0) +

@@ -54,6 +54,35 @@ struct SyncRequest
     std::function<qga::Expected<bool>()> stillRunning;
 };
 
+// ---- the decisions of a sync, pure (unit-tested one by one) -------------
+
+// What "done" means for one guest: the policy's target and tolerance, raised
+// to what the guest can show (its read granularity) or be set to (the RTC's
+// whole seconds).
+struct Limits
+{
+    int64_t targetNs = 0;
+    int64_t toleranceNs = 0;
+    int64_t granularityNs = 1;
+};
+Limits effectiveLimits(const SyncPolicy& p, bool rtc, int64_t granularityNs);
+
+bool inTolerance(const Measurement& m, const Limits& l);
+
+// The outcome a verify supports, or nullopt to go on setting. Synced only
+// when the verified offset is within the target *and* offset + the verify's
+// own uncertainty is within the tolerance; a result the uncertainty cannot
+// vouch for is Approximate. An RTC set has whole-second resolution: within
+// the (1 s) tolerance it is Approximate, the best an RTC gives.
+// `jitterNs`: the learned set scatter; within it (and the tolerance) another
+// set is a coin toss, so stop Approximate and say so in `note`.
+std::optional<Outcome> verdict(const Measurement& v, const Limits& l, bool rtc, int64_t jitterNs,
+                               std::string& note);
+
+// Whether a verify may teach the delay model: a quiet path (round trip near
+// the best seen), a residual a delay can explain, and more than quantisation.
+bool shouldLearn(const Measurement& v, const DelayModel& d, const Limits& l);
+
 // Measures K samples; min-RTT; rejects a clock that stands still or runs
 // backwards. If the best round trip is still over twice goodRttNs (a busy
 // host), takes up to 2K more samples.

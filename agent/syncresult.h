@@ -32,6 +32,10 @@ struct Measurement
     int64_t lastGuestNs = 0;
     int64_t firstHostNs = 0;
     int64_t lastHostNs = 0;
+    // The guest clock's read resolution seen in these samples: 1 ms for an
+    // agent that reads in whole milliseconds (Windows SetSystemTime-era
+    // qemu-ga), else 1 (unknown, assumed fine).
+    int64_t granularityNs = 1;
 };
 
 struct SyncResult

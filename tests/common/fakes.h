@@ -57,6 +57,8 @@ public:
     std::deque<qga::Error> getErrors;          // next getTime calls fail with these
     std::deque<qga::Error> setErrors;
     std::function<void()> onSet; // called inside setTime (e.g. pause the domain)
+    int64_t quantumNs = 0; // reads and sets truncated to this (1 ms: an old Windows agent)
+    void shift(int64_t ns) { m_offset += ns; }
 
     int gets = 0;
     int sets = 0;
@@ -79,6 +81,8 @@ public:
         s.hostBeforeNs = m_clock.realtimeNs();
         m_clock.advance(readDelayNs);
         s.guestNs = frozen ? 1'700'000'000'000'000'000 : m_clock.realtimeNs() + m_offset;
+        if (quantumNs)
+            s.guestNs -= s.guestNs % quantumNs;
         m_clock.advance(rttNs - readDelayNs);
         s.hostAfterNs = m_clock.realtimeNs();
         return s;
@@ -95,6 +99,8 @@ public:
             return e;
         }
         m_clock.advance(delay);
+        if (quantumNs)
+            guestNs -= guestNs % quantumNs;
         if (!ignoresSet)
             m_offset = guestNs - m_clock.realtimeNs();
         m_clock.advance(setDurationNs);
