@@ -161,6 +161,7 @@ void Daemon::onHostClockStep(int64_t stepNs)
 // metric series go; defined or migrated back later, it starts afresh.
 void Daemon::forgetDomain(const std::string& uuid, const std::string& name)
 {
+    m_skipNote.erase(uuid);
     m_tracker->forget(uuid);
     m_drift.remove(uuid);
     m_migrations.forget(uuid);
@@ -224,7 +225,13 @@ void Daemon::onMetadata(const QString& uuid, const QString& name, int type, cons
 
 void Daemon::onResult(const SyncResult& r)
 {
-    logSyncResult(r);
+    // A domain skipped for a standing reason (no agent channel, policy off,
+    // absolute clock) is logged when first seen and when the reason changes,
+    // not on every trigger.
+    const bool repeatSkip = r.outcome == Outcome::Skipped && m_skipNote[r.uuid] == r.note;
+    m_skipNote[r.uuid] = r.outcome == Outcome::Skipped ? r.note : std::string();
+    if (!repeatSkip)
+        logSyncResult(r);
     m_metrics.record(r);
     updateMetrics();
     // Control clients waiting for this domain get their answer.

@@ -79,6 +79,7 @@ private:
     };
     std::vector<std::shared_ptr<PendingSync>> m_pendingSyncs;
     MigrationSides m_migrations;
+    std::map<std::string, std::string> m_skipNote; // uuid -> why its last result was skipped
     void forgetDomain(const std::string& uuid, const std::string& name);
     bool m_stopping = false;
     std::shared_ptr<int> m_alive =

@@ -5,6 +5,7 @@
 
 #include "expected.h"
 #include "guestagent.h"
+#include "domainxml.h"
 #include "policy.h"
 
 #include <memory>
@@ -22,6 +23,8 @@ public:
     // connection is gone), which is not the same as "not running".
     virtual qga::Expected<bool> isRunning(const std::string& uuid) = 0;
     virtual qga::Expected<std::unique_ptr<qga::GuestAgent>> openAgent(const std::string& uuid) = 0;
+    // From the live XML: agent channel present, intended clock offset.
+    virtual qga::Expected<DomainFacts> facts(const std::string& uuid) = 0;
 };
 
 } // namespace clocksync

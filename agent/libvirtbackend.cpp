@@ -79,6 +79,17 @@ qga::Expected<bool> LibvirtBackend::isRunning(const std::string& uuid)
     return state == VIR_DOMAIN_RUNNING;
 }
 
+qga::Expected<DomainFacts> LibvirtBackend::facts(const std::string& uuid)
+{
+    auto dom = lookup(uuid);
+    if (!dom)
+        return dom.error();
+    qga::CString xml(virDomainGetXMLDesc(dom->get(), 0)); // live: the current adjustment
+    if (!xml)
+        return qga::lastLibvirtError("virDomainGetXMLDesc");
+    return parseDomainFacts(QString::fromUtf8(xml.get()));
+}
+
 qga::Expected<std::unique_ptr<qga::GuestAgent>> LibvirtBackend::openAgent(const std::string& uuid)
 {
     auto dom = lookup(uuid);

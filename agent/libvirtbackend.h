@@ -21,6 +21,7 @@ public:
     qga::Expected<PolicyParse> readPolicy(const std::string& uuid) override;
     qga::Expected<bool> isRunning(const std::string& uuid) override;
     qga::Expected<std::unique_ptr<qga::GuestAgent>> openAgent(const std::string& uuid) override;
+    qga::Expected<DomainFacts> facts(const std::string& uuid) override;
 
     // Shared with the CLI.
     static qga::Expected<PolicyParse> readPolicy(virDomainPtr dom);

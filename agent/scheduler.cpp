@@ -1,6 +1,8 @@
 // Scheduler.
 #include "scheduler.h"
 
+#include "shiftedagent.h"
+
 #include <QLoggingCategory>
 
 Q_LOGGING_CATEGORY(lcPolicy, "clocksync.policy")
@@ -82,6 +84,20 @@ JobResult Scheduler::execute(DomainBackend& backend, const qga::Clock& clock, co
                                       << QString::fromStdString(pol.error().message);
     }
 
+    DomainFacts facts;
+    if (!decided) {
+        if (qga::Expected<DomainFacts> f = backend.facts(job.uuid))
+            facts = *f;
+        else if (f.error().kind == qga::ErrorKind::NotRunning)
+            finishEarly(Outcome::Cancelled, std::nullopt, "domain is gone");
+        else
+            qCWarning(lcPolicy).noquote() << QString::fromStdString(job.domain)
+                                          << ": cannot read the domain XML, assuming a UTC clock:"
+                                          << QString::fromStdString(f.error().message);
+    }
+    // An explicit mode in the domain's metadata overrides an intended offset.
+    const bool explicitMode = out.policy && out.policy->mode.has_value();
+
     if (!decided) {
         if (job.cancelled->load()) {
             finishEarly(Outcome::Cancelled, std::nullopt, "cancelled before start");
@@ -91,14 +107,31 @@ JobResult Scheduler::execute(DomainBackend& backend, const qga::Clock& clock, co
             finishEarly(Outcome::Skipped, std::nullopt, "policy: sync-on-boot=no");
         } else if (!req.policy.enabled || req.policy.mode == SyncMode::Off) {
             finishEarly(Outcome::Skipped, std::nullopt, "policy: mode=off");
+        } else if (!facts.agentChannel) {
+            finishEarly(Outcome::Skipped, std::nullopt, "no guest agent channel configured");
+        } else if (facts.clock == DomainFacts::Clock::Absolute && !explicitMode) {
+            finishEarly(Outcome::Skipped, std::nullopt,
+                        "clock offset='absolute': the guest runs at a fixed time on purpose "
+                        "(set mode in its metadata to sync it anyway)");
         } else {
             qga::Expected<std::unique_ptr<qga::GuestAgent>> agent = backend.openAgent(job.uuid);
-            if (!agent)
+            if (!agent) {
                 finishEarly(Outcome::Failed, agent.error(), {});
-            else {
+            } else {
                 req.policy.measureOnly =
                     job.trigger == Trigger::DriftWatch && !req.policy.watchCorrect;
+                const bool shifted = facts.clock == DomainFacts::Clock::Variable &&
+                                     facts.adjustmentNs != 0 && !explicitMode;
+                if (shifted)
+                    *agent = std::make_unique<ShiftedAgent>(std::move(*agent), facts.adjustmentNs);
                 out.result = runSync(**agent, clock, req, out.delay);
+                if (shifted) {
+                    const std::string target = "target host " +
+                                               formatOffset(facts.adjustmentNs) +
+                                               " (clock offset='variable'); offsets relative to it";
+                    out.result.note = out.result.note.empty() ? target
+                                                              : out.result.note + "; " + target;
+                }
             }
         }
     }

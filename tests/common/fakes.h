@@ -130,6 +130,7 @@ public:
     {
         bool running = true;
         clocksync::PolicyParse policy;
+        clocksync::DomainFacts facts;
         int64_t offsetNs = -5'000'000'000;
         std::optional<qga::Error> agentError; // openAgent/first call fails
         bool hang = false;                    // openAgent blocks until release(uuid)
@@ -200,6 +201,14 @@ public:
         if (it == m_domains.end())
             return qga::makeError(qga::ErrorKind::NotRunning, "no such domain");
         return it->second.policy;
+    }
+    qga::Expected<clocksync::DomainFacts> facts(const std::string& uuid) override
+    {
+        std::lock_guard l(m_mutex);
+        auto it = m_domains.find(uuid);
+        if (it == m_domains.end())
+            return qga::makeError(qga::ErrorKind::NotRunning, "no such domain");
+        return it->second.facts;
     }
     qga::Expected<bool> isRunning(const std::string& uuid) override
     {

@@ -203,6 +203,74 @@ private slots:
         QCOMPARE(rig.tracker.trackedCount(), 0);
     }
 
+    // No agent channel: skipped with the reason, never a failure.
+    void noAgentChannelIsSkippedQuietly()
+    {
+        Rig rig;
+        FakeBackend::Domain d;
+        d.facts.agentChannel = false;
+        rig.backend.setDomain("u1", d);
+        rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
+        QVERIFY(rig.waitResults(1));
+        QCOMPARE(rig.result(0).outcome, Outcome::Skipped);
+        QVERIFY(rig.result(0).note.find("no guest agent channel") != std::string::npos);
+        QCOMPARE(rig.backend.opened(), 0);
+    }
+
+    // <clock offset='variable' adjustment='3600'>: the guest is kept at host
+    // + 3600 s, not dragged to host UTC; offset='absolute' is left alone
+    // unless the metadata sets a mode.
+    void intendedClockOffsetsAreKept()
+    {
+        Rig rig;
+        FakeBackend::Domain v;
+        v.offsetNs = 3600'000'000'000 - 5'000'000'000; // paused 5 s
+        v.facts.clock = DomainFacts::Clock::Variable;
+        v.facts.adjustmentNs = 3600'000'000'000;
+        rig.backend.setDomain("var", v);
+        rig.tracker.trigger("var", "var", Trigger::Resumed);
+        QVERIFY(rig.waitResults(1));
+        QCOMPARE(rig.result(0).outcome, Outcome::Synced);
+        QCOMPARE(rig.result(0).before->offsetNs, -5'000'000'000); // relative to the intent
+        QVERIFY(rig.result(0).note.find("offset='variable'") != std::string::npos);
+
+        FakeBackend::Domain a;
+        a.facts.clock = DomainFacts::Clock::Absolute;
+        rig.backend.setDomain("abs", a);
+        rig.tracker.trigger("abs", "abs", Trigger::Resumed);
+        QVERIFY(rig.waitResults(2));
+        QCOMPARE(rig.result(1).outcome, Outcome::Skipped);
+        a.policy = parsePolicyXml("<policy mode=\"host\"/>");
+        rig.backend.setDomain("abs", a);
+        rig.tracker.trigger("abs", "abs", Trigger::Resumed);
+        QVERIFY(rig.waitResults(3));
+        QCOMPARE(rig.result(2).outcome, Outcome::Synced);
+    }
+
+    void domainFactsFromXml()
+    {
+        const DomainFacts f = parseDomainFacts(
+            "<domain type='kvm'><clock offset='variable' adjustment='3600' basis='utc'/><devices>"
+            "<channel type='spicevmc'><target type='virtio' name='com.redhat.spice.0' "
+            "state='connected'/></channel></devices></domain>");
+        QVERIFY(!f.agentChannel); // a spice channel is not an agent channel
+        QCOMPARE(int(f.clock), int(DomainFacts::Clock::Variable));
+        QCOMPARE(f.adjustmentNs, 3600'000'000'000);
+        const DomainFacts g = parseDomainFacts(
+            "<domain type='qemu'><clock offset='localtime'/><devices><channel type='unix'>"
+            "<target type='virtio' name='org.qemu.guest_agent.0'/></channel></devices></domain>");
+        QVERIFY(g.agentChannel);
+        QCOMPARE(int(g.clock), int(DomainFacts::Clock::Utc)); // Windows: UTC inside
+        QCOMPARE(int(parseDomainFacts("<domain><clock offset='variable' adjustment='60' "
+                                      "basis='localtime'/></domain>")
+                         .clock),
+                 int(DomainFacts::Clock::Utc));
+        QCOMPARE(int(parseDomainFacts("<domain><clock offset='absolute' start='0'/></domain>").clock),
+                 int(DomainFacts::Clock::Absolute));
+        QVERIFY(parseDomainFacts("<domain type='qemu'><devices>").agentChannel); // broken: defaults
+        QVERIFY(parseDomainFacts("<domain type='test'/>").agentChannel); // no channel needed there
+    }
+
     void pauseMidSyncCancelsBeforeSet()
     {
         Rig rig;
