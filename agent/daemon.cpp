@@ -281,6 +281,8 @@ nlohmann::json Daemon::statusJson(const std::vector<std::string>& only) const
             s.agentConnected ? nlohmann::json(*s.agentConnected) : nlohmann::json(nullptr);
         if (s.last)
             d["last"] = resultToJson(*s.last);
+        if (s.queued)
+            d["queued"] = std::string(triggerName(*s.queued));
         j["domains"].push_back(d);
     }
     return j;

@@ -259,7 +259,8 @@ std::vector<DomainStatus> DomainTracker::status() const
 {
     std::vector<DomainStatus> out;
     for (const auto& [uuid, e] : m_domains)
-        out.push_back({e.uuid, e.name, e.state, e.agentConnected, e.last});
+        out.push_back({e.uuid, e.name, e.state, e.agentConnected, e.last,
+                       e.again ? std::optional<Trigger>(e.again->first) : std::nullopt});
     return out;
 }
 

@@ -27,6 +27,7 @@ struct DomainStatus
     DomainState state = DomainState::Idle;
     std::optional<bool> agentConnected;
     std::optional<SyncResult> last;
+    std::optional<Trigger> queued; // a trigger waiting behind the running sync
 };
 
 class DomainTracker : public QObject

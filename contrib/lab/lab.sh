@@ -3,7 +3,7 @@
 # unprivileged lab user, each with a guest agent and a read-only reference
 # agent whose host end is a unix socket (the independent ruler).
 #
-#   lab.sh up [-n N] [--first K] [--disk] [--append ARGS] [--no-wait]
+#   lab.sh up [-n N] [--first K] [--disk] [--append ARGS] [--clock-adjust S] [--no-wait]
 #                                              define and start guests clocklab-K..,
 #                                              wait for their agents
 #   lab.sh down                                destroy everything, kill stray processes
@@ -71,7 +71,7 @@ as_lab() {
 lvirsh() { as_lab virsh -q -c "$LAB_URI" "$@"; }
 
 domain_xml() {
-    local name=$1 cache=$2 append=$3 disk=$4
+    local name=$1 cache=$2 append=$3 disk=$4 clock=${5:-"<clock offset='utc'/>"}
     local disk_xml=""
     if [ -n "$disk" ]; then
         disk_xml="<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
@@ -89,7 +89,7 @@ domain_xml() {
     <cmdline>console=ttyS0 panic=-1 $append</cmdline>
   </os>
   <features><acpi/><apic/></features>
-  <clock offset='utc'/>
+  $clock
   <on_poweroff>destroy</on_poweroff>
   <on_crash>destroy</on_crash>
   <devices>
@@ -119,7 +119,7 @@ wait_agent() {
 }
 
 cmd_up() {
-    local count=1 first=1 disk="" append="" wait=1
+    local count=1 first=1 disk="" append="" wait=1 clock=""
     while [ $# -gt 0 ]; do
         case "$1" in
             -n) count=$2; shift 2 ;;
@@ -127,6 +127,7 @@ cmd_up() {
             --disk) disk=1; shift ;;
             --append) append=$2; shift 2 ;;
             --no-wait) wait=0; shift ;;
+            --clock-adjust) clock="<clock offset='variable' adjustment='$2' basis='utc'/>"; shift 2 ;;
             *) echo "lab up: unknown option $1" >&2; exit 2 ;;
         esac
     done
@@ -143,7 +144,7 @@ cmd_up() {
             as_lab qemu-img create -q -f qcow2 "$diskfile" 64M
         fi
         rm -f "$LAB_DIR/$name.console"
-        domain_xml "$name" "$cache" "$append" "$diskfile" > "$LAB_DIR/$name.xml"
+        domain_xml "$name" "$cache" "$append" "$diskfile" "$clock" > "$LAB_DIR/$name.xml"
         chmod 0644 "$LAB_DIR/$name.xml"
         lvirsh define "$LAB_DIR/$name.xml" >/dev/null
         lvirsh start "$name" >/dev/null

@@ -247,6 +247,56 @@ case_cli() {
     cli --json status | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["ok"] and d["domains"]'
 }
 
+# A sync request that arrives while a measure-only drift-watch check is
+# running: the guest is corrected, and the CLI gets the request's own result
+# (not the drift check's "drifted"). The check is held in flight by freezing
+# the guest's QEMU (SIGSTOP) until the request is queued behind it.
+case_request_during_drift_check() {
+    g=$(lab_up -n 1)
+    start_daemon "agent-timeout-seconds = 60"
+    wait_log "$g: reconcile:" 30
+    cli policy "$g" --set watch-interval=10 --set watch-correct=no >/dev/null
+    lvirsh domtime "$g" --time $(( $(date +%s) + 60 )) >/dev/null
+    assert_offset_beyond "$g" 50000000
+    qemu=$(pgrep -u "$($LAB user)" -f "guest=$g," | head -1)
+    [ -n "$qemu" ] || fail "no QEMU process for $g"
+    kill -STOP "$qemu"
+    CLEANUP="kill -CONT $qemu"
+    checking() { cli --json status "$g" 2>/dev/null | grep -q '"state": *"syncing"'; }
+    wait_until "$g: a drift-watch check is in flight (guest frozen)" 30 checking
+    { cli sync "$g" > "$WORK/sync.out" 2>&1; echo $? > "$WORK/sync.rc"; } &
+    syncjob=$!
+    queued() { cli --json status "$g" 2>/dev/null | grep -q '"queued": *"request"'; }
+    wait_until "$g: the request is queued behind the check" 20 queued
+    mark_log
+    kill -CONT "$qemu"
+    wait_log "$g: drift-watch: drifted" 60
+    wait "$syncjob"
+    out=$(cat "$WORK/sync.out")
+    log "cli (exit $(cat "$WORK/sync.rc")): $out"
+    grep -q "$g: request: \(synced\|approximate\)" <<< "$out" ||
+        fail "the request was answered with another job's result: $out"
+    assert_residual "$g" "sync request during a drift-watch check" "$out"
+}
+
+# <clock offset='variable' adjustment='3600' basis='utc'>: the guest runs an
+# hour ahead on purpose. After a pause it is set to host + 3600 s, and the
+# daemon says so.
+case_variable_clock() {
+    g=$(lab_up -n 1 --clock-adjust 3600)
+    start_daemon
+    wait_log "$g: reconcile:" 30
+    mark_log
+    lvirsh suspend "$g" >/dev/null
+    sleep 3 # the scenario: a 3 s pause
+    lvirsh resume "$g" >/dev/null
+    wait_log "$g: resumed: (synced|approximate)" 30
+    grep -q "target host +3600.000 s (clock offset='variable')" <<< "$WAIT_LINE" ||
+        fail "the daemon does not say it kept the intended offset"
+    INTENDED_US=3600000000
+    assert_residual "$g" "pause 3 s of a guest at host + 3600 s"
+}
+
 # The demo (README's first command) leaves nothing behind, however it ends:
 # run to the end, interrupted as by Ctrl-C (SIGINT to its process group), and
 # with its daemon killed under it.

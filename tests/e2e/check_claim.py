@@ -3,7 +3,10 @@
 """Checks one e2e result: the independent ruler's reading against the bound,
 and the daemon's own claim (its log or CLI line) against the ruler.
 
-    check_claim.py GUEST BOUND_US SLACK_US RULER_JSON DAEMON_LINE
+    check_claim.py GUEST BOUND_US SLACK_US RULER_JSON DAEMON_LINE [INTENDED_US]
+
+INTENDED_US: the offset the guest should run at (a clock offset='variable'
+guest); the ruler's reading is taken relative to it, as the daemon reports.
 
 Prints one line of numbers; exits 1 (with the reason) when
 - the ruler reads the guest beyond BOUND_US, or
@@ -26,9 +29,11 @@ def us(value, unit):
 
 def main():
     guest, bound, slack, reading, line = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
+    intended = float(sys.argv[6]) if len(sys.argv) > 6 else 0.0
     r = json.loads(reading)
-    ruler, ruler_unc = r["offset_ns"] / 1000.0, r["uncertainty_ns"] / 1000.0
-    text = "ruler %+.1f us (+/-%.1f, RTT %.1f us)" % (ruler, ruler_unc, r["rtt_ns"] / 1000.0)
+    ruler, ruler_unc = r["offset_ns"] / 1000.0 - intended, r["uncertainty_ns"] / 1000.0
+    text = "ruler %+.1f us (+/-%.1f, RTT %.1f us)%s" % (
+        ruler, ruler_unc, r["rtt_ns"] / 1000.0, " relative to host %+.0f s" % (intended / 1e6) if intended else "")
     m = re.search(re.escape(guest) + r": ([a-z-]+): ([a-z-]+)", line)
     if not m:
         return "%s; no daemon result for %s in: %s" % (text, guest, line.strip())

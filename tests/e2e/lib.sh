@@ -166,11 +166,13 @@ ruler_us() { ruler "$1" | python3 -c 'import json,sys; print("%.1f" % (json.load
 # RESIDUAL_MAX_US, and the daemon's own claim (DAEMON-LINE, default the last
 # wait_log line: its outcome and verified offset +/- uncertainty) agrees with
 # the ruler within both uncertainties plus AGREE_SLACK_US.
+# INTENDED_US: the offset the guest runs at on purpose (clock offset='variable').
+INTENDED_US=0
 assert_residual() {
     local guest=$1 what=$2 line=${3-$WAIT_LINE} reading verdict
     reading=$(ruler "$guest")
     verdict=$(python3 "$E2E_DIR/check_claim.py" "$guest" "$RESIDUAL_MAX_US" "$AGREE_SLACK_US" \
-        "$reading" "$line") || { log "$guest after $what: $verdict"; fail "$guest after $what: $verdict"; }
+        "$reading" "$line" "$INTENDED_US") || { log "$guest after $what: $verdict"; fail "$guest after $what: $verdict"; }
     log "$guest: after $what: $verdict"
     echo "RESULT case=$CASE guest=$guest event=\"$what\" $verdict" >> "${E2E_RESULTS:-/dev/null}"
 }
