@@ -353,7 +353,7 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
                                        "before and after the set)"));
         if (!rtc && shouldLearn(*v, delay, lim))
             delay.learn(m->rttNs, d, v->offsetNs);
-        if (std::optional<Outcome> o = verdict(*v, lim, rtc, delay.jitterNs(), r.note))
+        if (std::optional<Outcome> o = verdict(*v, lim, rtc, delay.trustedJitterNs(), r.note))
             return finish(*o);
         if (rtc) // the RTC gives what it gives: another read of it changes nothing
             return fail(qga::makeError(ErrorKind::BadClock, "guest re-read its RTC but is still " +

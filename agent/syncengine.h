@@ -35,6 +35,10 @@ struct DelayModel
     // Median absolute deviation of the recent biases: how far one set is
     // expected to land from the estimate. 0 until there are 3 observations.
     int64_t jitterNs() const;
+    // The jitter, once a full window backs it (0 before): a fresh model's
+    // jitter is inflated by cold first sets and would stop a sync hundreds of
+    // microseconds short of its target.
+    int64_t trustedJitterNs() const { return observations >= kWindow ? jitterNs() : 0; }
     int64_t estimate(int64_t rttNs) const;
     // A set with delay estimate d verified at residual r: the real delay was d - r.
     void learn(int64_t rttNs, int64_t estimateNs, int64_t residualNs);

@@ -303,10 +303,12 @@ case_variable_clock() {
 case_demo_cleanup() {
     local user
     user=$($LAB user)
+    # (without virsh: it would start a session libvirtd itself)
     leftovers() {
-        local left=""
-        [ -z "$(lvirsh list --all --name 2>/dev/null | grep '^clocklab-' || true)" ] || left+=" guests"
+        local left="" home
+        home=$(getent passwd "$user" | cut -d: -f6)
         ! pgrep -u "$user" >/dev/null || left+=" lab-processes($(pgrep -u "$user" -l | tr '\n' ' '))"
+        ! compgen -G "$home/.config/libvirt/qemu/clocklab-*.xml" >/dev/null || left+=" guest-definitions"
         ! compgen -G "/tmp/virt-clocksync-demo.*" >/dev/null || left+=" /tmp/virt-clocksync-demo.*"
         ! compgen -G "/tmp/virt-clocksyncd.*.log" >/dev/null || left+=" /tmp/virt-clocksyncd.*.log"
         [ ! -e /tmp/clocklab ] || left+=" /tmp/clocklab"
