@@ -228,7 +228,9 @@ void Daemon::onResult(const SyncResult& r)
     // A domain skipped for a standing reason (no agent channel, policy off,
     // absolute clock) is logged when first seen and when the reason changes,
     // not on every trigger.
-    const bool repeatSkip = r.outcome == Outcome::Skipped && m_skipNote[r.uuid] == r.note;
+    // (A policy's skip is the operator's own choice, cheap to log each time.)
+    const bool standing = r.outcome == Outcome::Skipped && r.note.rfind("policy:", 0) != 0;
+    const bool repeatSkip = standing && m_skipNote[r.uuid] == r.note;
     m_skipNote[r.uuid] = r.outcome == Outcome::Skipped ? r.note : std::string();
     if (!repeatSkip)
         logSyncResult(r);

@@ -307,7 +307,10 @@ case_demo_cleanup() {
     leftovers() {
         local left="" home
         home=$(getent passwd "$user" | cut -d: -f6)
-        ! pgrep -u "$user" >/dev/null || left+=" lab-processes($(pgrep -u "$user" -l | tr '\n' ' '))"
+        # (zombies are not counted: killed, waiting for PID 1 to reap them)
+        local procs
+        procs=$(ps -u "$user" -o stat=,pid=,comm= 2>/dev/null | awk '$1 !~ /^Z/ {print $2 "/" $3}' | tr '\n' ' ')
+        [ -z "$procs" ] || left+=" lab-processes($procs)"
         ! compgen -G "$home/.config/libvirt/qemu/clocklab-*.xml" >/dev/null || left+=" guest-definitions"
         ! compgen -G "/tmp/virt-clocksync-demo.*" >/dev/null || left+=" /tmp/virt-clocksync-demo.*"
         ! compgen -G "/tmp/virt-clocksyncd.*.log" >/dev/null || left+=" /tmp/virt-clocksyncd.*.log"
