@@ -96,6 +96,7 @@ const std::map<QString, const char*> kCommandHelp = {
      ")\nmerged over the defaults. --set changes keys live and in the persistent config:\n"
      "  enabled=yes|no  mode=host|rtc|off  tolerance-us=N  target-us=N  attempts=N\n"
      "  sync-on-boot=yes|no  watch-interval=SECONDS (0: off)  watch-correct=yes|no\n"
+     "  max-backward-step-ms=MS (0: no limit; reconcile and host clock steps)\n"
      "  guest-exec=yes|no (allow check-guest --deep)\n"
      "  resync=TOKEN (any new value asks the daemon to sync now)\n"
      "--clear removes the domain's policy.\n"},
@@ -720,19 +721,21 @@ int cmdPolicy(const Options& o)
                    {"sync_on_boot", p.syncOnBoot},
                    {"watch_interval_s", p.watchIntervalS},
                    {"watch_correct", p.watchCorrect},
-                   {"guest_exec", p.allowGuestExec}});
+                   {"guest_exec", p.allowGuestExec},
+                   {"max_backward_step_ms", p.maxBackwardStepNs / 1'000'000}});
     } else {
         std::printf("domain          %s\nmetadata        %s\n", qPrintable(args[0]),
                     o2.isEmpty() ? "(none: defaults)" : qPrintable(policyToXml(o2)));
         std::printf(
             "enabled         %s\nmode            %s\ntolerance-us    %lld\ntarget-us       %lld\n"
             "attempts        %d\nsync-on-boot    %s\nwatch-interval  %lld%s\nwatch-correct   %s\n"
-            "guest-exec      %s\n",
+            "guest-exec      %s\nmax-backward-step-ms %lld%s\n",
             p.enabled ? "yes" : "no", syncModeName(p.mode),
             static_cast<long long>(p.skipBelowNs / 1000), static_cast<long long>(p.targetNs / 1000),
             p.attempts, p.syncOnBoot ? "yes" : "no", static_cast<long long>(p.watchIntervalS),
             p.watchIntervalS ? " s" : " (off)", p.watchCorrect ? "yes" : "no",
-            p.allowGuestExec ? "yes" : "no");
+            p.allowGuestExec ? "yes" : "no", static_cast<long long>(p.maxBackwardStepNs / 1'000'000),
+            p.maxBackwardStepNs ? "" : " (no limit)");
     }
     return ExitOk;
 }

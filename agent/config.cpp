@@ -48,6 +48,8 @@ std::span<const ConfigKey> configKeys()
         {"sync", "sync-on-boot", [](C c) { return yesNo(c.policy.syncOnBoot); }},
         {"sync", "watch-interval", [](C c) { return QString::number(c.policy.watchIntervalS); }},
         {"sync", "watch-correct", [](C c) { return yesNo(c.policy.watchCorrect); }},
+        {"sync", "max-backward-step-ms",
+         [](C c) { return QString::number(c.policy.maxBackwardStepNs / 1'000'000); }},
     };
     return keys;
 }

@@ -53,7 +53,8 @@ std::optional<int64_t> parseBounded(const QString& s, int64_t min, int64_t max)
 bool PolicyOverride::isEmpty() const
 {
     return !enabled && !mode && !skipBelowNs && !targetNs && !attempts && !syncOnBoot &&
-           !watchIntervalS && !watchCorrect && !allowGuestExec && resync.isEmpty();
+           !watchIntervalS && !watchCorrect && !allowGuestExec && !maxBackwardStepNs &&
+           resync.isEmpty();
 }
 
 SyncPolicy applyOverride(SyncPolicy p, const PolicyOverride& o)
@@ -76,6 +77,8 @@ SyncPolicy applyOverride(SyncPolicy p, const PolicyOverride& o)
         p.watchCorrect = *o.watchCorrect;
     if (o.allowGuestExec)
         p.allowGuestExec = *o.allowGuestExec;
+    if (o.maxBackwardStepNs)
+        p.maxBackwardStepNs = *o.maxBackwardStepNs;
     return p;
 }
 
@@ -120,6 +123,11 @@ std::optional<QString> setPolicyKey(PolicyOverride& o, const QString& key, const
         if (!v)
             return bad("1..10");
         o.attempts = int(*v);
+    } else if (key == "max-backward-step-ms") {
+        auto v = parseBounded(value, 0, 86'400'000);
+        if (!v)
+            return bad("0 (no limit)..86400000");
+        o.maxBackwardStepNs = *v * 1'000'000;
     } else if (key == "resync") {
         o.resync = value;
     } else {
@@ -185,6 +193,8 @@ QString policyToXml(const PolicyOverride& o)
         w.writeAttribute("watch-correct", *o.watchCorrect ? "yes" : "no");
     if (o.allowGuestExec)
         w.writeAttribute("guest-exec", *o.allowGuestExec ? "yes" : "no");
+    if (o.maxBackwardStepNs)
+        w.writeAttribute("max-backward-step-ms", QString::number(*o.maxBackwardStepNs / 1'000'000));
     if (!o.resync.isEmpty())
         w.writeAttribute("resync", o.resync);
     w.writeEndElement();

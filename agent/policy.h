@@ -32,6 +32,9 @@ struct SyncPolicy
     int64_t watchIntervalS = 0;  // drift watch: measure every N s (0: off)
     bool watchCorrect = false;   // drift watch: also correct what it finds
     bool allowGuestExec = false; // check-guest --deep may run commands in the guest
+    // Reconcile and host clock steps never step a guest back by more than
+    // this (0: no limit): a guest ahead by more is left alone, with the reason.
+    int64_t maxBackwardStepNs = 0;
     bool measureOnly = false;    // internal: a drift-watch check that must not set
 };
 
@@ -46,6 +49,7 @@ struct PolicyOverride
     std::optional<int64_t> watchIntervalS;
     std::optional<bool> watchCorrect;
     std::optional<bool> allowGuestExec;
+    std::optional<int64_t> maxBackwardStepNs;
     QString resync; // opaque; changing it asks for a sync
 
     bool isEmpty() const;

@@ -202,6 +202,12 @@ Limits effectiveLimits(const SyncPolicy& p, bool rtc, int64_t granularityNs)
             granularityNs};
 }
 
+bool backwardStepRefused(const SyncPolicy& p, Trigger t, const Measurement& m)
+{
+    const bool hostSide = t == Trigger::Reconcile || t == Trigger::HostClockStep;
+    return hostSide && p.maxBackwardStepNs > 0 && m.offsetNs > p.maxBackwardStepNs;
+}
+
 bool inTolerance(const Measurement& m, const Limits& l)
 {
     return std::llabs(m.offsetNs) <= l.toleranceNs;
@@ -301,6 +307,11 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
     if (p.measureOnly) {
         r.note = "measured only (watch-correct=no)";
         return finish(Outcome::Drifted);
+    }
+    if (backwardStepRefused(p, req.trigger, *m)) {
+        r.note = "policy: max-backward-step-ms=" + std::to_string(p.maxBackwardStepNs / 1'000'000) +
+                 ": the guest is ahead, not stepped back on " + std::string(triggerName(req.trigger));
+        return finish(Outcome::Skipped);
     }
 
     std::optional<qga::Error> lastSetError; // the last set failed (transient), retrying

@@ -73,6 +73,10 @@ Limits effectiveLimits(const SyncPolicy& p, bool rtc, int64_t granularityNs);
 
 bool inTolerance(const Measurement& m, const Limits& l);
 
+// max-backward-step: a reconcile or host clock step (not a resume, restore or
+// request) must not step a guest back by more than the policy allows.
+bool backwardStepRefused(const SyncPolicy& p, Trigger t, const Measurement& m);
+
 // The outcome a verify supports, or nullopt to go on setting. Synced only
 // when the verified offset is within the target *and* offset + the verify's
 // own uncertainty is within the tolerance; a result the uncertainty cannot

@@ -401,6 +401,35 @@ private slots:
         QCOMPARE(l.toleranceNs, 1'000'000);
     }
 
+    // max-backward-step: a reconcile or host clock step leaves a guest that
+    // is ahead by more alone; a resume still corrects, and so does a guest
+    // that is behind.
+    void maxBackwardStep()
+    {
+        SyncPolicy p;
+        p.maxBackwardStepNs = 1'000'000'000;
+        for (Trigger t : {Trigger::Reconcile, Trigger::HostClockStep, Trigger::Resumed}) {
+            FakeClock clock;
+            FakeAgent agent(clock, +5'000'000'000); // ahead by 5 s
+            DelayModel delay;
+            SyncRequest req = request(t);
+            req.policy = p;
+            SyncResult r = runSync(agent, clock, req, delay);
+            const bool refused = t != Trigger::Resumed;
+            QCOMPARE(r.outcome, refused ? Outcome::Skipped : Outcome::Synced);
+            QCOMPARE(agent.sets == 0, refused);
+            if (refused)
+                QVERIFY(r.note.find("max-backward-step-ms=1000") != std::string::npos);
+        }
+        FakeClock clock;
+        FakeAgent behind(clock, -5'000'000'000);
+        DelayModel delay;
+        SyncRequest req = request(Trigger::Reconcile);
+        req.policy = p;
+        QCOMPARE(runSync(behind, clock, req, delay).outcome, Outcome::Synced); // forward is fine
+        QVERIFY(!backwardStepRefused(SyncPolicy{}, Trigger::Reconcile, Measurement{9'000'000'000}));
+    }
+
     void verdictRules()
     {
         std::string note;
