@@ -97,6 +97,7 @@ const std::map<QString, const char*> kCommandHelp = {
      "  enabled=yes|no  mode=host|rtc|off  tolerance-us=N  target-us=N  attempts=N\n"
      "  sync-on-boot=yes|no  watch-interval=SECONDS (0: off)  watch-correct=yes|no\n"
      "  max-backward-step-ms=MS (0: no limit; reconcile and host clock steps)\n"
+     "  on-rtc-change=yes|no (refine after someone else sets the guest clock)\n"
      "  guest-exec=yes|no (allow check-guest --deep)\n"
      "  resync=TOKEN (any new value asks the daemon to sync now)\n"
      "--clear removes the domain's policy.\n"},
@@ -722,20 +723,21 @@ int cmdPolicy(const Options& o)
                    {"watch_interval_s", p.watchIntervalS},
                    {"watch_correct", p.watchCorrect},
                    {"guest_exec", p.allowGuestExec},
-                   {"max_backward_step_ms", p.maxBackwardStepNs / 1'000'000}});
+                   {"max_backward_step_ms", p.maxBackwardStepNs / 1'000'000},
+                   {"on_rtc_change", p.onRtcChange}});
     } else {
         std::printf("domain          %s\nmetadata        %s\n", qPrintable(args[0]),
                     o2.isEmpty() ? "(none: defaults)" : qPrintable(policyToXml(o2)));
         std::printf(
             "enabled         %s\nmode            %s\ntolerance-us    %lld\ntarget-us       %lld\n"
             "attempts        %d\nsync-on-boot    %s\nwatch-interval  %lld%s\nwatch-correct   %s\n"
-            "guest-exec      %s\nmax-backward-step-ms %lld%s\n",
+            "guest-exec      %s\nmax-backward-step-ms %lld%s\non-rtc-change   %s\n",
             p.enabled ? "yes" : "no", syncModeName(p.mode),
             static_cast<long long>(p.skipBelowNs / 1000), static_cast<long long>(p.targetNs / 1000),
             p.attempts, p.syncOnBoot ? "yes" : "no", static_cast<long long>(p.watchIntervalS),
             p.watchIntervalS ? " s" : " (off)", p.watchCorrect ? "yes" : "no",
             p.allowGuestExec ? "yes" : "no", static_cast<long long>(p.maxBackwardStepNs / 1'000'000),
-            p.maxBackwardStepNs ? "" : " (no limit)");
+            p.maxBackwardStepNs ? "" : " (no limit)", p.onRtcChange ? "yes" : "no");
     }
     return ExitOk;
 }

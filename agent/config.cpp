@@ -36,6 +36,8 @@ std::span<const ConfigKey> configKeys()
         {"daemon", "agent-wait-seconds", [](C c) { return QString::number(c.agentWaitSeconds); }},
         {"daemon", "agent-timeout-seconds",
          [](C c) { return QString::number(c.agentTimeoutSeconds); }},
+        {"daemon", "rtc-change-min-interval",
+         [](C c) { return QString::number(c.rtcChangeMinIntervalSeconds); }},
         {"daemon", "control-socket", [](C c) { return text(c.controlSocket); }},
         {"daemon", "control-group", [](C c) { return text(c.controlGroup); }},
         {"daemon", "metrics-textfile", [](C c) { return text(c.metricsTextfile); }},
@@ -48,6 +50,7 @@ std::span<const ConfigKey> configKeys()
         {"sync", "sync-on-boot", [](C c) { return yesNo(c.policy.syncOnBoot); }},
         {"sync", "watch-interval", [](C c) { return QString::number(c.policy.watchIntervalS); }},
         {"sync", "watch-correct", [](C c) { return yesNo(c.policy.watchCorrect); }},
+        {"sync", "on-rtc-change", [](C c) { return yesNo(c.policy.onRtcChange); }},
         {"sync", "max-backward-step-ms",
          [](C c) { return QString::number(c.policy.maxBackwardStepNs / 1'000'000); }},
     };
@@ -124,6 +127,11 @@ void setDaemonKey(Context& ctx, const QString& key, const QString& value)
             c.agentTimeoutSeconds = int(*v);
         else
             bad("1..300");
+    } else if (key == "rtc-change-min-interval") {
+        if (auto v = parseBounded(value, 1, 3600))
+            c.rtcChangeMinIntervalSeconds = int(*v);
+        else
+            bad("1..3600");
     } else if (key == "control-socket") {
         c.controlSocket = value;
     } else if (key == "control-group") {

@@ -22,6 +22,7 @@ struct DaemonConfig
     int concurrency = 4;
     int agentWaitSeconds = 60;   // how long a sync waits for the agent to connect
     int agentTimeoutSeconds = 5; // per agent command
+    int rtcChangeMinIntervalSeconds = 10; // at most one rtc-changed sync per domain per this
     QString controlSocket;       // empty: the default for the URI
     QString controlGroup;        // group allowed on the control socket besides root
     QString metricsTextfile;     // node_exporter textfile path; empty: off

@@ -31,6 +31,7 @@ Daemon::Daemon(DaemonConfig config, QObject* parent) : QObject(parent), m_config
     m_tracker = std::make_unique<DomainTracker>(*m_scheduler, qga::SystemClock::instance());
     m_tracker->setDefaults(m_config.policy);
     m_tracker->setAgentWait(int64_t(m_config.agentWaitSeconds) * 1'000'000'000);
+    m_rtc.setMinInterval(int64_t(m_config.rtcChangeMinIntervalSeconds) * 1'000'000'000);
 
     connect(conn, &LibvirtConnection::connected, this, &Daemon::onConnected);
     connect(conn, &LibvirtConnection::connected, this, &Daemon::updateMetrics);
@@ -41,6 +42,10 @@ Daemon::Daemon(DaemonConfig config, QObject* parent) : QObject(parent), m_config
     connect(conn, &LibvirtConnection::pmWakeup, this,
             [this](const QString& uuid, const QString& name) {
                 m_tracker->trigger(uuid.toStdString(), name.toStdString(), Trigger::PmWakeup);
+            });
+    connect(conn, &LibvirtConnection::rtcChanged, this,
+            [this](const QString& uuid, const QString& name) {
+                onRtcChange(uuid.toStdString(), name.toStdString());
             });
     connect(m_tracker.get(), &DomainTracker::syncFinished, this, &Daemon::onResult);
     connect(&m_clockStep, &ClockStepWatcher::stepped, this, &Daemon::onHostClockStep);
@@ -162,6 +167,7 @@ void Daemon::onHostClockStep(int64_t stepNs)
 void Daemon::forgetDomain(const std::string& uuid, const std::string& name)
 {
     m_skipNote.erase(uuid);
+    m_rtc.forget(uuid);
     m_tracker->forget(uuid);
     m_drift.remove(uuid);
     m_migrations.forget(uuid);
@@ -223,8 +229,26 @@ void Daemon::onMetadata(const QString& uuid, const QString& name, int type, cons
     m_tracker->trigger(uuid.toStdString(), name.toStdString(), Trigger::PolicyChanged);
 }
 
+// RTC_CHANGE: someone else's set is refined to our target; our own sets
+// (the same event) and bursts are filtered (RtcChangeFilter).
+void Daemon::onRtcChange(const std::string& uuid, const std::string& name)
+{
+    const int64_t now = qga::SystemClock::instance().monotonicNs();
+    const RtcChangeFilter::Decision d = m_rtc.onEvent(uuid, now, m_tracker->busy(uuid));
+    if (d.action == RtcChangeFilter::Action::SyncNow) {
+        m_tracker->trigger(uuid, name, Trigger::RtcChanged);
+    } else if (d.action == RtcChangeFilter::Action::Defer) {
+        const int ms = int(std::max<int64_t>(0, (d.dueNs - now) / 1'000'000));
+        QTimer::singleShot(ms, this, [this, uuid, name] {
+            if (m_rtc.fireDeferred(uuid, qga::SystemClock::instance().monotonicNs()))
+                m_tracker->trigger(uuid, name, Trigger::RtcChanged);
+        });
+    }
+}
+
 void Daemon::onResult(const SyncResult& r)
 {
+    m_rtc.ownSyncEnded(r.uuid, qga::SystemClock::instance().monotonicNs(), r.attempts > 0);
     // A domain skipped for a standing reason (no agent channel, policy off,
     // absolute clock) is logged when first seen and when the reason changes,
     // not on every trigger.

@@ -7,6 +7,7 @@
 #include "controlserver.h"
 #include "domaintracker.h"
 #include "eventmap.h"
+#include "rtcchange.h"
 #include "driftwatch.h"
 #include "libvirtbackend.h"
 #include "libvirtconnection.h"
@@ -79,6 +80,8 @@ private:
     };
     std::vector<std::shared_ptr<PendingSync>> m_pendingSyncs;
     MigrationSides m_migrations;
+    RtcChangeFilter m_rtc{10'000'000'000};
+    void onRtcChange(const std::string& uuid, const std::string& name);
     std::map<std::string, std::string> m_skipNote; // uuid -> why its last result was skipped
     void forgetDomain(const std::string& uuid, const std::string& name);
     bool m_stopping = false;

@@ -264,6 +264,12 @@ std::vector<DomainStatus> DomainTracker::status() const
     return out;
 }
 
+bool DomainTracker::busy(const std::string& uuid) const
+{
+    auto it = m_domains.find(uuid);
+    return it != m_domains.end() && it->second.state != DomainState::Idle;
+}
+
 int DomainTracker::pendingCount() const
 {
     int n = 0;

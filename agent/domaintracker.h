@@ -58,6 +58,8 @@ public:
 
     std::vector<DomainStatus> status() const;
     int pendingCount() const;
+    // A sync of ours is waiting for the agent or running for this domain.
+    bool busy(const std::string& uuid) const;
     int trackedCount() const { return int(m_domains.size()); }
 
 signals:

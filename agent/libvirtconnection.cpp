@@ -171,6 +171,8 @@ void LibvirtConnection::onOpened(virConnectPtr raw, const QString& error)
         {VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
          VIR_DOMAIN_EVENT_CALLBACK(&LibvirtConnection::onMetadata)},
         {VIR_DOMAIN_EVENT_ID_PMWAKEUP, VIR_DOMAIN_EVENT_CALLBACK(&LibvirtConnection::onPmWakeup)},
+        {VIR_DOMAIN_EVENT_ID_RTC_CHANGE,
+         VIR_DOMAIN_EVENT_CALLBACK(&LibvirtConnection::onRtcChange)},
     };
     std::vector<int> ids;
     for (const auto& ev : events) {
@@ -284,6 +286,15 @@ void LibvirtConnection::onPmWakeup(virConnectPtr, virDomainPtr dom, int, void* o
     auto* self = static_cast<LibvirtConnection*>(opaque);
     const DomainId id = idOf(dom);
     self->postToMain([self, id] { emit self->pmWakeup(id.uuid, id.name); });
+}
+
+// The new utcoffset is not needed: a clock offset='variable' domain's live
+// XML carries the new adjustment, which the sync job reads.
+void LibvirtConnection::onRtcChange(virConnectPtr, virDomainPtr dom, long long, void* opaque) noexcept
+{
+    auto* self = static_cast<LibvirtConnection*>(opaque);
+    const DomainId id = idOf(dom);
+    self->postToMain([self, id] { emit self->rtcChanged(id.uuid, id.name); });
 }
 
 void LibvirtConnection::onCloseCallback(virConnectPtr, int reason, void* opaque) noexcept

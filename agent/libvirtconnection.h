@@ -46,6 +46,7 @@ signals:
     void agentLifecycleEvent(const QString& uuid, const QString& name, int state, int reason);
     void metadataChanged(const QString& uuid, const QString& name, int type, const QString& nsUri);
     void pmWakeup(const QString& uuid, const QString& name);
+    void rtcChanged(const QString& uuid, const QString& name);
 
 private:
     // Posts fn to the main thread; dropped if this object is gone by then.
@@ -61,6 +62,7 @@ private:
     static void onAgentLifecycle(virConnectPtr, virDomainPtr, int, int, void*) noexcept;
     static void onMetadata(virConnectPtr, virDomainPtr, int, const char*, void*) noexcept;
     static void onPmWakeup(virConnectPtr, virDomainPtr, int, void*) noexcept;
+    static void onRtcChange(virConnectPtr, virDomainPtr, long long, void*) noexcept;
     static void onCloseCallback(virConnectPtr, int, void*) noexcept;
 
     QString m_uri;

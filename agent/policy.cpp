@@ -53,7 +53,7 @@ std::optional<int64_t> parseBounded(const QString& s, int64_t min, int64_t max)
 bool PolicyOverride::isEmpty() const
 {
     return !enabled && !mode && !skipBelowNs && !targetNs && !attempts && !syncOnBoot &&
-           !watchIntervalS && !watchCorrect && !allowGuestExec && !maxBackwardStepNs &&
+           !watchIntervalS && !watchCorrect && !allowGuestExec && !maxBackwardStepNs && !onRtcChange &&
            resync.isEmpty();
 }
 
@@ -79,6 +79,8 @@ SyncPolicy applyOverride(SyncPolicy p, const PolicyOverride& o)
         p.allowGuestExec = *o.allowGuestExec;
     if (o.maxBackwardStepNs)
         p.maxBackwardStepNs = *o.maxBackwardStepNs;
+    if (o.onRtcChange)
+        p.onRtcChange = *o.onRtcChange;
     return p;
 }
 
@@ -90,14 +92,15 @@ std::optional<QString> setPolicyKey(PolicyOverride& o, const QString& key, const
             .arg(value, key, expected);
     };
     if (key == "enabled" || key == "sync-on-boot" || key == "watch-correct" ||
-        key == "guest-exec") {
+        key == "guest-exec" || key == "on-rtc-change") {
         auto b = parseBool(value);
         if (!b)
             return bad("yes or no");
-        (key == "enabled"        ? o.enabled
-         : key == "sync-on-boot" ? o.syncOnBoot
-         : key == "guest-exec"   ? o.allowGuestExec
-                                 : o.watchCorrect) = *b;
+        (key == "enabled"         ? o.enabled
+         : key == "sync-on-boot"  ? o.syncOnBoot
+         : key == "guest-exec"    ? o.allowGuestExec
+         : key == "on-rtc-change" ? o.onRtcChange
+                                  : o.watchCorrect) = *b;
     } else if (key == "watch-interval") {
         auto v = parseBounded(value, 0, 86'400);
         if (!v || (*v > 0 && *v < 10))
@@ -193,6 +196,8 @@ QString policyToXml(const PolicyOverride& o)
         w.writeAttribute("watch-correct", *o.watchCorrect ? "yes" : "no");
     if (o.allowGuestExec)
         w.writeAttribute("guest-exec", *o.allowGuestExec ? "yes" : "no");
+    if (o.onRtcChange)
+        w.writeAttribute("on-rtc-change", *o.onRtcChange ? "yes" : "no");
     if (o.maxBackwardStepNs)
         w.writeAttribute("max-backward-step-ms", QString::number(*o.maxBackwardStepNs / 1'000'000));
     if (!o.resync.isEmpty())

@@ -35,6 +35,7 @@ struct SyncPolicy
     // Reconcile and host clock steps never step a guest back by more than
     // this (0: no limit): a guest ahead by more is left alone, with the reason.
     int64_t maxBackwardStepNs = 0;
+    bool onRtcChange = true;     // refine after someone else sets the clock (RTC_CHANGE)
     bool measureOnly = false;    // internal: a drift-watch check that must not set
 };
 
@@ -50,6 +51,7 @@ struct PolicyOverride
     std::optional<bool> watchCorrect;
     std::optional<bool> allowGuestExec;
     std::optional<int64_t> maxBackwardStepNs;
+    std::optional<bool> onRtcChange;
     QString resync; // opaque; changing it asks for a sync
 
     bool isEmpty() const;

@@ -103,6 +103,8 @@ JobResult Scheduler::execute(DomainBackend& backend, const qga::Clock& clock, co
             finishEarly(Outcome::Cancelled, std::nullopt, "cancelled before start");
         } else if (job.trigger == Trigger::DriftWatch && req.policy.watchIntervalS == 0) {
             finishEarly(Outcome::Skipped, std::nullopt, "policy: watch-interval=0");
+        } else if (job.trigger == Trigger::RtcChanged && !req.policy.onRtcChange) {
+            finishEarly(Outcome::Skipped, std::nullopt, "policy: on-rtc-change=no");
         } else if (job.trigger == Trigger::Booted && !req.policy.syncOnBoot) {
             finishEarly(Outcome::Skipped, std::nullopt, "policy: sync-on-boot=no");
         } else if (!req.policy.enabled || req.policy.mode == SyncMode::Off) {

@@ -6,7 +6,7 @@
 
 namespace clocksync {
 
-static constexpr std::array<std::pair<Trigger, std::string_view>, 13> kNames{{
+static constexpr std::array<std::pair<Trigger, std::string_view>, 14> kNames{{
     {Trigger::Resumed, "resumed"},
     {Trigger::MigratedIn, "migrated-in"},
     {Trigger::SnapshotReverted, "snapshot-reverted"},
@@ -20,6 +20,7 @@ static constexpr std::array<std::pair<Trigger, std::string_view>, 13> kNames{{
     {Trigger::HostClockStep, "host-clock-step"},
     {Trigger::DriftWatch, "drift-watch"},
     {Trigger::MigrationFailed, "migration-failed"},
+    {Trigger::RtcChanged, "rtc-changed"},
 }};
 
 std::string_view triggerName(Trigger t)

@@ -21,6 +21,7 @@ enum class Trigger {
     HostClockStep,    // the host's CLOCK_REALTIME was stepped
     DriftWatch,       // periodic check (opt-in watch-interval)
     MigrationFailed,  // the source resumed a guest whose outgoing migration failed
+    RtcChanged,       // someone else set the guest's clock (RTC_CHANGE not caused by us)
 };
 
 std::string_view triggerName(Trigger t);

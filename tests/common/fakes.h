@@ -194,21 +194,22 @@ public:
         return m_order;
     }
 
-    qga::Expected<clocksync::PolicyParse> readPolicy(const std::string& uuid) override
+    // One field of a known domain, or "no such domain".
+    template <typename T> qga::Expected<T> field(const std::string& uuid, T Domain::*member)
     {
         std::lock_guard l(m_mutex);
         auto it = m_domains.find(uuid);
         if (it == m_domains.end())
             return qga::makeError(qga::ErrorKind::NotRunning, "no such domain");
-        return it->second.policy;
+        return it->second.*member;
+    }
+    qga::Expected<clocksync::PolicyParse> readPolicy(const std::string& uuid) override
+    {
+        return field(uuid, &Domain::policy);
     }
     qga::Expected<clocksync::DomainFacts> facts(const std::string& uuid) override
     {
-        std::lock_guard l(m_mutex);
-        auto it = m_domains.find(uuid);
-        if (it == m_domains.end())
-            return qga::makeError(qga::ErrorKind::NotRunning, "no such domain");
-        return it->second.facts;
+        return field(uuid, &Domain::facts);
     }
     qga::Expected<bool> isRunning(const std::string& uuid) override
     {

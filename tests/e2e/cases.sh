@@ -11,11 +11,7 @@ case_suspend_resume() {
     g=$(lab_up -n 1)
     start_daemon
     wait_log "$g: reconcile:" 30
-    mark_log
-    lvirsh suspend "$g" >/dev/null
-    sleep 5 # the scenario: a 5 s pause
-    lvirsh resume "$g" >/dev/null
-    wait_log "$g: resumed: (synced|approximate)" 30
+    pause_resume "$g" 5
     assert_residual "$g" "suspend 5 s / resume"
 }
 
@@ -59,7 +55,9 @@ case_snapshot_revert() {
 
 case_wrong_clock_request() {
     g=$(lab_up -n 1)
-    start_daemon
+    # (virsh domtime --time makes the guest wrong on purpose here: with
+    # on-rtc-change the daemon would correct it at once, case rtc_changed)
+    start_daemon "[sync]" "on-rtc-change = no"
     wait_log "$g: reconcile:" 30
     lvirsh domtime "$g" --time $(( $(date +%s) - 300 )) >/dev/null
     assert_offset_beyond "$g" 250000000
@@ -93,11 +91,7 @@ case_libvirtd_restart() {
     # Whether the daemon was back before the resume (event) or after (reconcile), it syncs.
     wait_log "$g: (reconcile|resumed): (synced|approximate)" 60
     assert_residual "$g" "libvirtd killed, guest paused 3 s during the outage"
-    mark_log
-    lvirsh suspend "$g" >/dev/null
-    sleep 3
-    lvirsh resume "$g" >/dev/null
-    wait_log "$g: resumed: (synced|approximate)" 30
+    pause_resume "$g" 3
     assert_residual "$g" "suspend/resume after the reconnect"
 }
 
@@ -111,7 +105,8 @@ case_libvirtd_killed_mid_sync() {
     g=$(lab_up -n 1)
     sock="/run/clocklab-runtime/libvirt/libvirt-sock"
     [ "$(id -u)" -eq 0 ] || sock="$XDG_RUNTIME_DIR/libvirt/libvirt-sock"
-    start_daemon "uri = qemu+unix:///session?socket=$sock" "agent-timeout-seconds = 60"
+    start_daemon "uri = qemu+unix:///session?socket=$sock" "agent-timeout-seconds = 60" \
+        "[sync]" "on-rtc-change = no"
     wait_log "$g: reconcile:" 30
     lvirsh domtime "$g" --time $(( $(date +%s) - 300 )) >/dev/null
     assert_offset_beyond "$g" 250000000
@@ -203,7 +198,7 @@ case_policy_off() {
 
 case_drift_watch() {
     g=$(lab_up -n 1)
-    start_daemon
+    start_daemon "[sync]" "on-rtc-change = no" # the drift is made with virsh domtime --time
     wait_log "$g: reconcile:" 30
     mark_log
     cli policy "$g" --set watch-interval=10 --set watch-correct=no >/dev/null
@@ -253,7 +248,7 @@ case_cli() {
 # the guest's QEMU (SIGSTOP) until the request is queued behind it.
 case_request_during_drift_check() {
     g=$(lab_up -n 1)
-    start_daemon "agent-timeout-seconds = 60"
+    start_daemon "agent-timeout-seconds = 60" "[sync]" "on-rtc-change = no"
     wait_log "$g: reconcile:" 30
     cli policy "$g" --set watch-interval=10 --set watch-correct=no >/dev/null
     lvirsh domtime "$g" --time $(( $(date +%s) + 60 )) >/dev/null
@@ -286,15 +281,33 @@ case_variable_clock() {
     g=$(lab_up -n 1 --clock-adjust 3600)
     start_daemon
     wait_log "$g: reconcile:" 30
-    mark_log
-    lvirsh suspend "$g" >/dev/null
-    sleep 3 # the scenario: a 3 s pause
-    lvirsh resume "$g" >/dev/null
-    wait_log "$g: resumed: (synced|approximate)" 30
+    pause_resume "$g" 3
     grep -q "target host +3600.000 s (clock offset='variable')" <<< "$WAIT_LINE" ||
         fail "the daemon does not say it kept the intended offset"
     INTENDED_US=3600000000
     assert_residual "$g" "pause 3 s of a guest at host + 3600 s"
+}
+
+# The operator's habit, virsh domtime --now (whole seconds: ~0.5 s off), is
+# refined by the daemon (RTC_CHANGE, trigger rtc-changed); its own sets, which
+# cause the same event, do not start another sync.
+case_rtc_changed() {
+    g=$(lab_up -n 1)
+    start_daemon
+    wait_log "$g: reconcile:" 30
+    mark_log
+    t0=$(date +%s.%N)
+    lvirsh domtime "$g" --now >/dev/null
+    wait_log "$g: rtc-changed: (synced|approximate)" 30
+    log "refined $(echo "$(date +%s.%N) - $t0" | bc) s after virsh domtime --now returned"
+    assert_residual "$g" "virsh domtime --now, then the daemon's refinement"
+    # Our own sets made RTC writes too: they started no further sync. A
+    # request now (a sync that sets nothing: the guest is in tolerance) is
+    # the next result, not another rtc-changed one.
+    out=$(cli sync "$g")
+    grep -q "$g: request: in-sync" <<< "$out" || fail "unexpected: $out"
+    [ "$(tail -n "+$((LOG_MARK + 1))" "$DAEMON_LOG" | grep -c "$g: rtc-changed:")" -eq 1 ] ||
+        fail "the daemon's own sets triggered rtc-changed syncs"
 }
 
 # The demo (README's first command) leaves nothing behind, however it ends:

@@ -186,3 +186,14 @@ assert_offset_beyond() {
 }
 
 lab_up() { $LAB up "$@"; }
+
+# pause_resume GUEST SECONDS: the scenario of most cases, a pause of that
+# length (the sleep *is* the scenario, not a synchronisation), from a marked
+# log; then waits for the daemon's verified result of the resume.
+pause_resume() {
+    mark_log
+    lvirsh suspend "$1" >/dev/null
+    sleep "$2"
+    lvirsh resume "$1" >/dev/null
+    wait_log "$1: resumed: (synced|approximate)" 30
+}

@@ -106,7 +106,8 @@ private slots:
         for (Trigger t : {Trigger::Resumed, Trigger::MigratedIn, Trigger::SnapshotReverted,
                           Trigger::Restored, Trigger::PmWakeup, Trigger::Booted, Trigger::HostWake,
                           Trigger::Reconcile, Trigger::Request, Trigger::PolicyChanged,
-                          Trigger::HostClockStep, Trigger::DriftWatch, Trigger::MigrationFailed}) {
+                          Trigger::HostClockStep, Trigger::DriftWatch, Trigger::MigrationFailed,
+                          Trigger::RtcChanged}) {
             auto back = triggerFromName(triggerName(t));
             QVERIFY(back);
             QCOMPARE(int(*back), int(t));

@@ -4,6 +4,7 @@
 #include "daemon.h"
 #include "domaintracker.h"
 #include "fakes.h"
+#include "rtcchange.h"
 
 #include <QSignalSpy>
 #include <QTest>
@@ -269,6 +270,51 @@ private slots:
                  int(DomainFacts::Clock::Absolute));
         QVERIFY(parseDomainFacts("<domain type='qemu'><devices>").agentChannel); // broken: defaults
         QVERIFY(parseDomainFacts("<domain type='test'/>").agentChannel); // no channel needed there
+    }
+
+    // RTC_CHANGE: our own sets are ignored (during a sync and a grace period
+    // after one that set), someone else's start one sync, and a burst folds
+    // into one deferred sync at the end of the minimum interval.
+    void rtcChangeFilter()
+    {
+        using A = RtcChangeFilter::Action;
+        const int64_t s = 1'000'000'000;
+        RtcChangeFilter f(10 * s, 3 * s);
+        QCOMPARE(f.onEvent("u", 100 * s, /*ownSyncActive=*/true).action, A::Ignore);
+        f.ownSyncEnded("u", 100 * s, /*setMade=*/true);
+        QCOMPARE(f.onEvent("u", 102 * s, false).action, A::Ignore); // our hwclock -w, late
+        QCOMPARE(f.onEvent("u", 104 * s, false).action, A::SyncNow); // someone else's
+        const auto burst = f.onEvent("u", 105 * s, false);
+        QCOMPARE(burst.action, A::Defer);
+        QCOMPARE(burst.dueNs, 114 * s);
+        QCOMPARE(f.onEvent("u", 106 * s, false).action, A::Ignore); // folded in
+        QCOMPARE(f.onEvent("u", 107 * s, false).action, A::Ignore);
+        QVERIFY(f.fireDeferred("u", 114 * s));
+        QVERIFY(!f.fireDeferred("u", 114 * s)); // once
+        QCOMPARE(f.onEvent("u", 125 * s, false).action, A::SyncNow);
+        f.ownSyncEnded("v", 125 * s, /*setMade=*/false); // measured only: no RTC write of ours
+        QCOMPARE(f.onEvent("v", 125 * s, false).action, A::SyncNow);
+        f.onEvent("v", 126 * s, false); // deferred
+        f.forget("v");                 // undefined meanwhile
+        QVERIFY(!f.fireDeferred("v", 135 * s));
+    }
+
+    void rtcChangedRespectsPolicy()
+    {
+        Rig rig;
+        FakeBackend::Domain d;
+        d.policy = parsePolicyXml("<policy on-rtc-change=\"no\"/>");
+        rig.backend.setDomain("u1", d);
+        rig.tracker.trigger("u1", "vm1", Trigger::RtcChanged);
+        QVERIFY(rig.waitResults(1));
+        QCOMPARE(rig.result(0).outcome, Outcome::Skipped);
+        QCOMPARE(rig.result(0).note, std::string("policy: on-rtc-change=no"));
+        QCOMPARE(rig.backend.opened(), 0);
+        rig.backend.setDomain("u1", {});
+        rig.tracker.trigger("u1", "vm1", Trigger::RtcChanged);
+        QVERIFY(rig.waitResults(2));
+        QCOMPARE(rig.result(1).outcome, Outcome::Synced);
+        QCOMPARE(triggerName(rig.result(1).trigger), std::string_view("rtc-changed"));
     }
 
     void pauseMidSyncCancelsBeforeSet()
