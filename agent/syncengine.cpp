@@ -97,10 +97,10 @@ int64_t DelayModel::biasNs() const
 
 void DelayModel::noteRtt(int64_t rttNs)
 {
-    if (bestRttNs == 0 || rttNs < bestRttNs)
-        bestRttNs = rttNs;
-    else
-        bestRttNs += (rttNs - bestRttNs) / 16;
+    recentRttNs[std::size_t(rttCount % kRttWindow)] = rttNs;
+    ++rttCount;
+    const int n = std::min(rttCount, kRttWindow);
+    bestRttNs = *std::min_element(recentRttNs.begin(), recentRttNs.begin() + n);
 }
 
 bool DelayModel::plausible(int64_t residualNs, int64_t toleranceNs) const

@@ -23,9 +23,13 @@ struct DelayModel
     static constexpr int kWindow = 7;
     std::array<int64_t, kWindow> recentBiasNs{};
     int observations = 0;
-    // Smallest get-time round trip seen for this domain, ageing: a larger
-    // round trip moves it 1/16 of the way up, so that under sustained load
-    // "quiet" is redefined instead of never reached.
+    // Smallest get-time round trip of the last kRttWindow measurements: the
+    // path's floor while it is quiet, and under sustained load the loaded
+    // floor (it ages out), so that "quiet" is redefined instead of never
+    // reached -- but one busy measurement does not move it.
+    static constexpr int kRttWindow = 32;
+    std::array<int64_t, kRttWindow> recentRttNs{};
+    int rttCount = 0;
     int64_t bestRttNs = 0;
 
     void noteRtt(int64_t rttNs);
