@@ -20,7 +20,11 @@ namespace clocksync {
 class RtcChangeFilter
 {
 public:
-    explicit RtcChangeFilter(int64_t minIntervalNs, int64_t graceNs = 3'000'000'000)
+    // The grace covers an own event delivered after our sync's result (qemu-ga
+    // writes the RTC before it answers the set, so it is usually in flight
+    // already). A late own event mistaken for a foreign one costs one
+    // measurement (the guest is in tolerance: no set, no further event).
+    explicit RtcChangeFilter(int64_t minIntervalNs, int64_t graceNs = 1'000'000'000)
         : m_minInterval(minIntervalNs), m_grace(graceNs)
     {
     }

@@ -279,7 +279,7 @@ private slots:
     {
         using A = RtcChangeFilter::Action;
         const int64_t s = 1'000'000'000;
-        RtcChangeFilter f(10 * s, 3 * s);
+        RtcChangeFilter f(10 * s, 3 * s); // a 3 s grace, for the numbers below
         QCOMPARE(f.onEvent("u", 100 * s, /*ownSyncActive=*/true).action, A::Ignore);
         f.ownSyncEnded("u", 100 * s, /*setMade=*/true);
         QCOMPARE(f.onEvent("u", 102 * s, false).action, A::Ignore); // our hwclock -w, late
