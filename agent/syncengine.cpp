@@ -213,6 +213,11 @@ bool inTolerance(const Measurement& m, const Limits& l)
     return std::llabs(m.offsetNs) <= l.toleranceNs;
 }
 
+bool closeEnough(const Measurement& m, const Limits& l)
+{
+    return inTolerance(m, l) && std::llabs(m.offsetNs) <= 4 * l.targetNs;
+}
+
 std::optional<Outcome> verdict(const Measurement& v, const Limits& l, bool rtc, int64_t jitterNs,
                                std::string& note)
 {
@@ -261,7 +266,7 @@ bool transient(ErrorKind k)
 // The algorithm of DESIGN.md section 3: measure; leave a guest within its
 // tolerance alone; set host now + d; verify; re-correct until the verify
 // supports an outcome (verdict) or the attempts run out -- `attempts`
-// rounds, and as many again while the guest is still outside its tolerance.
+// rounds, and as many again while the guest is not yet close (closeEnough).
 // The decisions are the pure functions above; this is the I/O around them.
 SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRequest& req,
                    DelayModel& delay)
@@ -316,7 +321,7 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
 
     std::optional<qga::Error> lastSetError; // the last set failed (transient), retrying
     for (int attempt = 1; attempt <= 2 * p.attempts; ++attempt) {
-        if (attempt > p.attempts && r.after && inTolerance(*r.after, lim))
+        if (attempt > p.attempts && r.after && closeEnough(*r.after, lim))
             break;
         // Decide on the time only after the last confirmation that the domain runs.
         Expected<bool> up = req.stillRunning ? req.stillRunning() : Expected<bool>(true);

@@ -76,6 +76,11 @@ struct Limits
 Limits effectiveLimits(const SyncPolicy& p, bool rtc, int64_t granularityNs);
 
 bool inTolerance(const Measurement& m, const Limits& l);
+// Close enough to stop once the `attempts` budget is spent: within the
+// tolerance and within 4 x the target. Farther out, up to as many rounds
+// again: one set through libvirt lands with a jitter of ~0.1-0.3 ms under
+// TCG, and a fresh domain's model has not learned its delay yet.
+bool closeEnough(const Measurement& m, const Limits& l);
 
 // max-backward-step: a reconcile or host clock step (not a resume, restore or
 // request) must not step a guest back by more than the policy allows.

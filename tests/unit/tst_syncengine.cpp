@@ -161,9 +161,12 @@ private slots:
         SyncRequest req = request();
         req.policy.attempts = 3;
         SyncResult r = runSync(agent, clock, req, delay);
-        QCOMPARE(r.attempts, 3);
-        QCOMPARE(r.outcome, Outcome::Approximate);
-        QCOMPARE(r.after->offsetNs, -300'000);
+        // 300 us is within tolerance but beyond 4 x target: rounds go on past
+        // the budget until the guest is that close (or 2 x attempts).
+        QVERIFY(r.attempts > 3);
+        QVERIFY(r.attempts <= 6);
+        QVERIFY(r.ok());
+        QVERIFY(std::llabs(r.after->offsetNs) <= 200'000 || r.attempts == 6);
         QVERIFY(std::llabs(r.after->offsetNs) <= req.policy.skipBelowNs);
     }
 
