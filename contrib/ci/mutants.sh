@@ -22,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
 cases=("$@")
-[ ${#cases[@]} -gt 0 ] || cases=(suspend_resume save_restore wrong_clock_request)
+[ ${#cases[@]} -gt 0 ] || cases=(suspend_resume save_restore managedsave wrong_clock_request)
 
 tmp=$(mktemp -d /tmp/clocksync-mutants.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
