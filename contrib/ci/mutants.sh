@@ -7,7 +7,11 @@
 #
 #   a  no delay compensation: the guest is set to host "now"
 #   b  no verify, no re-correct: one set, then "synced" is reported
-#   c  aims off by a constant: +1 ms in every time sent
+#   c  aims off by a constant: +1 ms in every time sent. The delay model
+#      learns part of it back (a delay cannot be negative: it clamps at 0),
+#      so it lands +1 ms - the real delay, +200..+650 us under TCG: some
+#      cases read it within the 300 us bound. Six cases make a miss of all
+#      of them unlikely (about 3 in 10 cases passed it in today's runs).
 # and, not gating (see below):
 #   b-liar  like b, but it also fabricates a verified result: the pre-set
 #           measurement's uncertainty with offset 0. Where it lands (-140 to
@@ -22,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
 cases=("$@")
-[ ${#cases[@]} -gt 0 ] || cases=(suspend_resume save_restore managedsave wrong_clock_request)
+[ ${#cases[@]} -gt 0 ] || cases=(suspend_resume save_restore managedsave snapshot_revert wrong_clock_request policy_off)
 
 tmp=$(mktemp -d /tmp/clocksync-mutants.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
