@@ -166,9 +166,9 @@ void Daemon::onHostClockStep(int64_t stepNs)
 // metric series go; defined or migrated back later, it starts afresh.
 void Daemon::forgetDomain(const std::string& uuid, const std::string& name)
 {
+    m_tracker->forget(uuid); // publishes a cancelled result first: onResult records it
     m_skipNote.erase(uuid);
     m_rtc.forget(uuid);
-    m_tracker->forget(uuid);
     m_drift.remove(uuid);
     m_migrations.forget(uuid);
     m_metrics.forget(name);
@@ -249,10 +249,10 @@ void Daemon::onRtcChange(const std::string& uuid, const std::string& name)
 void Daemon::onResult(const SyncResult& r)
 {
     m_rtc.ownSyncEnded(r.uuid, qga::SystemClock::instance().monotonicNs(), r.attempts > 0);
-    // A domain skipped for a standing reason (no agent channel, policy off,
+    // A domain skipped for a standing reason of the domain (no agent channel,
     // absolute clock) is logged when first seen and when the reason changes,
-    // not on every trigger.
-    // (A policy's skip is the operator's own choice, cheap to log each time.)
+    // not on every trigger. A policy's skip is the operator's own choice and
+    // is logged each time.
     const bool standing = r.outcome == Outcome::Skipped && r.note.rfind("policy:", 0) != 0;
     const bool repeatSkip = standing && m_skipNote[r.uuid] == r.note;
     m_skipNote[r.uuid] = r.outcome == Outcome::Skipped ? r.note : std::string();
