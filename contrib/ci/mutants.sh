@@ -32,7 +32,7 @@ tmp=$(mktemp -d /tmp/clocksync-mutants.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 # The tracked files as they are in the work tree (uncommitted edits included).
 git ls-files -z | xargs -0 cp --parents -t "$tmp"
-engine="$tmp/agent/syncengine.cpp"
+engine="$tmp/agent/core/syncengine.cpp"
 cp "$engine" "$tmp/syncengine.orig"
 
 # mutate NAME SED-EXPRESSION: the engine with one deliberate bug; fails if the
@@ -41,7 +41,7 @@ mutate() {
     cp "$tmp/syncengine.orig" "$engine"
     [ -z "$2" ] || sed -i "$2" "$engine"
     if [ -n "$2" ] && cmp -s "$engine" "$tmp/syncengine.orig"; then
-        echo "mutants: mutant $1 no longer applies to agent/syncengine.cpp: update this script" >&2
+        echo "mutants: mutant $1 no longer applies to agent/core/syncengine.cpp: update this script" >&2
         exit 1
     fi
 }

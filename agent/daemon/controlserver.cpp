@@ -42,18 +42,6 @@ ControlServer::~ControlServer()
         ::close(m_lockFd); // releases the lock; the file stays (unlinking it would race)
 }
 
-QString ControlServer::defaultPath(const QString& uri)
-{
-    if (uri.contains("/session") && ::geteuid() != 0) {
-        // Never a shared directory like /tmp: another user could take the name first.
-        QString runtime = qEnvironmentVariable("XDG_RUNTIME_DIR");
-        if (runtime.isEmpty())
-            runtime = QStringLiteral("/run/user/%1").arg(::geteuid());
-        return runtime + "/virt-clocksync/control.sock";
-    }
-    return "/run/virt-clocksync/control.sock";
-}
-
 bool ControlServer::peerAllowed(uid_t uid, gid_t gid, std::optional<gid_t> group)
 {
     if (uid == 0 || uid == ::geteuid())

@@ -1,6 +1,10 @@
 // Control protocol codec.
 #include "controlprotocol.h"
 
+#include <QtGlobal>
+
+#include <unistd.h>
+
 namespace clocksync {
 
 using nlohmann::json;
@@ -134,6 +138,18 @@ SyncResult resultFromJson(const json& j)
                                  m != e->end() && m->is_string() ? m->get<std::string>() : "error");
     }
     return r;
+}
+
+QString defaultControlPath(const QString& uri)
+{
+    if (uri.contains("/session") && ::geteuid() != 0) {
+        // Never a shared directory like /tmp: another user could take the name first.
+        QString runtime = qEnvironmentVariable("XDG_RUNTIME_DIR");
+        if (runtime.isEmpty())
+            runtime = QStringLiteral("/run/user/%1").arg(::geteuid());
+        return runtime + "/virt-clocksync/control.sock";
+    }
+    return "/run/virt-clocksync/control.sock";
 }
 
 } // namespace clocksync

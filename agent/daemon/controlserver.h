@@ -48,8 +48,8 @@ public:
     // A client with this much unread reply is not read from until it catches up.
     static constexpr std::size_t kMaxPendingReplies = 1024 * 1024;
 
-    // Default socket path for a daemon on this URI.
-    static QString defaultPath(const QString& uri);
+    // Whether a peer may talk to the daemon: root, the daemon's own user, or a
+    // member (primary or supplementary) of the control group.
     static bool peerAllowed(uid_t uid, gid_t gid, std::optional<gid_t> group);
 
 private:

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <QString>
+
 #include <string>
 #include <vector>
 
@@ -33,5 +35,9 @@ nlohmann::json controlOk();
 nlohmann::json measurementToJson(const Measurement& m);
 nlohmann::json resultToJson(const SyncResult& r);
 SyncResult resultFromJson(const nlohmann::json& j);
+
+// The daemon's control socket for a libvirt URI: the user's runtime dir for a
+// non-root session daemon, else /run/virt-clocksync/control.sock.
+QString defaultControlPath(const QString& uri);
 
 } // namespace clocksync

@@ -3,7 +3,7 @@
 #include "cli.h"
 
 #include "config.h"
-#include "controlserver.h"
+#include "controlprotocol.h"
 #include "guesthealth.h"
 #include "hostcheck.h"
 #include "libvirtagent.h"
@@ -232,7 +232,7 @@ QString controlPath(const Options& o)
         uri = qEnvironmentVariable("LIBVIRT_DEFAULT_URI");
     if (uri.isEmpty())
         uri = ::geteuid() == 0 ? "qemu:///system" : "qemu:///session";
-    return ControlServer::defaultPath(uri);
+    return defaultControlPath(uri);
 }
 
 struct DaemonReply

@@ -64,7 +64,7 @@ int main(int argc, char** argv)
 
     if (cli.isSet(checkOpt)) {
         if (config.controlSocket.isEmpty()) // show where it will be
-            config.controlSocket = ControlServer::defaultPath(config.uri);
+            config.controlSocket = defaultControlPath(config.uri);
         std::printf("%s", qPrintable(formatConfig(config)));
         return parsed.warnings.isEmpty() ? 0 : 1;
     }

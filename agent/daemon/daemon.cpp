@@ -76,7 +76,7 @@ QString Daemon::start()
                                << transportName(m_config.transport) << "concurrency"
                                << m_config.concurrency;
     const QString controlPath = m_config.controlSocket.isEmpty()
-                                    ? ControlServer::defaultPath(m_config.uri)
+                                    ? defaultControlPath(m_config.uri)
                                     : m_config.controlSocket;
     std::optional<gid_t> controlGid;
     if (!m_config.controlGroup.isEmpty()) {
