@@ -678,6 +678,37 @@ int cmdCheckGuest(const Options& o)
     return code;
 }
 
+// The effective policy of a domain: every per-domain row of the settings
+// table, the defaults overridden by its metadata.
+void printPolicy(const QString& domain, const PolicyOverride& o, bool json)
+{
+    DaemonConfig c;
+    c.policy = applyOverride(c.policy, o);
+    nlohmann::json j = {{"domain", domain.toStdString()},
+                        {"metadata", policyToXml(o).toStdString()}};
+    if (!json)
+        std::printf("%-21s%s\n%-21s%s\n", "domain", qPrintable(domain), "metadata",
+                    o.isEmpty() ? "(none: defaults)" : qPrintable(policyToXml(o)));
+    for (const Setting& s : settings()) {
+        if (!s.perDomain)
+            continue;
+        const QString v = s.get(c);
+        if (!json) {
+            std::printf("%-21s%s\n", s.key, qPrintable(v));
+            continue;
+        }
+        const std::string name = QString::fromLatin1(s.key).replace('-', '_').toStdString();
+        if (s.kind == ValueKind::Bool)
+            j[name] = v == "yes";
+        else if (s.kind == ValueKind::Int)
+            j[name] = v.toLongLong();
+        else
+            j[name] = v.toStdString();
+    }
+    if (json)
+        printJson(j);
+}
+
 int cmdPolicy(const Options& o)
 {
     QStringList args = o.args;
@@ -710,35 +741,7 @@ int cmdPolicy(const Options& o)
     for (const QString& w : current->warnings)
         std::fprintf(stderr, "virt-clocksync: %s: metadata %s\n", qPrintable(args[0]),
                      qPrintable(w));
-    const SyncPolicy p = applyOverride(DaemonConfig{}.policy, o2);
-    if (o.json) {
-        printJson({{"domain", args[0].toStdString()},
-                   {"metadata", policyToXml(o2).toStdString()},
-                   {"enabled", p.enabled},
-                   {"mode", syncModeName(p.mode)},
-                   {"tolerance_us", p.skipBelowNs / 1000},
-                   {"target_us", p.targetNs / 1000},
-                   {"attempts", p.attempts},
-                   {"sync_on_boot", p.syncOnBoot},
-                   {"watch_interval_s", p.watchIntervalS},
-                   {"watch_correct", p.watchCorrect},
-                   {"guest_exec", p.allowGuestExec},
-                   {"max_backward_step_ms", p.maxBackwardStepNs / 1'000'000},
-                   {"on_rtc_change", p.onRtcChange}});
-    } else {
-        std::printf("domain          %s\nmetadata        %s\n", qPrintable(args[0]),
-                    o2.isEmpty() ? "(none: defaults)" : qPrintable(policyToXml(o2)));
-        std::printf(
-            "enabled         %s\nmode            %s\ntolerance-us    %lld\ntarget-us       %lld\n"
-            "attempts        %d\nsync-on-boot    %s\nwatch-interval  %lld%s\nwatch-correct   %s\n"
-            "guest-exec      %s\nmax-backward-step-ms %lld%s\non-rtc-change   %s\n",
-            p.enabled ? "yes" : "no", syncModeName(p.mode),
-            static_cast<long long>(p.skipBelowNs / 1000), static_cast<long long>(p.targetNs / 1000),
-            p.attempts, p.syncOnBoot ? "yes" : "no", static_cast<long long>(p.watchIntervalS),
-            p.watchIntervalS ? " s" : " (off)", p.watchCorrect ? "yes" : "no",
-            p.allowGuestExec ? "yes" : "no", static_cast<long long>(p.maxBackwardStepNs / 1'000'000),
-            p.maxBackwardStepNs ? "" : " (no limit)", p.onRtcChange ? "yes" : "no");
-    }
+    printPolicy(args[0], o2, o.json);
     return ExitOk;
 }
 

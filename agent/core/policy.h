@@ -39,22 +39,16 @@ struct SyncPolicy
     bool measureOnly = false;    // internal: a drift-watch check that must not set
 };
 
+// A domain's override: the keys it sets (per-domain rows of the settings
+// table, settings.h) and their values; every other member of `values` is unused.
 struct PolicyOverride
 {
-    std::optional<bool> enabled;
-    std::optional<SyncMode> mode;
-    std::optional<int64_t> skipBelowNs;
-    std::optional<int64_t> targetNs;
-    std::optional<int> attempts;
-    std::optional<bool> syncOnBoot;
-    std::optional<int64_t> watchIntervalS;
-    std::optional<bool> watchCorrect;
-    std::optional<bool> allowGuestExec;
-    std::optional<int64_t> maxBackwardStepNs;
-    std::optional<bool> onRtcChange;
-    QString resync; // opaque; changing it asks for a sync
+    SyncPolicy values;
+    QStringList keys; // the keys set, each once
+    QString resync;   // opaque; changing it asks for a sync
 
-    bool isEmpty() const;
+    bool has(const char* key) const { return keys.contains(QLatin1String(key)); }
+    bool isEmpty() const { return keys.isEmpty() && resync.isEmpty(); }
 };
 
 SyncPolicy applyOverride(SyncPolicy base, const PolicyOverride& o);

@@ -96,7 +96,7 @@ JobResult Scheduler::execute(DomainBackend& backend, const qga::Clock& clock, co
                                           << QString::fromStdString(f.error().message);
     }
     // An explicit mode in the domain's metadata overrides an intended offset.
-    const bool explicitMode = out.policy && out.policy->mode.has_value();
+    const bool explicitMode = out.policy && out.policy->has("mode");
 
     if (!decided) {
         if (job.cancelled->load()) {

@@ -11,9 +11,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     clocksync::PolicyParse p = clocksync::parsePolicyXml(xml);
     // What we parse, we must be able to write back and read again the same.
     clocksync::PolicyParse again = clocksync::parsePolicyXml(clocksync::policyToXml(p.policy));
-    if (!again.warnings.isEmpty() || again.policy.mode != p.policy.mode ||
-        again.policy.attempts != p.policy.attempts ||
-        again.policy.skipBelowNs != p.policy.skipBelowNs)
+    const clocksync::SyncPolicy a = clocksync::applyOverride({}, p.policy);
+    const clocksync::SyncPolicy b = clocksync::applyOverride({}, again.policy);
+    if (!again.warnings.isEmpty() || again.policy.keys != p.policy.keys || a.mode != b.mode ||
+        a.attempts != b.attempts || a.skipBelowNs != b.skipBelowNs ||
+        clocksync::policyToXml(again.policy) != clocksync::policyToXml(p.policy))
         __builtin_trap();
     return 0;
 }

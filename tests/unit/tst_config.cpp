@@ -112,8 +112,10 @@ private slots:
         QFile f(QStringLiteral(CLOCKSYNC_SOURCE_DIR "/conf/virt-clocksyncd.conf"));
         QVERIFY(f.open(QIODevice::ReadOnly));
         const QString text = QString::fromUtf8(f.readAll());
-        QVERIFY(configKeys().size() >= 17);
-        for (const ConfigKey& k : configKeys()) {
+        QVERIFY(settings().size() >= 17);
+        for (const Setting& k : settings()) {
+            if (!k.section)
+                continue; // domain metadata only
             const QRegularExpression line(
                 QStringLiteral("^#?%1 = ").arg(QRegularExpression::escape(k.key)),
                 QRegularExpression::MultilineOption);
@@ -137,8 +139,10 @@ private slots:
                         "in");
         QVERIFY2(in.warnings.isEmpty(), qPrintable(in.warnings.join('\n')));
         const QString text = formatConfig(in.config);
-        for (const ConfigKey& k : configKeys()) {
-            QVERIFY2(!configValue(in.config, k).isNull(), k.key);
+        for (const Setting& k : settings()) {
+            if (!k.section)
+                continue;
+            QVERIFY2(!k.get(in.config).isNull(), k.key);
             QVERIFY2(text.contains(QStringLiteral("\n%1 = ").arg(k.key)), k.key);
         }
         const ConfigParse out = parseConfig(text, "out");
@@ -156,7 +160,9 @@ private slots:
     // never "unknown"); a per-domain-only key is unknown in [sync].
     void everyListedKeyIsParsed()
     {
-        for (const ConfigKey& k : configKeys()) {
+        for (const Setting& k : settings()) {
+            if (!k.section)
+                continue;
             const ConfigParse p =
                 parseConfig(QStringLiteral("[%1]\n%2 = \x7f\n").arg(k.section, k.key), "t");
             for (const QString& w : p.warnings) {
@@ -177,11 +183,11 @@ private slots:
             "tolerance-us=\"500\" "
             "target-us=\"20\" attempts=\"4\" sync-on-boot=\"yes\" enabled=\"yes\" resync=\"17\"/>");
         QVERIFY2(p.warnings.isEmpty(), qPrintable(p.warnings.join('\n')));
-        QCOMPARE(*p.policy.mode, SyncMode::Off);
-        QCOMPARE(*p.policy.skipBelowNs, 500'000);
-        QCOMPARE(*p.policy.targetNs, 20'000);
-        QCOMPARE(*p.policy.attempts, 4);
-        QVERIFY(*p.policy.syncOnBoot);
+        QCOMPARE(p.policy.values.mode, SyncMode::Off);
+        QCOMPARE(p.policy.values.skipBelowNs, 500'000);
+        QCOMPARE(p.policy.values.targetNs, 20'000);
+        QCOMPARE(p.policy.values.attempts, 4);
+        QVERIFY(p.policy.values.syncOnBoot);
         QCOMPARE(p.policy.resync, QString("17"));
         SyncPolicy merged = applyOverride(SyncPolicy{}, p.policy);
         QCOMPARE(merged.mode, SyncMode::Off);
@@ -194,7 +200,7 @@ private slots:
             "<clocksync:policy xmlns:clocksync=\"https://virt-clocksync.org/xmlns/policy/1\" "
             "mode=\"rtc\"/>");
         QVERIFY(p.warnings.isEmpty());
-        QCOMPARE(*p.policy.mode, SyncMode::Rtc);
+        QCOMPARE(p.policy.values.mode, SyncMode::Rtc);
     }
 
     void malformedPolicyMetadata_data()
@@ -217,7 +223,50 @@ private slots:
         QFETCH(bool, modeSet);
         PolicyParse p = parsePolicyXml(xml);
         QCOMPARE(p.warnings.size(), warnings);
-        QCOMPARE(p.policy.mode.has_value(), modeSet);
+        QCOMPARE(p.policy.has("mode"), modeSet);
+    }
+
+    // Every per-domain row: the same value given in the file and in a domain's
+    // metadata yields the same effective setting, it differs from the default,
+    // and it survives the metadata's XML round trip.
+    void everyDomainKeyAgreesWithTheFile()
+    {
+        const QStringList candidates{"no", "yes", "rtc", "7", "60", "3"};
+        int rows = 0;
+        for (const Setting& s : settings()) {
+            if (!s.perDomain)
+                continue;
+            ++rows;
+            const DaemonConfig defaults;
+            QString v;
+            for (const QString& c : candidates) {
+                DaemonConfig t;
+                if (!applySetting(s, t, c) && s.get(t) != s.get(defaults)) {
+                    v = c;
+                    break;
+                }
+            }
+            QVERIFY2(!v.isEmpty(), s.key);
+            PolicyOverride o;
+            QVERIFY2(!setPolicyKey(o, QLatin1String(s.key), v), s.key);
+            const PolicyParse back = parsePolicyXml(policyToXml(o));
+            QVERIFY2(back.warnings.isEmpty(), s.key);
+            QCOMPARE(back.policy.keys, QStringList{QLatin1String(s.key)});
+            DaemonConfig viaMetadata;
+            viaMetadata.policy = applyOverride(defaults.policy, back.policy);
+            QCOMPARE(s.get(viaMetadata), v);
+            if (s.section) {
+                const ConfigParse file =
+                    parseConfig(QStringLiteral("[%1]\n%2 = %3\n").arg(s.section, s.key, v), "t");
+                QVERIFY2(file.warnings.isEmpty(), qPrintable(file.warnings.join('\n')));
+                QCOMPARE(formatConfig(viaMetadata), formatConfig(file.config));
+            }
+            // Only that member moved.
+            for (const Setting& other : settings())
+                if (&other != &s)
+                    QCOMPARE(other.get(viaMetadata), other.get(defaults));
+        }
+        QVERIFY(rows >= 11);
     }
 
     void policyRoundTrip()
@@ -230,10 +279,10 @@ private slots:
         QVERIFY(setPolicyKey(o, "nope", "1"));
         PolicyParse back = parsePolicyXml(policyToXml(o));
         QVERIFY(back.warnings.isEmpty());
-        QCOMPARE(*back.policy.mode, SyncMode::Rtc);
-        QCOMPARE(*back.policy.skipBelowNs, 250'000);
+        QCOMPARE(back.policy.values.mode, SyncMode::Rtc);
+        QCOMPARE(back.policy.values.skipBelowNs, 250'000);
         QCOMPARE(back.policy.resync, QString("now"));
-        QVERIFY(!back.policy.attempts);
+        QVERIFY(!back.policy.has("attempts"));
     }
 };
 
