@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -26,6 +27,8 @@ enum class ErrorKind {
 };
 
 const char* errorKindName(ErrorKind kind);
+// The kind named by errorKindName; nullopt for any other text.
+std::optional<ErrorKind> errorKindFromName(std::string_view name);
 
 struct Error
 {

@@ -39,6 +39,14 @@ const char* errorKindName(ErrorKind kind)
     }
     return "internal";
 }
+std::optional<ErrorKind> errorKindFromName(std::string_view name)
+{
+    for (int k = 0; k <= int(ErrorKind::Internal); ++k)
+        if (name == errorKindName(ErrorKind(k)))
+            return ErrorKind(k);
+    return std::nullopt;
+}
+
 
 bool AgentInfo::supports(std::string_view command) const
 {

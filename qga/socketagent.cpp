@@ -2,9 +2,10 @@
 // any worker thread without an event loop.
 #include "socketagent.h"
 
+#include "lineio.h"
+
 #include <cerrno>
 #include <cstring>
-#include <poll.h>
 #include <random>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -13,21 +14,6 @@
 namespace qga {
 
 namespace {
-
-int64_t steadyNowNs()
-{
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-}
-
-int remainingMs(int64_t deadlineNs)
-{
-    int64_t left = deadlineNs - steadyNowNs();
-    if (left <= 0)
-        return 0;
-    return int((left + 999'999) / 1'000'000);
-}
 
 int64_t randomSyncId()
 {
@@ -64,7 +50,7 @@ void SocketAgent::disconnect()
 
 int64_t SocketAgent::deadline() const
 {
-    return steadyNowNs() + std::chrono::nanoseconds(m_timeout).count();
+    return m_clock.monotonicNs() + std::chrono::nanoseconds(m_timeout).count();
 }
 
 Expected<void> SocketAgent::ensureConnected(int64_t deadlineNs)
@@ -113,49 +99,13 @@ Expected<void> SocketAgent::handshake(int64_t deadlineNs)
 
 Expected<void> SocketAgent::writeAll(const std::string& data, int64_t deadlineNs)
 {
-    std::size_t done = 0;
-    while (done < data.size()) {
-        pollfd p{m_fd, POLLOUT, 0};
-        int n = ::poll(&p, 1, remainingMs(deadlineNs));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return makeError(ErrorKind::Transport, "poll: " + errnoText());
-        if (n == 0)
-            return makeError(ErrorKind::Timeout, "timed out sending to the guest agent");
-        ssize_t w = ::send(m_fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
-        if (w < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (w < 0)
-            return makeError(ErrorKind::Transport, "send: " + errnoText());
-        done += std::size_t(w);
-    }
-    return {};
+    return writeAllBy(m_fd, data, deadlineNs, m_clock, "the guest agent");
 }
 
 Expected<std::string> SocketAgent::readLine(int64_t deadlineNs)
 {
-    for (;;) {
-        if (std::optional<Expected<std::string>> line = protocol::takeReplyLine(m_buffer))
-            return std::move(*line);
-        pollfd p{m_fd, POLLIN, 0};
-        int n = ::poll(&p, 1, remainingMs(deadlineNs));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return makeError(ErrorKind::Transport, "poll: " + errnoText());
-        if (n == 0)
-            return makeError(ErrorKind::Timeout, "guest agent did not reply in time");
-        char chunk[4096];
-        ssize_t r = ::recv(m_fd, chunk, sizeof(chunk), 0);
-        if (r < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (r < 0)
-            return makeError(ErrorKind::Transport, "recv: " + errnoText());
-        if (r == 0)
-            return makeError(ErrorKind::Transport, "guest agent closed the connection");
-        m_buffer.append(chunk, std::size_t(r));
-    }
+    return readLineBy(m_fd, m_buffer, protocol::takeReplyLine, deadlineNs, m_clock,
+                      "guest agent");
 }
 
 Expected<std::string> SocketAgent::call(const std::string& request)

@@ -2,6 +2,7 @@
 // Config parser: a loop over the settings table.
 #include "config.h"
 
+#include <QDir>
 #include <QFile>
 
 namespace clocksync {
@@ -81,17 +82,48 @@ ConfigParse parseConfig(const QString& text, const QString& fileName, DaemonConf
     return out;
 }
 
-ConfigParse loadConfig(const QString& path)
+namespace {
+
+ConfigParse loadOne(const QString& path, DaemonConfig base)
 {
     QFile f(path);
     if (!f.open(QIODevice::ReadOnly)) {
-        ConfigParse out;
+        ConfigParse out{std::move(base), {}};
         out.warnings
             << QStringLiteral("%1: cannot read (%2), using defaults").arg(path, f.errorString());
         return out;
     }
     const QByteArray data = f.read(1024 * 1024);
-    return parseConfig(QString::fromUtf8(data), path);
+    return parseConfig(QString::fromUtf8(data), path, std::move(base));
+}
+
+ConfigParse withDropIns(ConfigParse out, const QString& path)
+{
+    const QDir dir(path + ".d");
+    const QStringList names = dir.entryList({"*.conf"}, QDir::Files | QDir::Readable, QDir::Name);
+    for (const QString& name : names) {
+        ConfigParse next = loadOne(dir.filePath(name), out.config);
+        out.config = next.config;
+        out.warnings += next.warnings;
+    }
+    return out;
+}
+
+} // namespace
+
+ConfigParse loadConfig(const QString& path)
+{
+    return withDropIns(loadOne(path, {}), path);
+}
+
+ConfigParse loadEffectiveConfig(const QString& explicitPath)
+{
+    if (!explicitPath.isEmpty())
+        return loadConfig(explicitPath);
+    const QString path = QString::fromLatin1(kDefaultConfigPath);
+    if (QFile::exists(path))
+        return loadConfig(path);
+    return withDropIns({}, path);
 }
 
 } // namespace clocksync

@@ -25,6 +25,13 @@ QString formatConfig(const DaemonConfig& c);
 // Parses text on top of base (defaults unless given).
 ConfigParse parseConfig(const QString& text, const QString& fileName, DaemonConfig base = {});
 // Reads and parses a file; an unreadable file is a warning, defaults are kept.
+// Then its drop-ins, PATH.d/*.conf in name order, each on top of the last
+// (a later file wins), as chrony's confdir and timesyncd's .conf.d do.
 ConfigParse loadConfig(const QString& path);
+
+inline constexpr const char* kDefaultConfigPath = "/etc/virt-clocksync/virt-clocksyncd.conf";
+// The daemon's and the CLI's config: the given file (must exist) or the
+// default one (if it exists, else defaults), with drop-ins either way.
+ConfigParse loadEffectiveConfig(const QString& explicitPath);
 
 } // namespace clocksync

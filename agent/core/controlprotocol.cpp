@@ -134,7 +134,11 @@ SyncResult resultFromJson(const json& j)
         r.after = measurementFromJson(*a);
     if (auto e = j.find("error"); e != j.end() && e->is_object()) {
         auto m = e->find("message");
-        r.error = qga::makeError(qga::ErrorKind::Internal,
+        auto k = e->find("kind");
+        const std::optional<qga::ErrorKind> kind =
+            k != e->end() && k->is_string() ? qga::errorKindFromName(k->get<std::string>())
+                                            : std::nullopt;
+        r.error = qga::makeError(kind.value_or(qga::ErrorKind::Internal),
                                  m != e->end() && m->is_string() ? m->get<std::string>() : "error");
     }
     return r;

@@ -38,6 +38,8 @@ DomainFacts parseDomainFacts(const QString& xml)
         } else if (path == QStringList{"domain", "devices", "channel", "target"} &&
                    a.value("name") == QLatin1String("org.qemu.guest_agent.0")) {
             agent = true;
+            if (a.hasAttribute("state"))
+                f.agentConnected = a.value("state") == QLatin1String("connected");
         }
     }
     if (r.hasError())

@@ -7,6 +7,7 @@
 #include <QString>
 
 #include <cstdint>
+#include <optional>
 
 namespace clocksync {
 
@@ -19,6 +20,9 @@ struct DomainFacts
         Absolute, // offset='absolute': a fixed start time, on purpose
     } clock = Clock::Utc;
     int64_t adjustmentNs = 0; // Variable: the live adjustment (libvirt keeps it current)
+    // The agent channel's <target state='connected'|'disconnected'>; unknown
+    // when there is no channel or libvirt does not say.
+    std::optional<bool> agentConnected;
 };
 
 // Unparseable XML gives the defaults (treat the domain as today).

@@ -9,8 +9,6 @@
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
-#include <QFile>
-
 #include <QTimer>
 
 #include <csignal>
@@ -22,8 +20,6 @@
 #endif
 
 using namespace clocksync;
-
-static const char* kDefaultConfig = "/etc/virt-clocksync/virt-clocksyncd.conf";
 
 int main(int argc, char** argv)
 {
@@ -42,7 +38,7 @@ int main(int argc, char** argv)
     cli.addVersionOption();
     QCommandLineOption uriOpt({"c", "uri"}, "libvirt URI (overrides the config file).", "URI");
     QCommandLineOption configOpt(
-        "config", QStringLiteral("Config file (default %1).").arg(kDefaultConfig), "FILE");
+        "config", QStringLiteral("Config file (default %1, and its drop-ins %1.d/*.conf).").arg(kDefaultConfigPath), "FILE");
     QCommandLineOption fgOpt("foreground",
                              "Run in the foreground (always the case; accepted for scripts).");
     QCommandLineOption checkOpt(
@@ -51,11 +47,7 @@ int main(int argc, char** argv)
     cli.addOptions({uriOpt, configOpt, fgOpt, checkOpt});
     cli.process(app);
 
-    const bool explicitConfig = cli.isSet(configOpt);
-    const QString path = explicitConfig ? cli.value(configOpt) : QString(kDefaultConfig);
-    ConfigParse parsed;
-    if (explicitConfig || QFile::exists(path))
-        parsed = loadConfig(path);
+    const ConfigParse parsed = loadEffectiveConfig(cli.value(configOpt));
     for (const QString& w : parsed.warnings)
         std::fprintf(stderr, "%s\n", qPrintable(w));
     DaemonConfig config = parsed.config;

@@ -408,6 +408,14 @@ private slots:
         QCOMPARE(b.attempts, 3);
         QCOMPARE(b.error->message, std::string("slow"));
         QVERIFY(!resultFromJson(json("garbage")).before);
+        // Every error kind survives the trip (the CLI's exit code depends on it).
+        for (int k = 0; k <= int(qga::ErrorKind::Internal); ++k) {
+            r.error = qga::makeError(qga::ErrorKind(k), "e");
+            QCOMPARE(int(resultFromJson(resultToJson(r)).error->kind), k);
+        }
+        json unknownKind = resultToJson(r);
+        unknownKind["error"]["kind"] = "from-a-newer-daemon";
+        QCOMPARE(resultFromJson(unknownKind).error->kind, qga::ErrorKind::Internal);
     }
 
     void metricsParseBack()

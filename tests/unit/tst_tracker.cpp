@@ -255,6 +255,13 @@ private slots:
             "<channel type='spicevmc'><target type='virtio' name='com.redhat.spice.0' "
             "state='connected'/></channel></devices></domain>");
         QVERIFY(!f.agentChannel); // a spice channel is not an agent channel
+        QVERIFY(!f.agentConnected); // ... nor is its state the agent's
+        const DomainFacts connected = parseDomainFacts(
+            "<domain type='qemu'><devices><channel type='unix'><target type='virtio' "
+            "name='org.qemu.guest_agent.0' state='disconnected'/></channel><channel "
+            "type='spicevmc'><target type='virtio' name='com.redhat.spice.0' state='connected'/>"
+            "</channel></devices></domain>");
+        QCOMPARE(connected.agentConnected, std::optional<bool>(false));
         QCOMPARE(int(f.clock), int(DomainFacts::Clock::Variable));
         QCOMPARE(f.adjustmentNs, 3600'000'000'000);
         const DomainFacts g = parseDomainFacts(

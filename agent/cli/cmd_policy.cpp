@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+// The policy command: a domain's metadata policy, shown as the effective
+// settings (loops over the settings table) and changed with --set.
+#include "common.h"
+
+#include "libvirtbackend.h"
+#include "settings.h"
+
+#include <cstdio>
+
+namespace clocksync::cli {
+
+namespace {
+
+// Every per-domain row of the settings table: the defaults (config file)
+// overridden by the domain's metadata.
+void printPolicy(const Invocation& in, const PolicyOverride& o)
+{
+    DaemonConfig c = in.config;
+    c.policy = applyOverride(c.policy, o);
+    nlohmann::json j = {{"domain", in.args[0].toStdString()},
+                        {"metadata", policyToXml(o).toStdString()}};
+    if (!in.json)
+        std::printf("%-21s%s\n%-21s%s\n", "domain", qPrintable(in.args[0]), "metadata",
+                    o.isEmpty() ? "(none: defaults)" : qPrintable(policyToXml(o)));
+    for (const Setting& s : settings()) {
+        if (!s.perDomain)
+            continue;
+        const QString v = s.get(c);
+        if (!in.json) {
+            std::printf("%-21s%s\n", s.key, qPrintable(v));
+            continue;
+        }
+        const std::string name = QString::fromLatin1(s.key).replace('-', '_').toStdString();
+        if (s.kind == ValueKind::Bool)
+            j[name] = v == "yes";
+        else if (s.kind == ValueKind::Int)
+            j[name] = v.toLongLong();
+        else
+            j[name] = v.toStdString();
+    }
+    if (in.json)
+        printJson(j);
+}
+
+} // namespace
+
+int cmdPolicy(const Invocation& in)
+{
+    Connection c;
+    std::shared_ptr<virDomain> dom;
+    if (int code = openDomain(in.uri, in.args[0], c, dom))
+        return code;
+    qga::Expected<PolicyParse> current = LibvirtBackend::readPolicy(dom.get());
+    if (!current)
+        return fail(ExitFailure, QString::fromStdString(current.error().message));
+    const bool clear = in.isSet("clear");
+    const QStringList sets = in.options->values("set");
+    PolicyOverride o = clear ? PolicyOverride{} : current->policy;
+    for (const QString& s : sets) {
+        const qsizetype eq = s.indexOf('=');
+        if (eq <= 0)
+            return fail(ExitUsage, "--set takes KEY=VALUE, got '" + s + "'");
+        if (auto e = setPolicyKey(o, s.left(eq), s.mid(eq + 1)))
+            return fail(ExitUsage, *e);
+    }
+    if (clear || !sets.isEmpty()) {
+        if (auto w = LibvirtBackend::writePolicy(dom.get(), o); !w)
+            return fail(ExitFailure, QString::fromStdString(w.error().message));
+    }
+    for (const QString& w : current->warnings)
+        std::fprintf(stderr, "virt-clocksync: %s: metadata %s\n", qPrintable(in.args[0]),
+                     qPrintable(w));
+    printPolicy(in, o);
+    return ExitOk;
+}
+
+} // namespace clocksync::cli

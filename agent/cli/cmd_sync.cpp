@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: Apache-2.0
+// Commands that measure or set guest clocks: sync, offset.
+#include "common.h"
+#include "controlclient.h"
+#include "controlprotocol.h"
+
+#include "libvirtagent.h"
+#include "socketagent.h"
+#include "syncengine.h"
+
+#include <cstdio>
+#include <optional>
+
+namespace clocksync::cli {
+
+using nlohmann::json;
+
+namespace {
+
+// Through the daemon (it serialises with its own syncs); nullopt if none runs.
+std::optional<int> syncViaDaemon(const Invocation& in, bool all)
+{
+    json req = daemonRequest("sync");
+    req["all"] = all;
+    req["domains"] = json::array();
+    for (const QString& a : in.args)
+        req["domains"].push_back(a.toStdString());
+    const DaemonReply r = callDaemon(in.control, req, 180'000);
+    if (!r.reachable)
+        return std::nullopt;
+    if (!r.error.isEmpty())
+        return fail(ExitFailure, r.error);
+    int worst = ExitOk;
+    for (const json& jr : r.reply["results"]) {
+        const SyncResult res = resultFromJson(jr);
+        if (!in.json)
+            std::printf("%s: %s (via virt-clocksyncd)\n", res.domain.c_str(),
+                        describe(res).c_str());
+        worst = std::max(worst, exitFor(res));
+    }
+    if (in.json)
+        printJson(r.reply["results"]);
+    return worst;
+}
+
+QStringList runningDomains(virConnectPtr conn)
+{
+    QStringList names;
+    virDomainPtr* doms = nullptr;
+    const int n = virConnectListAllDomains(conn, &doms, VIR_CONNECT_LIST_DOMAINS_RUNNING);
+    for (int i = 0; i < n; ++i) {
+        names << QString::fromUtf8(virDomainGetName(doms[i]));
+        virDomainFree(doms[i]);
+    }
+    std::free(doms);
+    return names;
+}
+
+SyncResult syncOne(const Invocation& in, const std::shared_ptr<virDomain>& dom,
+                   const QString& name, int samples, int attempts)
+{
+    QStringList warnings;
+    SyncRequest req;
+    req.trigger = Trigger::Request;
+    req.triggerMonoNs = qga::SystemClock::instance().monotonicNs();
+    req.policy = effectivePolicy(in.config, dom.get(), &warnings);
+    for (const QString& w : warnings)
+        std::fprintf(stderr, "virt-clocksync: %s: metadata %s\n", qPrintable(name), qPrintable(w));
+    if (samples)
+        req.policy.samples = samples;
+    if (attempts)
+        req.policy.attempts = attempts;
+    req.stillRunning = [d = dom.get()] {
+        int state = 0, reason = 0;
+        return virDomainGetState(d, &state, &reason, 0) == 0 && state == VIR_DOMAIN_RUNNING;
+    };
+    qga::LibvirtAgent agent(dom, qga::SystemClock::instance(), in.config.agentTimeoutSeconds);
+    DelayModel delay;
+    SyncResult r = runSync(agent, qga::SystemClock::instance(), req, delay);
+    r.domain = name.toStdString();
+    return r;
+}
+
+int syncDirect(const Invocation& in, bool all, int samples, int attempts)
+{
+    Connection c = openLibvirt(in.uri);
+    if (!c.conn)
+        return fail(ExitConnection, c.error);
+    const QStringList names = all ? runningDomains(c.conn.get()) : in.args;
+    int worst = ExitOk;
+    json out = json::array();
+    for (const QString& name : names) {
+        QString err;
+        auto dom = lookupDomain(c.conn.get(), name, err);
+        if (!dom) {
+            worst = std::max(worst, fail(ExitFailure, err));
+            continue;
+        }
+        const SyncResult r = syncOne(in, dom, name, samples, attempts);
+        if (in.json)
+            out.push_back(resultToJson(r));
+        else
+            std::printf("%s: %s\n", qPrintable(name), describe(r).c_str());
+        worst = std::max(worst, exitFor(r));
+    }
+    if (in.json)
+        printJson(out);
+    return worst;
+}
+
+} // namespace
+
+int cmdSync(const Invocation& in)
+{
+    const int samples = countOption(in, "samples", 1000);
+    const int attempts = countOption(in, "attempts", 10);
+    if (samples < 0)
+        return fail(ExitUsage, "--samples takes 1..1000");
+    if (attempts < 0)
+        return fail(ExitUsage, "--attempts takes 1..10");
+    const bool all = in.isSet("all");
+    if (all == !in.args.isEmpty())
+        return fail(ExitUsage, "sync takes DOMAIN... or --all (see virt-clocksync help sync)");
+    if (!samples && !attempts)
+        if (std::optional<int> code = syncViaDaemon(in, all))
+            return *code;
+    return syncDirect(in, all, samples, attempts);
+}
+
+int cmdOffset(const Invocation& in)
+{
+    int samples = countOption(in, "samples", 1000);
+    if (samples < 0)
+        return fail(ExitUsage, "--samples takes 1..1000");
+    samples = samples ? samples : in.config.policy.samples;
+    const QString name = in.args[0];
+    std::unique_ptr<qga::GuestAgent> agent;
+    SyncPolicy policy = in.config.policy;
+    Connection c;
+    if (in.isSet("socket")) {
+        agent = std::make_unique<qga::SocketAgent>(in.value("socket").toStdString(),
+                                                   qga::SystemClock::instance());
+    } else {
+        std::shared_ptr<virDomain> dom;
+        if (int code = openDomain(in.uri, name, c, dom))
+            return code;
+        policy = effectivePolicy(in.config, dom.get(), nullptr);
+        agent = std::make_unique<qga::LibvirtAgent>(dom, qga::SystemClock::instance(),
+                                                    in.config.agentTimeoutSeconds);
+    }
+    qga::Expected<Measurement> m = measure(*agent, samples);
+    if (!m)
+        return fail(exitFor(m.error()),
+                    QStringLiteral("%1: %2").arg(name, QString::fromStdString(m.error().message)));
+    const bool within = std::llabs(m->offsetNs) <= policy.skipBelowNs;
+    if (in.json) {
+        json j = measurementToJson(*m);
+        j["domain"] = name.toStdString();
+        j["transport"] = agent->transport();
+        j["within_tolerance"] = within;
+        printJson(j);
+    } else {
+        std::printf(
+            "%s: offset %s (+/-%s, min RTT %s over %d samples, via %s)\n", qPrintable(name),
+            formatOffset(m->offsetNs).c_str(), formatOffset(m->uncertaintyNs).substr(1).c_str(),
+            formatOffset(m->rttNs).substr(1).c_str(), m->samples, agent->transport().c_str());
+    }
+    return within ? ExitOk : ExitOutOfTolerance;
+}
+
+} // namespace clocksync::cli

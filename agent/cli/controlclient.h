@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: Apache-2.0
+// The CLI's side of the daemon's control socket: one request, one reply line.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <QString>
+
+namespace clocksync::cli {
+
+struct DaemonReply
+{
+    bool reachable = false; // false: no daemon listening there
+    nlohmann::json reply;
+    QString error; // empty: reply is {"ok":true,...}
+};
+
+// The control socket for an explicit --control, else the config's
+// control-socket, else the default for the URI the CLI would use.
+QString controlPath(const QString& explicitPath, const QString& configured, const QString& uri);
+nlohmann::json daemonRequest(const char* command);
+DaemonReply callDaemon(const QString& path, const nlohmann::json& request, int timeoutMs);
+// An unreachable daemon's error, with the hint an operator needs.
+QString unreachable(const DaemonReply& r);
+
+} // namespace clocksync::cli

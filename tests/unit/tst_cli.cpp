@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+// The CLI's command table against what is derived from it or must agree with
+// it: parsing (unknown options, argument counts), help, the man page and the
+// bash completion.
+#include "cli.h"
+
+#include <QFile>
+#include <QRegularExpression>
+#include <QTest>
+
+using namespace clocksync::cli;
+
+namespace {
+
+QString readSource(const char* path)
+{
+    QFile f(QStringLiteral(CLOCKSYNC_SOURCE_DIR "/") + path);
+    return f.open(QIODevice::ReadOnly) ? QString::fromUtf8(f.readAll()) : QString();
+}
+
+QStringList longNames(const OptionSpec& o)
+{
+    QStringList out;
+    for (const QString& n : QString::fromLatin1(o.names).split(','))
+        if (n.size() > 1)
+            out << "--" + n;
+    return out;
+}
+
+// The words of `NAME="..."` or `NAME) opts="..."` in the completion script.
+QStringList words(const QString& script, const QString& pattern)
+{
+    const QRegularExpressionMatch m = QRegularExpression(pattern).match(script);
+    return m.hasMatch() ? m.captured(1).split(' ', Qt::SkipEmptyParts) : QStringList{};
+}
+
+} // namespace
+
+class TestCli : public QObject
+{
+    Q_OBJECT
+private slots:
+    void everyCommandHasHelpAndRejectsUnknownOptions()
+    {
+        QVERIFY(commands().size() >= 7);
+        for (const Command& c : commands()) {
+            QCOMPARE(run({"help", c.name}), int(ExitOk));
+            QCOMPARE(run({c.name, "--help"}), int(ExitOk));
+            QCOMPARE(run({c.name, "--no-such-option"}), int(ExitUsage));
+            if (c.maxArgs >= 0) // one argument too many
+                QCOMPARE(run(QStringList{c.name} + QStringList(c.maxArgs + 1, "x")),
+                         int(ExitUsage));
+            if (c.minArgs > 0)
+                QCOMPARE(run({c.name}), int(ExitUsage));
+        }
+        QCOMPARE(run({"frobnicate"}), int(ExitUsage));
+        QCOMPARE(run({"help", "frobnicate"}), int(ExitUsage));
+        QCOMPARE(run({}), int(ExitUsage));
+        QCOMPARE(run({"--help"}), int(ExitOk));
+        // A value option without its value is a usage error, not a crash.
+        QCOMPARE(run({"offset", "vm", "--samples"}), int(ExitUsage));
+        QCOMPARE(run({"offset", "vm", "--samples=0"}), int(ExitUsage));
+    }
+
+    void manPageDocumentsTheTable()
+    {
+        const QString man = readSource("conf/man/virt-clocksync.1").replace("\\-", "-");
+        QVERIFY(!man.isEmpty());
+        for (const Command& c : commands()) {
+            QVERIFY2(man.contains(QStringLiteral(".B %1").arg(c.name)), c.name);
+            for (const OptionSpec& o : c.options)
+                for (const QString& n : longNames(o))
+                    QVERIFY2(man.contains(n), qPrintable(c.name + (" " + n)));
+        }
+        for (const OptionSpec& o : globalOptions())
+            for (const QString& n : longNames(o))
+                QVERIFY2(man.contains(n), qPrintable(n));
+    }
+
+    void completionKnowsTheTable()
+    {
+        const QString bash = readSource("conf/virt-clocksync.bash-completion");
+        QVERIFY(!bash.isEmpty());
+        const QStringList cmds = words(bash, "cmds=\"([^\"]*)\"");
+        const QStringList global = words(bash, "local global=\"([^\"]*)\"");
+        for (const OptionSpec& o : globalOptions())
+            for (const QString& n : longNames(o))
+                QVERIFY2(global.contains(n), qPrintable(n));
+        for (const Command& c : commands()) {
+            QVERIFY2(cmds.contains(c.name), c.name);
+            const QStringList opts = words(
+                bash, QStringLiteral("\\n\\s*%1\\) opts=\"([^\"]*)\"")
+                          .arg(QRegularExpression::escape(c.name)));
+            for (const OptionSpec& o : c.options)
+                for (const QString& n : longNames(o))
+                    QVERIFY2(opts.contains(n), qPrintable(c.name + (" " + n)));
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCli)
+#include "tst_cli.moc"
