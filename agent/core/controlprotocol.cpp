@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Control protocol codec.
 #include "controlprotocol.h"
 
@@ -14,6 +15,21 @@ static qga::Error bad(std::string m)
     return qga::makeError(qga::ErrorKind::Protocol, std::move(m));
 }
 
+const char* controlCommandName(ControlCommand c)
+{
+    switch (c) {
+    case ControlCommand::Ping:
+        return "ping";
+    case ControlCommand::Status:
+        return "status";
+    case ControlCommand::Metrics:
+        return "metrics";
+    case ControlCommand::Sync:
+        return "sync";
+    }
+    return "ping";
+}
+
 qga::Expected<ControlRequest> parseControlRequest(std::string_view line)
 {
     if (line.size() > kMaxControlRequest)
@@ -28,7 +44,16 @@ qga::Expected<ControlRequest> parseControlRequest(std::string_view line)
     if (c == j.end() || !c->is_string())
         return bad("request has no command");
     ControlRequest r;
-    r.command = c->get<std::string>();
+    const std::string command = c->get<std::string>();
+    bool known = false;
+    for (ControlCommand k : {ControlCommand::Ping, ControlCommand::Status, ControlCommand::Metrics,
+                             ControlCommand::Sync})
+        if (command == controlCommandName(k)) {
+            r.command = k;
+            known = true;
+        }
+    if (!known)
+        return bad("unknown command '" + command + "'");
     if (auto d = j.find("domains"); d != j.end()) {
         if (!d->is_array() || d->size() > 4096)
             return bad("'domains' must be an array of names");
@@ -44,11 +69,7 @@ qga::Expected<ControlRequest> parseControlRequest(std::string_view line)
             return bad("'all' must be true or false");
         r.all = a->get<bool>();
     }
-    static const char* known[] = {"status", "sync", "metrics", "ping"};
-    for (const char* k : known)
-        if (r.command == k)
-            return r;
-    return bad("unknown command '" + r.command + "'");
+    return r;
 }
 
 json controlError(const std::string& message)
@@ -87,7 +108,7 @@ json resultToJson(const SyncResult& r)
               {"outcome", outcomeName(r.outcome)},
               {"attempts", r.attempts},
               {"transport", r.transport},
-              {"mode", r.mode},
+              {"mode", syncModeName(r.mode)},
               {"latency_ns", r.latencyNs},
               {"finished_at_ns", r.finishedAtNs}};
     if (r.before)
@@ -124,7 +145,7 @@ SyncResult resultFromJson(const json& j)
     };
     r.attempts = int(num("attempts"));
     r.transport = str("transport");
-    r.mode = str("mode");
+    r.mode = parseMode(QString::fromStdString(str("mode"))).value_or(SyncMode::Host);
     r.latencyNs = num("latency_ns");
     r.finishedAtNs = num("finished_at_ns");
     r.note = str("note");

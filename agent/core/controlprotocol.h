@@ -20,9 +20,12 @@ namespace clocksync {
 constexpr int kControlVersion = 1;
 constexpr std::size_t kMaxControlRequest = 64 * 1024;
 
+enum class ControlCommand { Ping, Status, Metrics, Sync };
+const char* controlCommandName(ControlCommand c);
+
 struct ControlRequest
 {
-    std::string command;
+    ControlCommand command = ControlCommand::Ping;
     std::vector<std::string> domains;
     bool all = false;
 };

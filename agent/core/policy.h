@@ -37,6 +37,9 @@ struct SyncPolicy
     int64_t maxBackwardStepNs = 0;
     bool onRtcChange = true;     // refine after someone else sets the clock (RTC_CHANGE)
     bool measureOnly = false;    // internal: a drift-watch check that must not set
+
+    // Whether this policy syncs at all (enabled=no and mode=off both say no).
+    bool active() const { return enabled && mode != SyncMode::Off; }
 };
 
 // A domain's override: the keys it sets (per-domain rows of the settings

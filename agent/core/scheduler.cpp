@@ -19,7 +19,7 @@ Scheduler::Scheduler(DomainBackend& backend, const qga::Clock& clock, int concur
 
 Scheduler::~Scheduler()
 {
-    m_alive.reset();
+    m_life.revoke();
     m_pool.waitForDone(INT32_MAX);
 }
 
@@ -30,117 +30,156 @@ bool Scheduler::waitForDone(int msecs)
 
 void Scheduler::submit(SyncJob job)
 {
-    std::weak_ptr<int> alive = m_alive;
-    m_pool.submit([this, alive, job = std::move(job)]() {
+    m_pool.submit([this, back = m_life.handle(), job = std::move(job)]() {
         const int now = ++m_running;
         int peak = m_peak.load();
         while (now > peak && !m_peak.compare_exchange_weak(peak, now)) {
         }
         JobResult out = execute(m_backend, m_clock, job);
         --m_running;
-        MainThreadQueue::instance().post([this, alive, out = std::move(out)]() {
-            if (alive.lock())
-                emit finished(out);
-        });
+        back.post([this, out = std::move(out)]() { emit finished(out); });
     });
 }
 
-JobResult Scheduler::execute(DomainBackend& backend, const qga::Clock& clock, const SyncJob& job)
+std::optional<std::string> skipReason(Trigger t, const SyncPolicy& p, const DomainFacts& facts,
+                                      bool explicitMode)
 {
-    JobResult out;
-    out.delay = job.delay;
-    SyncRequest req;
-    req.trigger = job.trigger;
-    req.triggerMonoNs = job.triggerMonoNs;
-    req.policy = job.defaults;
-    req.stillRunning = [&]() -> qga::Expected<bool> {
-        if (job.cancelled->load())
-            return false;
-        return backend.isRunning(job.uuid);
-    };
+    if (t == Trigger::DriftWatch && p.watchIntervalS == 0)
+        return "policy: watch-interval=0";
+    if (t == Trigger::RtcChanged && !p.onRtcChange)
+        return "policy: on-rtc-change=no";
+    if (t == Trigger::Booted && !p.syncOnBoot)
+        return "policy: sync-on-boot=no";
+    if (!p.active())
+        return "policy: mode=off";
+    if (!facts.agentChannel)
+        return "no guest agent channel configured";
+    if (facts.clock == DomainFacts::Clock::Absolute && !explicitMode)
+        return "clock offset='absolute': the guest runs at a fixed time on purpose "
+               "(set mode in its metadata to sync it anyway)";
+    return std::nullopt;
+}
 
-    bool decided = false;
-    auto finishEarly = [&](Outcome o, std::optional<qga::Error> e, std::string note) {
-        decided = true;
-        out.result.trigger = job.trigger;
-        out.result.outcome = o;
-        out.result.error = std::move(e);
-        out.result.note = std::move(note);
-        out.result.latencyNs = clock.monotonicNs() - job.triggerMonoNs;
-        out.result.finishedAtNs = clock.realtimeNs();
-    };
+namespace {
 
-    if (qga::Expected<PolicyParse> pol = backend.readPolicy(job.uuid)) {
-        for (const QString& w : pol->warnings)
-            qCWarning(lcPolicy).noquote()
-                << QString::fromStdString(job.domain) << ": metadata" << w;
-        out.policy = pol->policy;
-        req.policy = applyOverride(job.defaults, pol->policy);
-    } else if (pol.error().kind == qga::ErrorKind::NotRunning) {
-        finishEarly(Outcome::Cancelled, std::nullopt, "domain is gone");
-    } else {
-        qCWarning(lcPolicy).noquote() << QString::fromStdString(job.domain)
-                                      << ": cannot read policy metadata, using defaults:"
-                                      << QString::fromStdString(pol.error().message);
+// One job's steps on its worker: each may end it early (finishEarly).
+class JobRun
+{
+public:
+    JobRun(DomainBackend& backend, const qga::Clock& clock, const SyncJob& job)
+        : m_backend(backend), m_clock(clock), m_job(job)
+    {
+        m_out.delay = job.delay;
+        m_req.trigger = job.trigger;
+        m_req.triggerMonoNs = job.triggerMonoNs;
+        m_req.policy = job.defaults;
+        m_req.stillRunning = [this]() -> qga::Expected<bool> {
+            if (m_job.cancelled->load())
+                return false;
+            return m_backend.isRunning(m_job.uuid);
+        };
     }
 
-    DomainFacts facts;
-    if (!decided) {
-        if (qga::Expected<DomainFacts> f = backend.facts(job.uuid))
-            facts = *f;
-        else if (f.error().kind == qga::ErrorKind::NotRunning)
-            finishEarly(Outcome::Cancelled, std::nullopt, "domain is gone");
-        else
-            qCWarning(lcPolicy).noquote() << QString::fromStdString(job.domain)
-                                          << ": cannot read the domain XML, assuming a UTC clock:"
-                                          << QString::fromStdString(f.error().message);
+    JobResult run()
+    {
+        readPolicy();
+        const DomainFacts facts = m_decided ? DomainFacts{} : readFacts();
+        // An explicit mode in the domain's metadata overrides an intended offset.
+        const bool explicitMode = m_out.policy && m_out.policy->has("mode");
+        if (!m_decided)
+            decide(facts, explicitMode);
+        m_out.result.uuid = m_job.uuid;
+        m_out.result.domain = m_job.domain;
+        m_out.result.generation = m_job.generation;
+        return std::move(m_out);
     }
-    // An explicit mode in the domain's metadata overrides an intended offset.
-    const bool explicitMode = out.policy && out.policy->has("mode");
 
-    if (!decided) {
-        if (job.cancelled->load()) {
+private:
+    void decide(const DomainFacts& facts, bool explicitMode)
+    {
+        if (m_job.cancelled->load())
             finishEarly(Outcome::Cancelled, std::nullopt, "cancelled before start");
-        } else if (job.trigger == Trigger::DriftWatch && req.policy.watchIntervalS == 0) {
-            finishEarly(Outcome::Skipped, std::nullopt, "policy: watch-interval=0");
-        } else if (job.trigger == Trigger::RtcChanged && !req.policy.onRtcChange) {
-            finishEarly(Outcome::Skipped, std::nullopt, "policy: on-rtc-change=no");
-        } else if (job.trigger == Trigger::Booted && !req.policy.syncOnBoot) {
-            finishEarly(Outcome::Skipped, std::nullopt, "policy: sync-on-boot=no");
-        } else if (!req.policy.enabled || req.policy.mode == SyncMode::Off) {
-            finishEarly(Outcome::Skipped, std::nullopt, "policy: mode=off");
-        } else if (!facts.agentChannel) {
-            finishEarly(Outcome::Skipped, std::nullopt, "no guest agent channel configured");
-        } else if (facts.clock == DomainFacts::Clock::Absolute && !explicitMode) {
-            finishEarly(Outcome::Skipped, std::nullopt,
-                        "clock offset='absolute': the guest runs at a fixed time on purpose "
-                        "(set mode in its metadata to sync it anyway)");
+        else if (auto why = skipReason(m_job.trigger, m_req.policy, facts, explicitMode))
+            finishEarly(Outcome::Skipped, std::nullopt, *why);
+        else
+            sync(facts, explicitMode);
+    }
+
+    void readPolicy()
+    {
+        if (qga::Expected<PolicyParse> pol = m_backend.readPolicy(m_job.uuid)) {
+            for (const QString& w : pol->warnings)
+                qCWarning(lcPolicy).noquote()
+                    << QString::fromStdString(m_job.domain) << ": metadata" << w;
+            m_out.policy = pol->policy;
+            m_req.policy = applyOverride(m_job.defaults, pol->policy);
+        } else if (pol.error().kind == qga::ErrorKind::NotRunning) {
+            finishEarly(Outcome::Cancelled, std::nullopt, "domain is gone");
         } else {
-            qga::Expected<std::unique_ptr<qga::GuestAgent>> agent = backend.openAgent(job.uuid);
-            if (!agent) {
-                finishEarly(Outcome::Failed, agent.error(), {});
-            } else {
-                req.policy.measureOnly =
-                    job.trigger == Trigger::DriftWatch && !req.policy.watchCorrect;
-                const bool shifted = facts.clock == DomainFacts::Clock::Variable &&
-                                     facts.adjustmentNs != 0 && !explicitMode;
-                if (shifted)
-                    *agent = std::make_unique<ShiftedAgent>(std::move(*agent), facts.adjustmentNs);
-                out.result = runSync(**agent, clock, req, out.delay);
-                if (shifted) {
-                    const std::string target = "target host " +
-                                               formatOffset(facts.adjustmentNs) +
-                                               " (clock offset='variable'); offsets relative to it";
-                    out.result.note = out.result.note.empty() ? target
-                                                              : out.result.note + "; " + target;
-                }
-            }
+            qCWarning(lcPolicy).noquote() << QString::fromStdString(m_job.domain)
+                                          << ": cannot read policy metadata, using defaults:"
+                                          << QString::fromStdString(pol.error().message);
         }
     }
-    out.result.uuid = job.uuid;
-    out.result.domain = job.domain;
-    out.result.generation = job.generation;
-    return out;
+
+    DomainFacts readFacts()
+    {
+        qga::Expected<DomainFacts> f = m_backend.facts(m_job.uuid);
+        if (f)
+            return *f;
+        if (f.error().kind == qga::ErrorKind::NotRunning)
+            finishEarly(Outcome::Cancelled, std::nullopt, "domain is gone");
+        else
+            qCWarning(lcPolicy).noquote() << QString::fromStdString(m_job.domain)
+                                          << ": cannot read the domain XML, assuming a UTC clock:"
+                                          << QString::fromStdString(f.error().message);
+        return {};
+    }
+
+    void sync(const DomainFacts& facts, bool explicitMode)
+    {
+        qga::Expected<std::unique_ptr<qga::GuestAgent>> agent = m_backend.openAgent(m_job.uuid);
+        if (!agent)
+            return finishEarly(Outcome::Failed, agent.error(), {});
+        m_req.policy.measureOnly = m_job.trigger == Trigger::DriftWatch && !m_req.policy.watchCorrect;
+        // clock offset='variable': the guest is meant to run at host + adjustment.
+        const bool shifted = facts.clock == DomainFacts::Clock::Variable &&
+                             facts.adjustmentNs != 0 && !explicitMode;
+        if (shifted)
+            *agent = std::make_unique<ShiftedAgent>(std::move(*agent), facts.adjustmentNs);
+        m_out.result = runSync(**agent, m_clock, m_req, m_out.delay);
+        if (!shifted)
+            return;
+        const std::string target = "target host " + formatOffset(facts.adjustmentNs) +
+                                   " (clock offset='variable'); offsets relative to it";
+        std::string& note = m_out.result.note;
+        note = note.empty() ? target : note + "; " + target;
+    }
+
+    void finishEarly(Outcome o, std::optional<qga::Error> e, std::string note)
+    {
+        m_decided = true;
+        m_out.result.trigger = m_job.trigger;
+        m_out.result.outcome = o;
+        m_out.result.error = std::move(e);
+        m_out.result.note = std::move(note);
+        m_out.result.latencyNs = m_clock.monotonicNs() - m_job.triggerMonoNs;
+        m_out.result.finishedAtNs = m_clock.realtimeNs();
+    }
+
+    DomainBackend& m_backend;
+    const qga::Clock& m_clock;
+    const SyncJob& m_job;
+    JobResult m_out;
+    SyncRequest m_req;
+    bool m_decided = false;
+};
+
+} // namespace
+
+JobResult Scheduler::execute(DomainBackend& backend, const qga::Clock& clock, const SyncJob& job)
+{
+    return JobRun(backend, clock, job).run();
 }
 
 } // namespace clocksync

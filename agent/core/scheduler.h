@@ -34,6 +34,11 @@ struct JobResult
     std::optional<PolicyOverride> policy; // as read for this job
 };
 
+// Why a job must not sync this guest at all (policy, no agent channel, an
+// absolute clock), or nullopt. explicitMode: the domain's metadata sets mode.
+std::optional<std::string> skipReason(Trigger t, const SyncPolicy& p, const DomainFacts& facts,
+                                      bool explicitMode);
+
 class Scheduler : public QObject
 {
     Q_OBJECT
@@ -57,8 +62,7 @@ signals:
 private:
     DomainBackend& m_backend;
     const qga::Clock& m_clock;
-    std::shared_ptr<int> m_alive =
-        std::make_shared<int>(0); // results of a destroyed scheduler are dropped
+    Lifetime m_life; // results of a destroyed scheduler are dropped
     WorkerPool m_pool;
     std::atomic<int> m_running{0};
     std::atomic<int> m_peak{0};

@@ -252,6 +252,44 @@ bool shouldLearn(const Measurement& v, const DelayModel& d, const Limits& l)
     return v.rttNs <= 2 * d.bestRttNs && d.plausible(v.offsetNs, l.toleranceNs) && !quantised;
 }
 
+std::optional<SyncStop> beforeSetting(const SyncPolicy& p, Trigger t, const Measurement& m,
+                                      const Limits& l)
+{
+    if (inTolerance(m, l))
+        return SyncStop{Outcome::InSync, {}};
+    if (p.measureOnly)
+        return SyncStop{Outcome::Drifted, "measured only (watch-correct=no)"};
+    if (backwardStepRefused(p, t, m))
+        return SyncStop{Outcome::Skipped,
+                        "policy: max-backward-step-ms=" +
+                            std::to_string(p.maxBackwardStepNs / 1'000'000) +
+                            ": the guest is ahead, not stepped back on " +
+                            std::string(triggerName(t))};
+    return std::nullopt;
+}
+
+const char* shouldStop(int attempt, int attempts, const std::optional<Measurement>& last,
+                       const Limits& l)
+{
+    if (attempt > 2 * attempts)
+        return "out of attempts";
+    if (attempt <= attempts || !last)
+        return nullptr;
+    if (closeEnough(*last, l))
+        return "close enough once the budget is spent";
+    // The very last set is never spent on a guest within its tolerance:
+    // nothing could fix it if it landed badly (under load one set in a few
+    // hundred lands milliseconds off).
+    if (attempt == 2 * attempts && inTolerance(*last, l))
+        return "within tolerance: the last set is not a gamble worth taking";
+    return nullptr;
+}
+
+int64_t nextSetTime(int64_t hostNowNs, int64_t delayEstimateNs)
+{
+    return hostNowNs + delayEstimateNs;
+}
+
 // ---- the sync ------------------------------------------------------------
 
 namespace {
@@ -261,134 +299,171 @@ bool transient(ErrorKind k)
     return k == ErrorKind::Timeout || k == ErrorKind::Transport;
 }
 
-} // namespace
-
-// The algorithm of DESIGN.md section 3: measure; leave a guest within its
-// tolerance alone; set host now + d; verify; re-correct until the verify
-// supports an outcome (verdict) or the attempts run out -- `attempts`
-// rounds, and as many again while the guest is not yet close (closeEnough).
-// The decisions are the pure functions above; this is the I/O around them.
-SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRequest& req,
-                   DelayModel& delay)
+// One sync's I/O, around the decisions above. Each step returns a finished
+// result when the sync ends there, nullopt to go on.
+class SyncRun
 {
-    const int64_t start = clock.monotonicNs();
-    SyncResult r;
-    r.trigger = req.trigger;
-    r.transport = agent.transport();
-    r.mode = syncModeName(req.policy.mode);
-    auto finish = [&](Outcome o) {
-        r.outcome = o;
-        r.durationNs = clock.monotonicNs() - start;
-        r.latencyNs = clock.monotonicNs() - (req.triggerMonoNs ? req.triggerMonoNs : start);
-        r.finishedAtNs = clock.realtimeNs();
-        return r;
-    };
-    auto fail = [&](qga::Error e) {
-        // Paused or stopped under our feet: nothing wrong with the guest's clock.
-        if (e.kind == ErrorKind::NotRunning) {
-            r.note = "domain no longer running: " + e.message;
-            return finish(Outcome::Cancelled);
+public:
+    SyncRun(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRequest& req,
+            DelayModel& delay)
+        : m_agent(agent), m_clock(clock), m_req(req), m_p(req.policy), m_delay(delay),
+          m_start(clock.monotonicNs()), m_rtc(req.policy.mode == SyncMode::Rtc)
+    {
+        m_r.trigger = req.trigger;
+        m_r.transport = agent.transport();
+        m_r.mode = req.policy.mode;
+    }
+
+    // DESIGN.md section 3: measure; leave a guest within its tolerance
+    // alone; set host now + d; verify; re-correct until the verify supports
+    // an outcome (verdict) or shouldStop says the rounds are over.
+    SyncResult run()
+    {
+        if (!m_p.active())
+            return finish(Outcome::Skipped, "policy: mode=off");
+        Expected<Measurement> m = measure(m_agent, m_p.samples, m_delay.bestRttNs);
+        if (!m)
+            return fail(m.error());
+        m_delay.noteRtt(m->rttNs);
+        m_r.before = m_last = *m;
+        m_lim = effectiveLimits(m_p, m_rtc, m->granularityNs);
+        if (std::optional<SyncStop> stop = beforeSetting(m_p, m_req.trigger, *m, m_lim)) {
+            if (stop->outcome == Outcome::InSync)
+                m_r.after = *m;
+            return finish(stop->outcome, stop->note);
         }
-        r.error = std::move(e);
-        return finish(Outcome::Failed);
-    };
-    const SyncPolicy& p = req.policy;
-    if (!p.enabled || p.mode == SyncMode::Off) {
-        r.note = "policy: mode=off";
-        return finish(Outcome::Skipped);
-    }
-    bool rtc = p.mode == SyncMode::Rtc; // also after a fallback from an unsupported explicit set
-
-    Expected<Measurement> m = measure(agent, p.samples, delay.bestRttNs);
-    if (!m)
-        return fail(m.error());
-    delay.noteRtt(m->rttNs);
-    r.before = *m;
-    Limits lim = effectiveLimits(p, rtc, m->granularityNs);
-    if (inTolerance(*m, lim)) {
-        r.after = *m;
-        return finish(Outcome::InSync);
-    }
-    if (p.measureOnly) {
-        r.note = "measured only (watch-correct=no)";
-        return finish(Outcome::Drifted);
-    }
-    if (backwardStepRefused(p, req.trigger, *m)) {
-        r.note = "policy: max-backward-step-ms=" + std::to_string(p.maxBackwardStepNs / 1'000'000) +
-                 ": the guest is ahead, not stepped back on " + std::string(triggerName(req.trigger));
-        return finish(Outcome::Skipped);
+        for (int attempt = 1; !shouldStop(attempt, m_p.attempts, m_r.after, m_lim); ++attempt)
+            if (std::optional<SyncResult> done = round(attempt))
+                return *done;
+        return outOfAttempts();
     }
 
-    std::optional<qga::Error> lastSetError; // the last set failed (transient), retrying
-    for (int attempt = 1; attempt <= 2 * p.attempts; ++attempt) {
-        // Past the budget: go on while not close -- but a guest within its
-        // tolerance never gets the very last set, which nothing could fix if
-        // it landed badly (under load one set in a few hundred lands ms off).
-        if (attempt > p.attempts && r.after &&
-            (closeEnough(*r.after, lim) ||
-             (attempt == 2 * p.attempts && inTolerance(*r.after, lim))))
-            break;
+private:
+    std::optional<SyncResult> round(int attempt)
+    {
         // Decide on the time only after the last confirmation that the domain runs.
-        Expected<bool> up = req.stillRunning ? req.stillRunning() : Expected<bool>(true);
-        if (!up) // cannot tell: report what failed first
-            return fail(lastSetError ? std::move(*lastSetError) : up.error());
-        if (!*up) {
-            r.note = "domain no longer running";
-            return finish(Outcome::Cancelled);
-        }
-        const int64_t d = rtc ? 0 : delay.estimate(m->rttNs);
-        Expected<void> set = rtc ? agent.setTimeFromRtc() : agent.setTime(clock.realtimeNs() + d);
-        r.attempts = attempt;
-        r.delayEstimateNs = d;
-        if (!set && !rtc && set.error().kind == ErrorKind::Unsupported) {
-            // The hypervisor cannot set an explicit time: fall back to the RTC.
-            rtc = true;
-            r.mode = syncModeName(SyncMode::Rtc);
-            lim = effectiveLimits(p, rtc, m->granularityNs);
-            set = agent.setTimeFromRtc();
-        }
+        if (std::optional<SyncResult> gone = confirmRunning())
+            return gone;
+        const int64_t d = m_rtc ? 0 : m_delay.estimate(m_last.rttNs);
+        Expected<void> set = setOnce(d);
+        m_r.attempts = attempt;
+        m_r.delayEstimateNs = d;
         if (!set) {
-            if (transient(set.error().kind) && attempt < 2 * p.attempts) {
-                lastSetError = set.error();
-                continue;
+            if (transient(set.error().kind) && attempt < 2 * m_p.attempts) {
+                m_lastSetError = set.error(); // retried next round
+                return std::nullopt;
             }
             return fail(set.error());
         }
-        lastSetError.reset(); // recovered: no longer the cause of anything
-        Expected<Measurement> v = measure(agent, p.samples, delay.bestRttNs);
+        m_lastSetError.reset(); // recovered: no longer the cause of anything
+        Expected<Measurement> v = measure(m_agent, m_p.samples, m_delay.bestRttNs);
         if (!v)
             return fail(v.error());
-        delay.noteRtt(v->rttNs);
-        r.after = *v;
+        return verified(attempt, d, *v);
+    }
+
+    std::optional<SyncResult> confirmRunning()
+    {
+        Expected<bool> up = m_req.stillRunning ? m_req.stillRunning() : Expected<bool>(true);
+        if (!up) // cannot tell: report what failed first
+            return fail(m_lastSetError ? *m_lastSetError : up.error());
+        if (!*up)
+            return finish(Outcome::Cancelled, "domain no longer running");
+        return std::nullopt;
+    }
+
+    // The set, or the RTC where the hypervisor cannot set an explicit time.
+    Expected<void> setOnce(int64_t d)
+    {
+        if (m_rtc)
+            return m_agent.setTimeFromRtc();
+        // The host clock is read right before the call: d covers the rest.
+        Expected<void> set = m_agent.setTime(nextSetTime(m_clock.realtimeNs(), d));
+        if (set || set.error().kind != ErrorKind::Unsupported)
+            return set;
+        m_rtc = true;
+        m_r.mode = SyncMode::Rtc;
+        m_lim = effectiveLimits(m_p, m_rtc, m_last.granularityNs);
+        return m_agent.setTimeFromRtc();
+    }
+
+    std::optional<SyncResult> verified(int attempt, int64_t d, const Measurement& v)
+    {
+        m_delay.noteRtt(v.rttNs);
+        m_r.after = v;
         qCDebug(lcEngine,
                 "attempt %d: delay estimate %lld us, verified %+lld us (RTT %lld us, %d samples)",
-                attempt, static_cast<long long>(d / 1000),
-                static_cast<long long>(v->offsetNs / 1000), static_cast<long long>(v->rttNs / 1000),
-                v->samples);
+                attempt, static_cast<long long>(d / 1000), static_cast<long long>(v.offsetNs / 1000),
+                static_cast<long long>(v.rttNs / 1000), v.samples);
         // We asked to move the clock by more than the tolerance: reading the
         // very same nanosecond afterwards means it neither moved nor ticked
         // (a coarse clock may show the same millisecond: not evidence).
-        if (v->firstGuestNs == m->lastGuestNs && lim.granularityNs <= 1)
+        if (v.firstGuestNs == m_last.lastGuestNs && m_lim.granularityNs <= 1)
             return fail(qga::makeError(ErrorKind::BadClock,
                                        "guest clock does not advance (it shows the same time "
                                        "before and after the set)"));
-        if (!rtc && shouldLearn(*v, delay, lim))
-            delay.learn(m->rttNs, d, v->offsetNs);
-        if (std::optional<Outcome> o = verdict(*v, lim, rtc, delay.trustedJitterNs(), r.note))
-            return finish(*o);
-        if (rtc) // the RTC gives what it gives: another read of it changes nothing
+        if (!m_rtc && shouldLearn(v, m_delay, m_lim))
+            m_delay.learn(m_last.rttNs, d, v.offsetNs);
+        std::string note;
+        if (std::optional<Outcome> o = verdict(v, m_lim, m_rtc, m_delay.trustedJitterNs(), note))
+            return finish(*o, note);
+        if (m_rtc) // the RTC gives what it gives: another read of it changes nothing
             return fail(qga::makeError(ErrorKind::BadClock, "guest re-read its RTC but is still " +
-                                                                formatOffset(v->offsetNs) +
-                                                                " off"));
-        m = v;
+                                                                formatOffset(v.offsetNs) + " off"));
+        m_last = v;
+        return std::nullopt;
     }
-    if (r.after && inTolerance(*r.after, lim))
-        return finish(Outcome::Approximate);
-    r.error = qga::makeError(ErrorKind::BadClock,
-                             "residual " + formatOffset(r.after ? r.after->offsetNs : 0) +
-                                 " still outside tolerance after " + std::to_string(r.attempts) +
-                                 " attempts");
-    return finish(Outcome::Failed);
+
+    SyncResult outOfAttempts()
+    {
+        if (m_r.after && inTolerance(*m_r.after, m_lim))
+            return finish(Outcome::Approximate);
+        return fail(qga::makeError(
+            ErrorKind::BadClock, "residual " + formatOffset(m_r.after ? m_r.after->offsetNs : 0) +
+                                     " still outside tolerance after " +
+                                     std::to_string(m_r.attempts) + " attempts"));
+    }
+
+    SyncResult finish(Outcome o, std::string note = {})
+    {
+        m_r.outcome = o;
+        if (!note.empty())
+            m_r.note = std::move(note);
+        const int64_t now = m_clock.monotonicNs();
+        m_r.durationNs = now - m_start;
+        m_r.latencyNs = now - (m_req.triggerMonoNs ? m_req.triggerMonoNs : m_start);
+        m_r.finishedAtNs = m_clock.realtimeNs();
+        return m_r;
+    }
+
+    SyncResult fail(qga::Error e)
+    {
+        // Paused or stopped under our feet: nothing wrong with the guest's clock.
+        if (e.kind == ErrorKind::NotRunning)
+            return finish(Outcome::Cancelled, "domain no longer running: " + e.message);
+        m_r.error = std::move(e);
+        return finish(Outcome::Failed);
+    }
+
+    qga::GuestAgent& m_agent;
+    const qga::Clock& m_clock;
+    const SyncRequest& m_req;
+    const SyncPolicy& m_p;
+    DelayModel& m_delay;
+    const int64_t m_start;
+    bool m_rtc; // also after a fallback from an unsupported explicit set
+    SyncResult m_r;
+    Limits m_lim;
+    Measurement m_last;                       // the latest measurement: what the next set aims from
+    std::optional<qga::Error> m_lastSetError; // the last set failed (transient), retrying
+};
+
+} // namespace
+
+SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRequest& req,
+                   DelayModel& delay)
+{
+    return SyncRun(agent, clock, req, delay).run();
 }
 
 } // namespace clocksync

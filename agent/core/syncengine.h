@@ -96,6 +96,26 @@ bool backwardStepRefused(const SyncPolicy& p, Trigger t, const Measurement& m);
 std::optional<Outcome> verdict(const Measurement& v, const Limits& l, bool rtc, int64_t jitterNs,
                                std::string& note);
 
+// Before any set: a reason not to set at all (in sync, measure-only, a
+// refused backward step), or nullopt.
+struct SyncStop
+{
+    Outcome outcome;
+    std::string note;
+};
+std::optional<SyncStop> beforeSetting(const SyncPolicy& p, Trigger t, const Measurement& m,
+                                      const Limits& l);
+
+// Whether set number `attempt` (1-based) is not to be made, and why: past
+// 2 x attempts; past `attempts` once the last verify is closeEnough; and the
+// very last one for a guest already within its tolerance. Null: make it.
+const char* shouldStop(int attempt, int attempts, const std::optional<Measurement>& last,
+                       const Limits& l);
+
+// The guest time to send: the host's now, read right before the call, plus
+// the learned host→guest delay of a set.
+int64_t nextSetTime(int64_t hostNowNs, int64_t delayEstimateNs);
+
 // Whether a verify may teach the delay model: a quiet path (round trip near
 // the best seen), a residual a delay can explain, and more than quantisation.
 bool shouldLearn(const Measurement& v, const DelayModel& d, const Limits& l);

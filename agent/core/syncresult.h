@@ -2,6 +2,7 @@
 #pragma once
 
 #include "expected.h"
+#include "policy.h"
 #include "sample.h"
 #include "trigger.h"
 
@@ -48,7 +49,7 @@ struct SyncResult
     std::optional<Measurement> after;
     int attempts = 0; // set calls made
     std::string transport;
-    std::string mode;            // host / rtc
+    SyncMode mode = SyncMode::Host; // host, or rtc (also after a fallback)
     int64_t delayEstimateNs = 0; // host→guest delay used for the last set
     int64_t durationNs = 0;      // engine run time
     int64_t latencyNs = 0;       // trigger → outcome

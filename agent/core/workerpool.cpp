@@ -86,6 +86,14 @@ void MainThreadQueue::drain()
         fn();
 }
 
+void Lifetime::Handle::post(std::function<void()> fn) const
+{
+    MainThreadQueue::instance().post([token = m_token, fn = std::move(fn)] {
+        if (token.lock())
+            fn();
+    });
+}
+
 MainThreadQueue& MainThreadQueue::instance()
 {
     static MainThreadQueue* q = [] {

@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -61,6 +62,36 @@ private:
     std::mutex m_mutex;
     std::deque<std::function<void()>> m_pending;
     bool m_wakePending = false;
+};
+
+// "Post back if the receiver is still alive": an object that hands work to
+// other threads owns a Lifetime; the work captures a Handle (taken on the
+// owner's thread) and posts its continuation through it. The continuation runs
+// on the main thread only if the owner has not revoked it (its destructor, on
+// the main thread, does) by then.
+class Lifetime
+{
+public:
+    class Handle
+    {
+    public:
+        // From any thread: fn runs on the main thread, unless revoked by then.
+        void post(std::function<void()> fn) const;
+        bool alive() const { return !m_token.expired(); } // main thread only
+
+    private:
+        friend class Lifetime;
+        explicit Handle(std::weak_ptr<int> token) : m_token(std::move(token)) {}
+        std::weak_ptr<int> m_token;
+    };
+
+    Handle handle() const { return Handle(m_token); }
+    // Drops every continuation not run yet. Main thread; idempotent.
+    void revoke() { m_token.reset(); }
+    ~Lifetime() { revoke(); }
+
+private:
+    std::shared_ptr<int> m_token = std::make_shared<int>(0);
 };
 
 } // namespace clocksync

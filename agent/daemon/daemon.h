@@ -1,24 +1,29 @@
-// virt-clocksyncd's wiring: libvirt connection → event mapping → tracker →
-// scheduler → results logged. No logic of its own beyond routing.
+// SPDX-License-Identifier: Apache-2.0
+// virt-clocksyncd's wiring. What lives where in agent/daemon:
+//   main.cpp            arguments, config, signals (SIGTERM/SIGINT stop, SIGHUP reloads), sd_notify
+//   daemon.*            routes: hypervisor events → tracker → scheduler → results
+//   controlhandler.*    the control socket's commands, status JSON, sync fan-in
+//   controlserver.*     the control socket itself (peer credentials, bounds)
+//   reporter.*, metrics.*  log lines, journald fields, Prometheus metrics
+//   clockstep.*, sleepwatcher.*, unixsignals.*  host watchers
+// The Daemon knows the hypervisor only as the core's Hypervisor interface;
+// main.cpp gives it the libvirt one, tests a fake.
 #pragma once
 
 #include "clockstep.h"
 #include "config.h"
+#include "controlhandler.h"
 #include "controlserver.h"
 #include "domaintracker.h"
-#include "eventmap.h"
-#include "rtcchange.h"
 #include "driftwatch.h"
-#include "libvirtbackend.h"
-#include "libvirtconnection.h"
-#include "metrics.h"
+#include "hypervisor.h"
+#include "reporter.h"
+#include "rtcchange.h"
 #include "sleepwatcher.h"
 
 #include <QObject>
 
 #include <memory>
-#include <map>
-#include <set>
 
 namespace clocksync {
 
@@ -26,7 +31,8 @@ class Daemon : public QObject
 {
     Q_OBJECT
 public:
-    explicit Daemon(DaemonConfig config, QObject* parent = nullptr);
+    Daemon(DaemonConfig config, std::unique_ptr<Hypervisor> hypervisor,
+           const qga::Clock& clock = qga::SystemClock::instance(), QObject* parent = nullptr);
     ~Daemon() override;
 
     // Error text if the daemon must not run (another one serves this
@@ -34,70 +40,52 @@ public:
     QString start();
     // Stops taking events, aborts pending syncs, waits for in-flight ones.
     void shutdown();
+    // A new config (SIGHUP): the sync defaults, agent wait, RTC interval and
+    // metrics file take effect for the next jobs; tracked state is kept. What
+    // needs a restart (uri, transport, concurrency, control socket) is
+    // reported and left as it is. Returns one line per change.
+    QStringList reload(const DaemonConfig& next);
 
     DomainTracker& tracker() { return *m_tracker; }
-    const Metrics& metrics() const { return m_metrics; }
+    const Metrics& metrics() const { return m_reporter.metrics(); }
     const DriftWatch& driftWatch() const { return m_drift; }
     ControlServer* control() { return m_control.get(); }
-    LibvirtConnection& connection() { return *m_connection; }
+    Hypervisor& hypervisor() { return *m_hypervisor; }
     const DaemonConfig& config() const { return m_config; }
+
+    // Host woke from sleep (or another host-wide reason): sync every running guest.
+    void syncAllRunning(Trigger t);
+    // The host clock was stepped by stepNs (also how tests inject a step).
+    void onHostClockStep(int64_t stepNs);
 
 signals:
     void syncFinished(const clocksync::SyncResult& result);
 
 private:
+    void wire();
     void onConnected();
-    void onLifecycle(const QString& uuid, const QString& name, int event, int detail);
-    void onAgentLifecycle(const QString& uuid, const QString& name, int state, int reason);
-    void onMetadata(const QString& uuid, const QString& name, int type, const QString& ns);
+    void onEvent(const QString& uuid, const QString& name, const EventAction& a);
     void onResult(const SyncResult& r);
-    void handleControl(const ControlRequest& req, ControlServer::Reply reply);
-    nlohmann::json statusJson(const std::vector<std::string>& only) const;
-    void requestSync(const std::vector<std::pair<std::string, std::string>>& domains,
-                     ControlServer::Reply reply);
+    void onRtcChange(const std::string& uuid, const std::string& name);
+    void forgetDomain(const std::string& uuid, const std::string& name);
+    void applyRuntimeSettings();
     void updateMetrics();
-    // Lists running domains on a worker, then calls back on the main thread.
-    void
-    withRunningDomains(std::function<void(std::vector<std::pair<std::string, std::string>>)> fn);
+    QString openControl();
 
     DaemonConfig m_config;
-    std::unique_ptr<LibvirtConnection> m_connection;
-    std::unique_ptr<LibvirtBackend> m_backend;
+    const qga::Clock& m_clock;
+    std::unique_ptr<Hypervisor> m_hypervisor;
     std::unique_ptr<Scheduler> m_scheduler;
     std::unique_ptr<DomainTracker> m_tracker;
     SleepWatcher m_sleep;
     ClockStepWatcher m_clockStep;
     DriftWatch m_drift;
-    Metrics m_metrics;
+    Reporter m_reporter;
+    ControlHandler m_handler;
     std::unique_ptr<ControlServer> m_control;
-    struct PendingSync
-    {
-        // uuid -> ticket: only a result of a job that started after the
-        // request (generation >= ticket) answers it, never an earlier one.
-        std::map<std::string, uint64_t> waiting;
-        nlohmann::json results = nlohmann::json::array();
-        ControlServer::Reply reply;
-    };
-    std::vector<std::shared_ptr<PendingSync>> m_pendingSyncs;
     MigrationSides m_migrations;
     RtcChangeFilter m_rtc{10'000'000'000};
-    void onRtcChange(const std::string& uuid, const std::string& name);
-    std::map<std::string, std::string> m_skipNote; // uuid -> why its last result was skipped
-    void forgetDomain(const std::string& uuid, const std::string& name);
     bool m_stopping = false;
-    std::shared_ptr<int> m_alive =
-        std::make_shared<int>(0); // late posts after destruction are dropped
-
-public:
-    // Host woke from sleep (or another host-wide reason): sync every running guest.
-    void syncAllRunning(Trigger t);
-    // The host clock was stepped by stepNs (also how tests inject a step).
-    void onHostClockStep(int64_t stepNs);
 };
-
-// Logs one line per sync outcome (journald fields when under journald).
-void logSyncResult(const SyncResult& r);
-// The structured journald fields of a result ("KEY=value"), MESSAGE first.
-std::vector<std::string> journalFields(const SyncResult& r);
 
 } // namespace clocksync

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // virt-clocksyncd: keeps libvirt guests' clocks right after pause, restore,
 // snapshot revert, migration and host sleep. Thin main: arguments, config,
 // signals; the Daemon does the rest.
@@ -5,6 +6,7 @@
 #include "controlserver.h"
 #include "daemon.h"
 #include "eventloop.h"
+#include "libvirtconnection.h"
 #include "unixsignals.h"
 
 #include <QCommandLineParser>
@@ -47,12 +49,17 @@ int main(int argc, char** argv)
     cli.addOptions({uriOpt, configOpt, fgOpt, checkOpt});
     cli.process(app);
 
-    const ConfigParse parsed = loadEffectiveConfig(cli.value(configOpt));
-    for (const QString& w : parsed.warnings)
-        std::fprintf(stderr, "%s\n", qPrintable(w));
+    // The config as given: the file, its drop-ins, then --uri.
+    auto readConfig = [&]() {
+        ConfigParse parsed = loadEffectiveConfig(cli.value(configOpt));
+        for (const QString& w : parsed.warnings)
+            std::fprintf(stderr, "%s\n", qPrintable(w));
+        if (cli.isSet(uriOpt))
+            parsed.config.uri = cli.value(uriOpt);
+        return parsed;
+    };
+    const ConfigParse parsed = readConfig();
     DaemonConfig config = parsed.config;
-    if (cli.isSet(uriOpt))
-        config.uri = cli.value(uriOpt);
 
     if (cli.isSet(checkOpt)) {
         if (config.controlSocket.isEmpty()) // show where it will be
@@ -65,10 +72,18 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "virt-clocksyncd: cannot start libvirt's event loop\n");
         return 1;
     }
-    Daemon daemon(config);
+    Daemon daemon(config, std::make_unique<LibvirtConnection>(config, qga::SystemClock::instance()));
     UnixSignals sigs;
-    sigs.install({SIGTERM, SIGINT});
+    sigs.install({SIGTERM, SIGINT, SIGHUP});
     QObject::connect(&sigs, &UnixSignals::received, &app, [&](int sig) {
+        if (sig == SIGHUP) { // reload: the config and its drop-ins, tracked state kept
+            const QStringList changes = daemon.reload(readConfig().config);
+            std::fprintf(stderr, "virt-clocksyncd: reloaded the config: %s\n",
+                         changes.isEmpty() ? "no change"
+                                           : qPrintable(QString::number(changes.size()) +
+                                                        " change(s): " + changes.join(", ")));
+            return;
+        }
         static bool stopping = false; // a second signal (e.g. forwarded by runuser) changes nothing
         if (std::exchange(stopping, true))
             return;
@@ -86,15 +101,15 @@ int main(int argc, char** argv)
     auto status = [&daemon] {
         const QString text =
             QStringLiteral("STATUS=%1 %2, %3 guest(s) tracked")
-                .arg(daemon.connection().isConnected() ? "connected to" : "connecting to",
+                .arg(daemon.hypervisor().isConnected() ? "connected to" : "connecting to",
                      daemon.config().uri)
                 .arg(daemon.tracker().trackedCount());
         sd_notify(0, text.toUtf8().constData());
     };
     sd_notify(0, "READY=1");
     status();
-    QObject::connect(&daemon.connection(), &LibvirtConnection::connected, &app, status);
-    QObject::connect(&daemon.connection(), &LibvirtConnection::disconnected, &app, status);
+    QObject::connect(&daemon.hypervisor(), &Hypervisor::connected, &app, status);
+    QObject::connect(&daemon.hypervisor(), &Hypervisor::disconnected, &app, status);
     QObject::connect(&daemon, &Daemon::syncFinished, &app, status);
     uint64_t watchdogUs = 0;
     QTimer watchdog;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The trigger table.
 #include "eventmap.h"
 
@@ -13,7 +14,7 @@ EventAction mapLifecycleEvent(int event, int detail)
         case VIR_DOMAIN_EVENT_RESUMED_UNPAUSED:
             return {EventAction::Sync, Trigger::Resumed};
         case VIR_DOMAIN_EVENT_RESUMED_MIGRATED:
-            return {EventAction::MigrationResumed, Trigger::MigratedIn};
+            return {EventAction::MigrationResumed, Trigger::MigratedIn, true};
         case VIR_DOMAIN_EVENT_RESUMED_FROM_SNAPSHOT:
             return {EventAction::Sync, Trigger::SnapshotReverted};
         case VIR_DOMAIN_EVENT_RESUMED_POSTCOPY:
@@ -44,10 +45,15 @@ EventAction mapLifecycleEvent(int event, int detail)
         }
     case VIR_DOMAIN_EVENT_UNDEFINED:
         return {EventAction::Forget, Trigger::Resumed};
+    case VIR_DOMAIN_EVENT_STOPPED:
+        // Migrated away: it runs elsewhere now, nothing here is about it.
+        if (detail == VIR_DOMAIN_EVENT_STOPPED_MIGRATED)
+            return {EventAction::Forget, Trigger::Resumed};
+        return {EventAction::Stop, Trigger::Resumed};
+    case VIR_DOMAIN_EVENT_SHUTDOWN:
+        return {EventAction::Stop, Trigger::Resumed};
     case VIR_DOMAIN_EVENT_PMSUSPENDED:
     case VIR_DOMAIN_EVENT_SUSPENDED:
-    case VIR_DOMAIN_EVENT_STOPPED:
-    case VIR_DOMAIN_EVENT_SHUTDOWN:
     case VIR_DOMAIN_EVENT_CRASHED:
         return {EventAction::Cancel, Trigger::Resumed};
     default:

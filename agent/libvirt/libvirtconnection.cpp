@@ -1,9 +1,11 @@
-// LibvirtConnection.
+// SPDX-License-Identifier: Apache-2.0
+// LibvirtConnection: the libvirt Hypervisor.
 #include "libvirtconnection.h"
+
+#include "eventmap.h"
 
 #include <libvirt/virterror.h>
 
-#include "workerpool.h"
 #include <QCoreApplication>
 #include <QLoggingCategory>
 
@@ -54,20 +56,26 @@ const char* closeReasonText(int reason)
 // the mutex orders them after construction (and before destruction) in a way
 // ThreadSanitizer can check, which libvirt's own handoff is not.
 static std::mutex s_registryMutex;
-static std::map<const LibvirtConnection*, std::weak_ptr<int>> s_registry;
+static std::map<const LibvirtConnection*, Lifetime::Handle> s_registry;
 
-LibvirtConnection::LibvirtConnection(QString uri, QObject* parent)
-    : QObject(parent), m_uri(std::move(uri))
+LibvirtConnection::LibvirtConnection(const DaemonConfig& config, const qga::Clock& clock,
+                                     QObject* parent)
+    : Hypervisor(parent), m_uri(config.uri),
+      m_backend([this] { return connection(); }, config.transport, config.agentTimeoutSeconds,
+                clock)
 {
+    qRegisterMetaType<clocksync::EventAction>();
+    MainThreadQueue::instance(); // created on the main thread, before any worker posts
     m_retry.setSingleShot(true);
     connect(&m_retry, &QTimer::timeout, this, &LibvirtConnection::tryOpen);
     std::lock_guard lock(s_registryMutex);
-    s_registry[this] = m_alive;
+    s_registry.emplace(this, m_life.handle());
 }
 
 LibvirtConnection::~LibvirtConnection()
 {
     stop();
+    m_life.revoke();
     std::lock_guard lock(s_registryMutex);
     s_registry.erase(this);
 }
@@ -89,30 +97,51 @@ void LibvirtConnection::stop()
     m_stopped = true;
     m_retry.stop();
     deregister();
-    std::lock_guard lock(m_mutex);
-    m_conn.reset();
-    m_connected = false;
-}
-
-void LibvirtConnection::runInBackground(std::function<void()> fn)
-{
-    static WorkerPool pool(2);
-    pool.submit(std::move(fn));
+    {
+        std::lock_guard lock(m_mutex);
+        m_conn.reset();
+        m_connected = false;
+    }
+    // An open or a listing in flight: bounded by libvirt's own timeouts.
+    if (!m_background.waitForDone(10'000))
+        qCWarning(lcConn) << "a libvirt call is still running; not waiting for it";
 }
 
 void LibvirtConnection::postToMain(std::function<void()> fn)
 {
-    std::weak_ptr<int> alive;
-    {
-        std::lock_guard lock(s_registryMutex);
-        auto it = s_registry.find(this);
-        if (it == s_registry.end())
-            return; // destroyed
-        alive = it->second;
-    }
-    MainThreadQueue::instance().post([alive, fn = std::move(fn)] {
-        if (alive.lock())
-            fn();
+    std::lock_guard lock(s_registryMutex);
+    auto it = s_registry.find(this);
+    if (it != s_registry.end()) // else destroyed
+        it->second.post(std::move(fn));
+}
+
+void LibvirtConnection::postEvent(virDomainPtr dom, EventAction action)
+{
+    if (action.kind == EventAction::None)
+        return;
+    const DomainId id = idOf(dom);
+    postToMain([this, id, action] { emit domainEvent(id.uuid, id.name, action); });
+}
+
+void LibvirtConnection::listRunning(std::function<void(DomainList)> fn)
+{
+    std::shared_ptr<virConnect> conn = connection();
+    if (!conn)
+        return;
+    m_background.submit([this, back = m_life.handle(), conn, fn = std::move(fn)]() {
+        DomainList out;
+        virDomainPtr* doms = nullptr;
+        const int n = virConnectListAllDomains(conn.get(), &doms, VIR_CONNECT_LIST_DOMAINS_RUNNING);
+        for (int i = 0; i < n; ++i) {
+            const DomainId id = idOf(doms[i]);
+            out.emplace_back(id.uuid.toStdString(), id.name.toStdString());
+            virDomainFree(doms[i]);
+        }
+        std::free(doms);
+        back.post([this, fn, out = std::move(out)] {
+            if (!m_stopped)
+                fn(out);
+        });
     });
 }
 
@@ -123,21 +152,24 @@ void LibvirtConnection::tryOpen()
     m_opening = true;
     // virConnectOpen may autostart a session daemon or wait on a socket: not
     // on the main thread.
-    MainThreadQueue::instance();
-    std::weak_ptr<int> alive = m_alive;
     const std::string uri = m_uri.toStdString();
-    runInBackground([this, alive, uri]() {
+    m_background.submit([this, back = m_life.handle(), uri]() {
         virConnectPtr c = virConnectOpen(uri.c_str());
         std::string error;
         if (!c) {
             virErrorPtr e = virGetLastError();
             error = e && e->message ? e->message : "unknown error";
         }
-        MainThreadQueue::instance().post([this, alive, c, error]() {
-            if (alive.lock())
-                onOpened(c, QString::fromStdString(error));
-            else if (c)
-                virConnectClose(c);
+        // Closed here if nobody takes it (the connection object went away).
+        auto owned = std::shared_ptr<virConnect>(c, [](virConnectPtr p) {
+            if (p)
+                virConnectClose(p);
+        });
+        back.post([this, owned, error]() {
+            virConnectPtr raw = owned.get();
+            if (raw)
+                virConnectRef(raw); // onOpened takes its own reference
+            onOpened(raw, QString::fromStdString(error));
         });
     });
 }
@@ -160,6 +192,29 @@ void LibvirtConnection::onOpened(virConnectPtr raw, const QString& error)
     if (virConnectRegisterCloseCallback(raw, &LibvirtConnection::onCloseCallback, this, nullptr) ==
         0)
         m_closeCallbackRegistered = true;
+    std::vector<int> ids;
+    if (const QString why = registerEvents(raw, ids); !why.isEmpty()) {
+        if (std::exchange(m_closeCallbackRegistered, false))
+            virConnectUnregisterCloseCallback(raw, &LibvirtConnection::onCloseCallback);
+        scheduleRetry("cannot register for domain events: " + why);
+        return;
+    }
+    {
+        std::lock_guard lock(m_mutex);
+        m_conn = std::move(conn);
+        m_callbackIds = std::move(ids);
+    }
+    if (m_reconnects > 0 || m_backoffMs > 1000)
+        qCInfo(lcConn).noquote() << "reconnected to" << m_uri;
+    else
+        qCInfo(lcConn).noquote() << "connected to" << m_uri;
+    m_backoffMs = 1000;
+    m_connected = true;
+    emit connected();
+}
+
+QString LibvirtConnection::registerEvents(virConnectPtr raw, std::vector<int>& ids)
+{
     struct
     {
         int id;
@@ -174,34 +229,21 @@ void LibvirtConnection::onOpened(virConnectPtr raw, const QString& error)
         {VIR_DOMAIN_EVENT_ID_RTC_CHANGE,
          VIR_DOMAIN_EVENT_CALLBACK(&LibvirtConnection::onRtcChange)},
     };
-    std::vector<int> ids;
     for (const auto& ev : events) {
-        int id = virConnectDomainEventRegisterAny(raw, nullptr, ev.id, ev.cb, this, nullptr);
-        if (id >= 0)
+        const int id = virConnectDomainEventRegisterAny(raw, nullptr, ev.id, ev.cb, this, nullptr);
+        if (id >= 0) {
             ids.push_back(id);
-        else if (ev.id == VIR_DOMAIN_EVENT_ID_LIFECYCLE) {
+        } else if (ev.id == VIR_DOMAIN_EVENT_ID_LIFECYCLE) {
             virErrorPtr e = virGetLastError();
-            const QString why = QString::fromUtf8(e && e->message ? e->message : "unknown error");
             for (int other : ids)
                 virConnectDomainEventDeregisterAny(raw, other);
-            scheduleRetry("cannot register for domain events: " + why);
-            return;
+            ids.clear();
+            return QString::fromUtf8(e && e->message ? e->message : "unknown error");
         } else {
             qCDebug(lcConn) << "event" << ev.id << "not supported by this driver";
         }
     }
-    {
-        std::lock_guard lock(m_mutex);
-        m_conn = std::move(conn);
-        m_callbackIds = std::move(ids);
-    }
-    if (m_reconnects > 0 || m_backoffMs > 1000)
-        qCInfo(lcConn).noquote() << "reconnected to" << m_uri;
-    else
-        qCInfo(lcConn).noquote() << "connected to" << m_uri;
-    m_backoffMs = 1000;
-    m_connected = true;
-    emit connected();
+    return {};
 }
 
 void LibvirtConnection::scheduleRetry(const QString& why)
@@ -254,67 +296,45 @@ void LibvirtConnection::onClosed(int reason)
 int LibvirtConnection::onLifecycle(virConnectPtr, virDomainPtr dom, int event, int detail,
                                    void* opaque) noexcept
 {
-    auto* self = static_cast<LibvirtConnection*>(opaque);
-    const DomainId id = idOf(dom);
-    self->postToMain(
-        [self, id, event, detail] { emit self->lifecycleEvent(id.uuid, id.name, event, detail); });
+    static_cast<LibvirtConnection*>(opaque)->postEvent(dom, mapLifecycleEvent(event, detail));
     return 0;
 }
 
 void LibvirtConnection::onAgentLifecycle(virConnectPtr, virDomainPtr dom, int state, int reason,
                                          void* opaque) noexcept
 {
-    auto* self = static_cast<LibvirtConnection*>(opaque);
-    const DomainId id = idOf(dom);
-    self->postToMain([self, id, state, reason] {
-        emit self->agentLifecycleEvent(id.uuid, id.name, state, reason);
-    });
+    static_cast<LibvirtConnection*>(opaque)->postEvent(dom, mapAgentLifecycleEvent(state, reason));
 }
 
+// Only our own namespace's element: the job re-reads the policy; mode=off
+// makes it a no-op, anything else a (cheap, skip-if-in-sync) check, which is
+// also how a resync is requested.
 void LibvirtConnection::onMetadata(virConnectPtr, virDomainPtr dom, int type, const char* nsuri,
                                    void* opaque) noexcept
 {
-    auto* self = static_cast<LibvirtConnection*>(opaque);
-    const DomainId id = idOf(dom);
-    const QString ns = QString::fromUtf8(nsuri ? nsuri : "");
-    self->postToMain(
-        [self, id, type, ns] { emit self->metadataChanged(id.uuid, id.name, type, ns); });
+    if (type != VIR_DOMAIN_METADATA_ELEMENT || !nsuri || qstrcmp(nsuri, kMetadataUri) != 0)
+        return;
+    static_cast<LibvirtConnection*>(opaque)->postEvent(
+        dom, {EventAction::PolicyChanged, Trigger::PolicyChanged});
 }
 
 void LibvirtConnection::onPmWakeup(virConnectPtr, virDomainPtr dom, int, void* opaque) noexcept
 {
-    auto* self = static_cast<LibvirtConnection*>(opaque);
-    const DomainId id = idOf(dom);
-    self->postToMain([self, id] { emit self->pmWakeup(id.uuid, id.name); });
+    static_cast<LibvirtConnection*>(opaque)->postEvent(dom, {EventAction::Sync, Trigger::PmWakeup});
 }
 
 // The new utcoffset is not needed: a clock offset='variable' domain's live
 // XML carries the new adjustment, which the sync job reads.
 void LibvirtConnection::onRtcChange(virConnectPtr, virDomainPtr dom, long long, void* opaque) noexcept
 {
-    auto* self = static_cast<LibvirtConnection*>(opaque);
-    const DomainId id = idOf(dom);
-    self->postToMain([self, id] { emit self->rtcChanged(id.uuid, id.name); });
+    static_cast<LibvirtConnection*>(opaque)->postEvent(
+        dom, {EventAction::RtcChanged, Trigger::RtcChanged});
 }
 
 void LibvirtConnection::onCloseCallback(virConnectPtr, int reason, void* opaque) noexcept
 {
     auto* self = static_cast<LibvirtConnection*>(opaque);
     self->postToMain([self, reason] { self->onClosed(reason); });
-}
-
-std::vector<std::pair<std::string, std::string>> LibvirtConnection::listRunning(virConnectPtr conn)
-{
-    std::vector<std::pair<std::string, std::string>> out;
-    virDomainPtr* doms = nullptr;
-    const int n = virConnectListAllDomains(conn, &doms, VIR_CONNECT_LIST_DOMAINS_RUNNING);
-    for (int i = 0; i < n; ++i) {
-        const DomainId id = idOf(doms[i]);
-        out.emplace_back(id.uuid.toStdString(), id.name.toStdString());
-        virDomainFree(doms[i]);
-    }
-    std::free(doms);
-    return out;
 }
 
 } // namespace clocksync

@@ -1,12 +1,18 @@
-// The daemon's libvirt connection: opened off the main thread, keepalive,
-// close callback, reconnect with exponential backoff, and every domain event
-// callback (re-)registered on each connection. libvirt callbacks only copy
-// what they need and post it to the main thread as signals.
+// SPDX-License-Identifier: Apache-2.0
+// The Hypervisor over libvirt (agent/libvirt is the only code that includes
+// libvirt): a connection opened off the main thread, keepalive, close
+// callback, reconnect with exponential backoff, and every domain event
+// callback (re-)registered on each connection and mapped to core terms
+// (eventmap). libvirt callbacks only copy what they need and post it to the
+// main thread. Owns the LibvirtBackend the scheduler's workers use.
 #pragma once
 
+#include "config.h"
+#include "hypervisor.h"
+#include "libvirtbackend.h"
 #include "libvirthandles.h"
+#include "workerpool.h"
 
-#include <QObject>
 #include <QTimer>
 
 #include <functional>
@@ -17,42 +23,33 @@
 
 namespace clocksync {
 
-class LibvirtConnection : public QObject
+class LibvirtConnection final : public Hypervisor
 {
     Q_OBJECT
 public:
-    explicit LibvirtConnection(QString uri, QObject* parent = nullptr);
+    LibvirtConnection(const DaemonConfig& config, const qga::Clock& clock,
+                      QObject* parent = nullptr);
     ~LibvirtConnection() override;
 
-    // Starts connecting (asynchronously); retries until stop().
-    void start();
-    void stop();
-    bool isConnected() const { return m_connected; }
-    QString uri() const { return m_uri; }
-    int reconnects() const { return m_reconnects; }
+    void start() override;
+    void stop() override;
+    bool isConnected() const override { return m_connected; }
+    QString uri() const override { return m_uri; }
+    int reconnects() const override { return m_reconnects; }
+    void listRunning(std::function<void(DomainList)> fn) override;
+    DomainBackend& backend() override { return m_backend; }
 
     // Thread-safe: the current connection, referenced (null while down).
     std::shared_ptr<virConnect> connection() const;
 
-    // Running domains as (uuid, name). Blocking: call from a worker.
-    static std::vector<std::pair<std::string, std::string>> listRunning(virConnectPtr conn);
-    // Runs fn on a background thread (connection open, domain listing).
-    static void runInBackground(std::function<void()> fn);
-
-signals:
-    void connected();
-    void disconnected(const QString& reason);
-    void lifecycleEvent(const QString& uuid, const QString& name, int event, int detail);
-    void agentLifecycleEvent(const QString& uuid, const QString& name, int state, int reason);
-    void metadataChanged(const QString& uuid, const QString& name, int type, const QString& nsUri);
-    void pmWakeup(const QString& uuid, const QString& name);
-    void rtcChanged(const QString& uuid, const QString& name);
-
 private:
     // Posts fn to the main thread; dropped if this object is gone by then.
     void postToMain(std::function<void()> fn);
+    void postEvent(virDomainPtr dom, EventAction action);
     void tryOpen();
     void onOpened(virConnectPtr conn, const QString& error);
+    // Registers every domain event; an error text if the lifecycle one fails.
+    QString registerEvents(virConnectPtr conn, std::vector<int>& ids);
     void onClosed(int reason);
     void scheduleRetry(const QString& why);
     void deregister();
@@ -66,8 +63,7 @@ private:
     static void onCloseCallback(virConnectPtr, int, void*) noexcept;
 
     QString m_uri;
-    std::shared_ptr<int> m_alive =
-        std::make_shared<int>(0); // late posts of a destroyed object are dropped
+    Lifetime m_life; // late posts of a destroyed object are dropped
     mutable std::mutex m_mutex;
     std::shared_ptr<virConnect> m_conn;
     std::vector<int> m_callbackIds;
@@ -78,6 +74,10 @@ private:
     int m_backoffMs = 1000;
     int m_reconnects = 0;
     QTimer m_retry;
+    LibvirtBackend m_backend;
+    // Opening the connection and listing domains: blocking libvirt calls,
+    // never on the main thread; drained by stop().
+    WorkerPool m_background{1};
 };
 
 } // namespace clocksync

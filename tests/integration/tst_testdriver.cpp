@@ -4,6 +4,7 @@
 // Get/SetTime, but has no agent-lifecycle events.
 #include "daemon.h"
 #include "eventloop.h"
+#include "libvirtconnection.h"
 
 #include <libvirt/libvirt.h>
 
@@ -45,9 +46,10 @@ private slots:
         c.agentWaitSeconds = 1;
         QVERIFY(m_dir.isValid());
         c.controlSocket = m_dir.filePath("control.sock"); // never a real daemon's
-        m_daemon = std::make_unique<Daemon>(c);
+        m_daemon = std::make_unique<Daemon>(
+            c, std::make_unique<LibvirtConnection>(c, qga::SystemClock::instance()));
         m_spy = std::make_unique<QSignalSpy>(m_daemon.get(), &Daemon::syncFinished);
-        QSignalSpy connected(&m_daemon->connection(), &LibvirtConnection::connected);
+        QSignalSpy connected(&m_daemon->hypervisor(), &Hypervisor::connected);
         QCOMPARE(m_daemon->start(), QString());
         QVERIFY(connected.wait(10000));
         // test:///default is one shared instance per process: a second
@@ -61,10 +63,11 @@ private slots:
     // Two daemons would both set every guest: the second does not start.
     void secondDaemonDoesNotStart()
     {
-        Daemon second(m_daemon->config());
+        Daemon second(m_daemon->config(), std::make_unique<LibvirtConnection>(
+                                              m_daemon->config(), qga::SystemClock::instance()));
         const QString err = second.start();
         QVERIFY2(err.contains("another virt-clocksyncd"), qPrintable(err));
-        QVERIFY(!second.connection().isConnected());
+        QVERIFY(!second.hypervisor().isConnected());
     }
 
     void reconcileOnConnect()

@@ -87,7 +87,7 @@ class TestControl : public QObject
         auto s = std::make_unique<ControlServer>(m_dir.filePath("control.sock"), std::nullopt);
         s->setHandler([](const ControlRequest& req, ControlServer::Reply reply) {
             json j = controlOk();
-            j["echo"] = req.command;
+            j["echo"] = controlCommandName(req.command);
             reply(j);
         });
         return s;

@@ -8,7 +8,6 @@
 using namespace clocksync;
 using A = EventAction;
 
-Q_DECLARE_METATYPE(clocksync::EventAction)
 
 class TestEventMap : public QObject
 {
@@ -24,7 +23,7 @@ private slots:
             << A{A::Sync, Trigger::Resumed};
         QTest::newRow("resumed/migrated")
             << int(VIR_DOMAIN_EVENT_RESUMED) << int(VIR_DOMAIN_EVENT_RESUMED_MIGRATED)
-            << A{A::MigrationResumed, Trigger::MigratedIn}; // side: MigrationSides
+            << A{A::MigrationResumed, Trigger::MigratedIn, true}; // side: MigrationSides
         QTest::newRow("resumed/snapshot")
             << int(VIR_DOMAIN_EVENT_RESUMED) << int(VIR_DOMAIN_EVENT_RESUMED_FROM_SNAPSHOT)
             << A{A::Sync, Trigger::SnapshotReverted};
@@ -52,9 +51,14 @@ private slots:
             << A{A::Cancel, Trigger::Resumed};
         QTest::newRow("stopped") << int(VIR_DOMAIN_EVENT_STOPPED)
                                  << int(VIR_DOMAIN_EVENT_STOPPED_SAVED)
-                                 << A{A::Cancel, Trigger::Resumed};
+                                 << A{A::Stop, Trigger::Resumed};
+        QTest::newRow("stopped/migrated") << int(VIR_DOMAIN_EVENT_STOPPED)
+                                          << int(VIR_DOMAIN_EVENT_STOPPED_MIGRATED)
+                                          << A{A::Forget, Trigger::Resumed}; // runs elsewhere
         QTest::newRow("shutdown") << int(VIR_DOMAIN_EVENT_SHUTDOWN) << 0
-                                  << A{A::Cancel, Trigger::Resumed};
+                                  << A{A::Stop, Trigger::Resumed};
+        QTest::newRow("crashed") << int(VIR_DOMAIN_EVENT_CRASHED) << 0
+                                 << A{A::Cancel, Trigger::Resumed};
         QTest::newRow("pmsuspended")
             << int(VIR_DOMAIN_EVENT_PMSUSPENDED) << 0 << A{A::Cancel, Trigger::Resumed};
         QTest::newRow("defined") << int(VIR_DOMAIN_EVENT_DEFINED) << 0 << A{};
@@ -69,7 +73,9 @@ private slots:
         QFETCH(EventAction, expected);
         const EventAction got = mapLifecycleEvent(event, detail);
         QCOMPARE(int(got.kind), int(expected.kind));
-        if (expected.kind != A::None && expected.kind != A::Cancel && expected.kind != A::Forget)
+        QCOMPARE(got.migrationDone, expected.migrationDone);
+        if (expected.kind != A::None && expected.kind != A::Cancel && expected.kind != A::Stop &&
+            expected.kind != A::Forget)
             QCOMPARE(triggerName(got.trigger), triggerName(expected.trigger));
     }
 

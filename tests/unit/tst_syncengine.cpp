@@ -362,7 +362,7 @@ private slots:
         QCOMPARE(agent.rtcSets, 1);
         QCOMPARE(agent.sets, 0);
         QCOMPARE(r.outcome, Outcome::Approximate);
-        QCOMPARE(r.mode, std::string("rtc"));
+        QCOMPARE(r.mode, SyncMode::Rtc);
         // The next trigger finds the guest within what an RTC gives: no new RTC set.
         SyncResult again = runSync(agent, clock, req, delay);
         QCOMPARE(again.outcome, Outcome::InSync);
@@ -460,7 +460,7 @@ private slots:
         DelayModel delay;
         SyncResult r = runSync(agent, clock, request(), delay);
         QCOMPARE(agent.rtcSets, 1);
-        QCOMPARE(r.mode, std::string("rtc"));
+        QCOMPARE(r.mode, SyncMode::Rtc);
         // The RTC left it 0.3 s off: within what an RTC can do (whole
         // seconds), reported as approximate, with the reason.
         QCOMPARE(r.outcome, Outcome::Approximate);

@@ -1,7 +1,6 @@
 // Domain tracker + scheduler with a fake backend: results, coalescing, cancel
 // mid-sync, waiting for the agent (event and deadline), the concurrency bound
 // under a burst, and reconcile. Waits are on signals/conditions with deadlines.
-#include "daemon.h"
 #include "domaintracker.h"
 #include "fakes.h"
 #include "rtcchange.h"
@@ -505,24 +504,6 @@ private slots:
         rig.backend.release("stuck");
         QVERIFY(rig.waitResults(2));
         QCOMPARE(rig.result(1).domain, std::string("stuck"));
-    }
-
-    void journalFieldsOfAResult()
-    {
-        SyncResult r;
-        r.domain = "web1";
-        r.uuid = "u1";
-        r.trigger = Trigger::Restored;
-        r.outcome = Outcome::Synced;
-        r.before = Measurement{-5'000'000'000, 0, 0, 5};
-        r.after = Measurement{12'000, 250'000, 0, 5};
-        r.attempts = 2;
-        const std::vector<std::string> f = journalFields(r);
-        QVERIFY(f.front().rfind("MESSAGE=web1: restored: synced", 0) == 0);
-        for (const char* want :
-             {"DOMAIN=web1", "TRIGGER=restored", "OUTCOME=synced", "ATTEMPTS=2",
-              "OFFSET_BEFORE_NS=-5000000000", "OFFSET_AFTER_NS=12000", "PRIORITY=6"})
-            QVERIFY2(std::find(f.begin(), f.end(), want) != f.end(), want);
     }
 
     void policyFromMetadata()

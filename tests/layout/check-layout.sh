@@ -1,0 +1,38 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# The architecture, checked: which folders may include libvirt, what each
+# program links. Usage: check-layout.sh SOURCE_DIR BUILD_DIR
+set -euo pipefail
+src=$1
+build=$2
+fail() { echo "layout: $*" >&2; exit 1; }
+
+# 1. libvirt headers: agent/libvirt, qga's libvirt transport, and the CLI's
+#    direct (daemon-less) commands. Never the core or the daemon's wiring.
+bad=$(grep -rlE '#include <libvirt/' "$src/agent/core" "$src/agent/daemon" "$src/qga" |
+      grep -vE 'qga/(libvirtagent\.(h|cpp)|libvirthandles\.h)$' || true)
+[ -z "$bad" ] || fail "libvirt included outside agent/libvirt and agent/cli: $bad"
+# ... and no core or daemon file includes a libvirt-layer header either.
+bad=$(grep -rlE '#include "(libvirtconnection|libvirtbackend|eventmap|eventloop|libvirtagent|libvirthandles)\.h"' \
+      "$src/agent/core" "$src/agent/daemon" | grep -v 'agent/daemon/main.cpp$' || true)
+[ -z "$bad" ] || fail "core/daemon code reaches into agent/libvirt: $bad"
+# The daemon does not include the CLI, nor the CLI the daemon.
+bad=$(grep -rlE '#include "(cli|common|controlclient|hostcheck|guesthealth)\.h"' "$src/agent/daemon" || true)
+[ -z "$bad" ] || fail "the daemon includes CLI code: $bad"
+bad=$(grep -rlE '#include "(daemon|controlserver|controlhandler|reporter|metrics)\.h"' "$src/agent/cli" || true)
+[ -z "$bad" ] || fail "the CLI includes daemon code: $bad"
+
+# 2. Link lines. The daemon has no CLI objects, the CLI no daemon objects.
+daemon=$build/agent/virt-clocksyncd
+cli=$build/agent/virt-clocksync
+nm -C "$daemon" | grep -q 'clocksync::cli::' && fail "virt-clocksyncd contains CLI code"
+nm -C "$cli" | grep -qE 'clocksync::(Daemon|ControlServer|ControlHandler|Reporter)::' &&
+    fail "virt-clocksync contains daemon code"
+# Tests of the core and of the daemon's wiring link no libvirt and no Qt Network.
+for t in tst_syncengine tst_tracker tst_config tst_driftwatch tst_daemon; do
+    libs=$(ldd "$build/tests/$t")
+    ! grep -qE 'libvirt|Qt6Network' <<<"$libs" || fail "$t links libvirt or Qt Network"
+done
+# The programs link what they need.
+ldd "$daemon" | grep -q 'libvirt.so' || fail "virt-clocksyncd does not link libvirt?"
+echo "layout: ok (core and daemon wiring free of libvirt; daemon and CLI apart)"
