@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the RPM from contrib/virt-clocksync.spec with rpmbuild. Output: build/rpm/.
 # On Fedora/RHEL the distro's macros are used as they are. On a host without
 # them (Debian: CI), the few the spec uses (%cmake*, %_unitdir, %systemd_*) are

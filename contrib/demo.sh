@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # The lab demo: one guest, paused for 5 s and resumed, three ways:
 #   1. nothing done (what a plain libvirt host leaves),
 #   2. `virsh domtime --now` and `virsh domtime --sync` (what operators do today),

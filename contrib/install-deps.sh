@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs every build, test, lab and benchmark dependency of virt-clocksync from
 # Debian's archive. Idempotent: packages already present are left alone.
 set -euo pipefail
@@ -19,6 +20,8 @@ packages=(
     qemu-system-x86 qemu-utils busybox-static cpio kmod passwd procps util-linux
     # benchmarks
     gnuplot-nox python3 python3-libvirt bc
+    # distribution checks (contrib/ci/packaging.sh): packages, lint, unit, alert rules
+    debhelper devscripts lintian rpm rpmlint systemd prometheus
 )
 
 missing=()

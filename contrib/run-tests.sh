@@ -1,8 +1,9 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs every dependency, builds (warnings are errors) and runs the whole
 # test suite (unit, integration, e2e on lab guests), the mutation check of the
-# e2e suite, then builds with ASan+UBSan and TSan and runs the non-lab tests
-# again, and fuzzes. Under CI=true (.ci/run sets it) a skipped test fails.
+# e2e suite, the distribution checks (packages, lint, unit, alert rules), then
+# builds with ASan+UBSan and TSan and runs the non-lab tests again, and fuzzes. Under CI=true (.ci/run sets it) a skipped test fails.
 # Usage (as root on Debian 12): bash contrib/run-tests.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,9 @@ ctest --preset default -j "$jobs"
 
 echo "== mutation check: deliberately broken daemons must fail the single-guest e2e cases"
 bash contrib/ci/mutants.sh
+
+echo "== distribution: Debian and RPM packages (lintian, rpmlint), the installed package, the unit, alert rules"
+bash contrib/ci/packaging.sh
 
 echo "== build (release preset, as the demo and the benchmarks use it)"
 cmake --preset release >/dev/null

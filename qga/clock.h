@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The host clock, behind an interface so that the sync algorithm can run
 // against a simulated clock in tests (chrony's clknetsim idea).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Value-or-error results for fallible operations (no exceptions cross module
 // boundaries). Every error carries a kind a caller can branch on and a message
 // an operator can read.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The guest-agent interface the sync engine talks to. Implementations block
 // and must only be called from worker threads; each call has its own timeout.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // LibvirtAgent and RawLibvirtAgent.
 #include "libvirtagent.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Guest-agent transports through libvirt: the typed time API (default; one
 // agent round trip per call) and the raw virDomainQemuAgentCommand pass-through.
 #pragma once

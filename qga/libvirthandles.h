@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // RAII owners for libvirt handles and strings, and libvirt errors as qga::Error.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // QGA codec. nlohmann_json is used only in its non-throwing forms.
 #include "protocol.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // QEMU guest agent (QGA) wire protocol: building requests and decoding replies.
 // Replies are untrusted guest input: they are size-bounded, parsed without
 // exceptions, and every malformed case becomes an Error, never a crash.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One measurement of a guest clock against the host clock: host time read just
 // before and just after a guest-get-time round trip. Offset, RTT and
 // uncertainty are derived here and nowhere else.

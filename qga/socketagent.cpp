@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // SocketAgent: blocking POSIX socket I/O with poll() deadlines, so it works on
 // any worker thread without an event loop.
 #include "socketagent.h"

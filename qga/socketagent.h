@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Direct connection to a QGA unix socket (a QEMU chardev, or qemu-ga's own
 // unix-listen socket). Handshakes with guest-sync-delimited and a random id so
 // stale replies from earlier, timed-out requests are discarded; every call has

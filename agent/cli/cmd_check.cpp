@@ -32,6 +32,7 @@ json hostJson(const HostCheck& c)
               {"max_error_us", c.maxErrorUs},
               {"advice", json::array()}};
     j["ntp_synchronised"] = c.ntpSynchronised ? json(*c.ntpSynchronised) : json(nullptr);
+    j["libvirt_guests_sync_time"] = !c.libvirtGuestsSyncTime.isEmpty();
     for (const QString& a : c.advice)
         j["advice"].push_back(a.toStdString());
     return j;

@@ -6,6 +6,8 @@
 #include "controlprotocol.h"
 #include "lineio.h"
 
+#include <QFileInfo>
+
 #include <cerrno>
 #include <cstring>
 #include <sys/socket.h>
@@ -27,7 +29,14 @@ QString controlPath(const QString& explicitPath, const QString& configured, cons
         u = qEnvironmentVariable("LIBVIRT_DEFAULT_URI");
     if (u.isEmpty())
         u = ::geteuid() == 0 ? "qemu:///system" : "qemu:///session";
-    return defaultControlPath(u);
+    const QString path = defaultControlPath(u);
+    // A user's session has no daemon, the host's system one runs: a member of
+    // its control-group reaches it without flags (virsh's default URI for a
+    // non-root user is the session one, the daemon's usually the system one).
+    const QString system = defaultControlPath("qemu:///system");
+    if (path != system && !QFileInfo::exists(path) && QFileInfo::exists(system))
+        return system;
+    return path;
 }
 
 json daemonRequest(const char* command)

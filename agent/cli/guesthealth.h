@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // check-guest --deep: the guest's own timekeeping, per the RHEL timing guide
 // (kvm-clock; NTP/chrony in the guest; ptp_kvm + "refclock PHC /dev/ptp0").
 // Needs guest-exec, run only when the domain's policy says guest-exec=yes.

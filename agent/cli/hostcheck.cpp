@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Host checks.
 #include "hostcheck.h"
 
@@ -42,9 +43,33 @@ void adviseOn(HostCheck& c)
                         "Host clocksource is %1: 'tsc' is the stable, cheap choice where "
                         "the TSC is reliable.")
                         .arg(c.clocksource);
+    if (!c.libvirtGuestsSyncTime.isEmpty())
+        c.advice << QStringLiteral(
+                        "%1 sets SYNC_TIME=1: after restoring guests libvirt-guests runs `virsh "
+                        "domtime --sync`, which makes each guest re-read its RTC (whole seconds) "
+                        "and can undo a verified sync by up to a second; virt-clocksyncd already "
+                        "syncs restored guests, so set SYNC_TIME=0.")
+                        .arg(c.libvirtGuestsSyncTime);
     if (c.ntpSynchronised == false)
         c.advice << "Host clock is not NTP/PTP synchronised: guests are set to the host clock, so "
                     "discipline the host (chronyd, systemd-timesyncd or ptp4l) first.";
+}
+
+bool syncTimeEnabled(const QString& defaultsFile)
+{
+    bool on = false;
+    for (QString line : defaultsFile.split('\n')) {
+        line = line.trimmed();
+        if (line.startsWith("export "))
+            line = line.mid(7).trimmed();
+        if (!line.startsWith("SYNC_TIME="))
+            continue;
+        QString v = line.mid(10).section('#', 0, 0).trimmed();
+        if (v.size() >= 2 && (v.startsWith('"') || v.startsWith('\'')))
+            v = v.mid(1, v.size() - 2);
+        on = v == "1";
+    }
+    return on;
 }
 
 HostCheck checkHost(const QString& root)
@@ -64,6 +89,9 @@ HostCheck checkHost(const QString& root)
             c.maxErrorUs = tx.maxerror;
         }
     }
+    for (const char* f : {"/etc/default/libvirt-guests", "/etc/sysconfig/libvirt-guests"})
+        if (syncTimeEnabled(readText(root + f)))
+            c.libvirtGuestsSyncTime = QString::fromLatin1(f);
     adviseOn(c);
     return c;
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // virt-clocksync: the operator's CLI. Thin main; see cli.cpp.
 #include "cli.h"
 

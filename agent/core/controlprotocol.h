@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The control socket protocol: JSON lines, versioned.
 //   → {"version":1,"command":"status"|"sync"|"metrics"|"ping","domains":[...],"all":false}
 //   ← {"version":1,"ok":true,...}  or  {"version":1,"ok":false,"error":"..."}

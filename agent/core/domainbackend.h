@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What the scheduler's workers need from the hypervisor side, behind an
 // interface so the tracker and scheduler run against fakes in tests.
 // Implementations must be thread-safe: calls come from worker threads.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One state machine per domain, on the Qt main thread:
 //   idle → pending → (waiting for agent) → syncing → idle (result kept)
 // Triggers arriving meanwhile coalesce; a pause/stop cancels pending work and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Opt-in drift watch: measures watched guests every watch-interval, with one
 // single-shot timer for all of them (armed for the earliest due guest, with
 // +/-10 % jitter so guests do not line up). No watched guest: no timer, no

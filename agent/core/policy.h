@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Sync policy: daemon-wide defaults, and the per-domain override kept in the
 // domain's own libvirt metadata under our namespace, e.g.
 //   virsh metadata DOM --uri https://virt-clocksync.org/xmlns/policy/1

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Runs syncs on a bounded worker pool so that no blocking libvirt or agent
 // call ever runs on the main loop. Jobs start in submission order (a mass
 // resume is served in trigger order); results come back on the main thread.

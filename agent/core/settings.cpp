@@ -99,6 +99,20 @@ bool setTransport(DaemonConfig& c, const QString& v)
     return true;
 }
 
+// HOST:PORT (the address is checked when the daemon binds it), or empty.
+bool setListen(DaemonConfig& c, const QString& v)
+{
+    const qsizetype colon = v.lastIndexOf(':');
+    bool ok = v.isEmpty();
+    if (colon > 0) {
+        const uint port = v.mid(colon + 1).toUInt(&ok);
+        ok = ok && port <= 65535; // 0: any free port (logged)
+    }
+    if (ok)
+        c.metricsListen = v;
+    return ok;
+}
+
 bool setMode(DaemonConfig& c, const QString& v)
 {
     const auto m = parseMode(v);
@@ -132,6 +146,10 @@ constexpr Setting kSettings[] = {
     textKey<&DaemonConfig::controlSocket>("daemon", "control-socket", "a path"),
     textKey<&DaemonConfig::controlGroup>("daemon", "control-group", "a group name"),
     textKey<&DaemonConfig::metricsTextfile>("daemon", "metrics-textfile", "a path"),
+    {"daemon", "metrics-listen", HostOnly, ValueKind::Text,
+     "HOST:PORT, e.g. 127.0.0.1:9978, or empty (off)", setListen,
+     [](const DaemonConfig& c) { return c.metricsListen.isNull() ? QString("") : c.metricsListen; },
+     nullptr},
     intKey<&SyncPolicy::samples, 1, 64>("sync", "samples", HostOnly, "1..64"),
     boolKey<&SyncPolicy::enabled>("sync", "enabled", PerDomain),
     {"sync", "mode", PerDomain, ValueKind::Text, "host, rtc or off", setMode,

@@ -28,6 +28,7 @@ struct DaemonConfig
     QString controlSocket;                // empty: the default for the URI
     QString controlGroup;                 // group allowed on the control socket besides root
     QString metricsTextfile;              // node_exporter textfile path; empty: off
+    QString metricsListen;                // HOST:PORT of the /metrics endpoint; empty: off
     SyncPolicy policy;                    // defaults for every domain
 };
 

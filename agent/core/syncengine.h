@@ -1,3 +1,10 @@
+// SPDX-License-Identifier: Apache-2.0
+// agent/core: everything the daemon decides, with no libvirt in sight --
+// this engine, the settings table (settings.h), policy, the per-domain
+// tracker and its scheduler, the drift watch, the control protocol, and the
+// interfaces the outside is reached through (Hypervisor, DomainBackend,
+// qga's GuestAgent and Clock).
+//
 // The sync algorithm (DESIGN.md section 3), pure logic over an injected Clock
 // and GuestAgent: probe K samples (min-RTT), skip if within tolerance, set
 // host_now + d, verify, re-correct up to N attempts, learn d per domain.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The outcome of one sync, as logged, counted and shown by `status`.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Trigger names as they appear in logs, metrics and the control protocol.
 #include "trigger.h"
 

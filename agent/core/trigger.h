@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Why a sync was started. Carried through the tracker, the engine's result,
 // logs and metrics.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A bounded FIFO pool of worker threads, and the way back to the main loop.
 //
 // Why not QThreadPool + queued lambdas: handing data between threads through

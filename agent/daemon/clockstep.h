@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Host clock steps: CLOCK_REALTIME set by NTP/PTP, chrony makestep or an
 // operator's date -s. Guests do not follow (their kvm-clock runs off the host's
 // monotonic time), so every running guest needs a sync. Detected without

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ControlServer.
 #include "controlserver.h"
 
@@ -162,12 +163,18 @@ void ControlServer::onAccept()
 
 void ControlServer::onReadable(int id)
 {
+    if (readInput(id))
+        handleLines(id);
+}
+
+// At most one request's worth per wakeup: the notifier fires again while
+// more is there. False if the client is gone or being closed.
+bool ControlServer::readInput(int id)
+{
     auto it = m_clients.find(id);
     if (it == m_clients.end())
-        return;
+        return false;
     Client& c = it->second;
-    // At most one request's worth per wakeup: the notifier fires again while
-    // more is there, and a client that sends faster than it reads is paused below.
     char buf[4096];
     std::size_t taken = 0;
     while (taken < kMaxControlRequest) {
@@ -179,20 +186,27 @@ void ControlServer::onReadable(int id)
                 c.closing = true;
                 c.readN->setEnabled(false);
                 send(id, controlError("request exceeds 64 KiB"));
-                return;
+                return false;
             }
             continue;
         }
         if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
             drop(id);
-            return;
+            return false;
         }
         if (errno == EAGAIN)
             break;
     }
+    return true;
+}
+
+// Every complete line is a request; a client that sends faster than it
+// reads is paused.
+void ControlServer::handleLines(int id)
+{
     for (;;) {
         // Any reply may find the client gone (and drop it): look it up each time.
-        it = m_clients.find(id);
+        auto it = m_clients.find(id);
         if (it == m_clients.end())
             return;
         Client& live = it->second;
@@ -204,12 +218,11 @@ void ControlServer::onReadable(int id)
             armIdle(live);
             return;
         }
-        std::string& in = live.in;
-        const std::size_t nl = in.find('\n');
+        const std::size_t nl = live.in.find('\n');
         if (nl == std::string::npos)
-            break;
-        const std::string line = in.substr(0, nl);
-        in.erase(0, nl + 1);
+            return armIdle(live);
+        const std::string line = live.in.substr(0, nl);
+        live.in.erase(0, nl + 1);
         qga::Expected<ControlRequest> req = parseControlRequest(line);
         if (!req) {
             send(id, controlError(req.error().message));
@@ -227,7 +240,6 @@ void ControlServer::onReadable(int id)
                 self->answer(id, j);
         });
     }
-    armIdle(it->second);
 }
 
 void ControlServer::armIdle(Client& c)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The daemon's control socket: a unix socket (0660), peer credentials checked
 // at accept (root, the daemon's own uid, or members of a configured group;
 // everyone else is refused with an error line and a log line), JSON-lines
@@ -66,6 +67,8 @@ private:
     };
     void onAccept();
     void onReadable(int id);
+    bool readInput(int id);
+    void handleLines(int id);
     void onWritable(int id);
     void send(int id, const nlohmann::json& j);
     void answer(int id, const nlohmann::json& j); // the reply to a handled request

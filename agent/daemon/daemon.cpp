@@ -69,6 +69,18 @@ QString Daemon::start()
     if (const QString err = openControl(); !err.isEmpty())
         return err;
     updateMetrics();
+    if (!m_config.metricsListen.isEmpty()) {
+        m_metricsServer = std::make_unique<MetricsServer>([this] {
+            updateMetrics();
+            return m_reporter.metrics().render();
+        });
+        if (const QString err = m_metricsServer->listen(m_config.metricsListen); !err.isEmpty())
+            qCWarning(lcDaemon).noquote()
+                << "metrics-listen" << m_config.metricsListen << ": cannot listen:" << err;
+        else
+            qCInfo(lcDaemon).noquote() << "serving metrics on" << m_config.metricsListen << "port"
+                                       << m_metricsServer->port() << "at /metrics";
+    }
     if (const QString why = m_clockStep.start(); !why.isEmpty())
         qCWarning(lcDaemon).noquote() << "not watching for host clock steps:" << why;
     if (const QString why = m_sleep.start(); !why.isEmpty())
@@ -132,17 +144,20 @@ QStringList Daemon::reload(const DaemonConfig& next)
                                next.concurrency != m_config.concurrency ||
                                next.controlSocket != m_config.controlSocket ||
                                next.controlGroup != m_config.controlGroup ||
-                               next.agentTimeoutSeconds != m_config.agentTimeoutSeconds;
+                               next.agentTimeoutSeconds != m_config.agentTimeoutSeconds ||
+                               next.metricsListen != m_config.metricsListen;
     DaemonConfig applied = next;
     if (restartNeeded) {
-        qCWarning(lcDaemon) << "reload: uri, transport, concurrency, agent-timeout-seconds and the "
-                               "control socket change only with a restart; keeping them";
+        qCWarning(lcDaemon) << "reload: uri, transport, concurrency, agent-timeout-seconds, the "
+                               "control socket and metrics-listen change only with a restart; "
+                               "keeping them";
         applied.uri = m_config.uri;
         applied.transport = m_config.transport;
         applied.concurrency = m_config.concurrency;
         applied.controlSocket = m_config.controlSocket;
         applied.controlGroup = m_config.controlGroup;
         applied.agentTimeoutSeconds = m_config.agentTimeoutSeconds;
+        applied.metricsListen = m_config.metricsListen;
     }
     m_config = applied;
     applyRuntimeSettings();

@@ -5,6 +5,7 @@
 //   controlhandler.*    the control socket's commands, status JSON, sync fan-in
 //   controlserver.*     the control socket itself (peer credentials, bounds)
 //   reporter.*, metrics.*  log lines, journald fields, Prometheus metrics
+//   metricsserver.*     the optional HTTP /metrics endpoint (metrics-listen)
 //   clockstep.*, sleepwatcher.*, unixsignals.*  host watchers
 // The Daemon knows the hypervisor only as the core's Hypervisor interface;
 // main.cpp gives it the libvirt one, tests a fake.
@@ -17,6 +18,7 @@
 #include "domaintracker.h"
 #include "driftwatch.h"
 #include "hypervisor.h"
+#include "metricsserver.h"
 #include "reporter.h"
 #include "rtcchange.h"
 #include "sleepwatcher.h"
@@ -50,6 +52,7 @@ public:
     const Metrics& metrics() const { return m_reporter.metrics(); }
     const DriftWatch& driftWatch() const { return m_drift; }
     ControlServer* control() { return m_control.get(); }
+    MetricsServer* metricsServer() { return m_metricsServer.get(); }
     Hypervisor& hypervisor() { return *m_hypervisor; }
     const DaemonConfig& config() const { return m_config; }
 
@@ -83,6 +86,7 @@ private:
     Reporter m_reporter;
     ControlHandler m_handler;
     std::unique_ptr<ControlServer> m_control;
+    std::unique_ptr<MetricsServer> m_metricsServer;
     MigrationSides m_migrations;
     RtcChangeFilter m_rtc{10'000'000'000};
     bool m_stopping = false;

@@ -23,24 +23,30 @@
 
 using namespace clocksync;
 
-int main(int argc, char** argv)
-{
-    prepareQtForLibvirtEventLoop();
-    QCoreApplication app(argc, argv);
-    QCoreApplication::setApplicationName("virt-clocksyncd");
-    QCoreApplication::setApplicationVersion(VIRT_CLOCKSYNC_VERSION);
-    qSetMessagePattern("%{if-category}%{category}: %{endif}%{message}");
+namespace {
 
+struct Options
+{
+    QString uri;        // --uri, overriding the config's
+    QString configPath; // --config; empty: the default file
+    bool checkConfig = false;
+};
+
+Options parseOptions(const QCoreApplication& app)
+{
     QCommandLineParser cli;
     cli.setApplicationDescription(
         "Keeps the clocks of libvirt/QEMU guests right after a pause, restore, snapshot revert,\n"
         "migration or host sleep, through the QEMU guest agent. Runs in the foreground\n"
-        "(systemd Type=notify); logs to stderr.");
+        "(systemd Type=notify); logs to stderr. SIGHUP reloads the config.");
     cli.addHelpOption();
     cli.addVersionOption();
     QCommandLineOption uriOpt({"c", "uri"}, "libvirt URI (overrides the config file).", "URI");
     QCommandLineOption configOpt(
-        "config", QStringLiteral("Config file (default %1, and its drop-ins %1.d/*.conf).").arg(kDefaultConfigPath), "FILE");
+        "config",
+        QStringLiteral("Config file (default %1, and its drop-ins %1.d/*.conf).")
+            .arg(kDefaultConfigPath),
+        "FILE");
     QCommandLineOption fgOpt("foreground",
                              "Run in the foreground (always the case; accepted for scripts).");
     QCommandLineOption checkOpt(
@@ -48,36 +54,36 @@ int main(int argc, char** argv)
                         "(status 1 if anything was ignored).");
     cli.addOptions({uriOpt, configOpt, fgOpt, checkOpt});
     cli.process(app);
+    return {cli.value(uriOpt), cli.value(configOpt), cli.isSet(checkOpt)};
+}
 
-    // The config as given: the file, its drop-ins, then --uri.
-    auto readConfig = [&]() {
-        ConfigParse parsed = loadEffectiveConfig(cli.value(configOpt));
-        for (const QString& w : parsed.warnings)
-            std::fprintf(stderr, "%s\n", qPrintable(w));
-        if (cli.isSet(uriOpt))
-            parsed.config.uri = cli.value(uriOpt);
-        return parsed;
-    };
-    const ConfigParse parsed = readConfig();
+// The config as given: the file, its drop-ins, then --uri. Problems go to stderr.
+ConfigParse readConfig(const Options& o)
+{
+    ConfigParse parsed = loadEffectiveConfig(o.configPath);
+    for (const QString& w : parsed.warnings)
+        std::fprintf(stderr, "%s\n", qPrintable(w));
+    if (!o.uri.isEmpty())
+        parsed.config.uri = o.uri;
+    return parsed;
+}
+
+int checkConfig(const ConfigParse& parsed)
+{
     DaemonConfig config = parsed.config;
+    if (config.controlSocket.isEmpty()) // show where it will be
+        config.controlSocket = defaultControlPath(config.uri);
+    std::printf("%s", qPrintable(formatConfig(config)));
+    return parsed.warnings.isEmpty() ? 0 : 1;
+}
 
-    if (cli.isSet(checkOpt)) {
-        if (config.controlSocket.isEmpty()) // show where it will be
-            config.controlSocket = defaultControlPath(config.uri);
-        std::printf("%s", qPrintable(formatConfig(config)));
-        return parsed.warnings.isEmpty() ? 0 : 1;
-    }
-
-    if (!startLibvirtEventLoop()) {
-        std::fprintf(stderr, "virt-clocksyncd: cannot start libvirt's event loop\n");
-        return 1;
-    }
-    Daemon daemon(config, std::make_unique<LibvirtConnection>(config, qga::SystemClock::instance()));
-    UnixSignals sigs;
+// SIGTERM/SIGINT stop; SIGHUP reloads the config (and drop-ins), tracked state kept.
+void handleSignals(UnixSignals& sigs, Daemon& daemon, const Options& o)
+{
     sigs.install({SIGTERM, SIGINT, SIGHUP});
-    QObject::connect(&sigs, &UnixSignals::received, &app, [&](int sig) {
-        if (sig == SIGHUP) { // reload: the config and its drop-ins, tracked state kept
-            const QStringList changes = daemon.reload(readConfig().config);
+    QObject::connect(&sigs, &UnixSignals::received, &daemon, [&daemon, o](int sig) {
+        if (sig == SIGHUP) {
+            const QStringList changes = daemon.reload(readConfig(o).config);
             std::fprintf(stderr, "virt-clocksyncd: reloaded the config: %s\n",
                          changes.isEmpty() ? "no change"
                                            : qPrintable(QString::number(changes.size()) +
@@ -89,15 +95,14 @@ int main(int argc, char** argv)
             return;
         std::fprintf(stderr, "virt-clocksyncd: signal %d, stopping\n", sig);
         daemon.shutdown();
-        app.quit();
+        QCoreApplication::quit();
     });
-    if (const QString err = daemon.start(); !err.isEmpty()) {
-        std::fprintf(stderr, "virt-clocksyncd: %s; not starting a second one\n", qPrintable(err));
-        return 1;
-    }
+}
 
 #ifdef HAVE_LIBSYSTEMD
-    // Under systemd (Type=notify): READY, a STATUS line, and the watchdog.
+// Under systemd (Type=notify): READY, a STATUS line, and the watchdog.
+void notifySystemd(Daemon& daemon, QTimer& watchdog)
+{
     auto status = [&daemon] {
         const QString text =
             QStringLiteral("STATUS=%1 %2, %3 guest(s) tracked")
@@ -108,15 +113,45 @@ int main(int argc, char** argv)
     };
     sd_notify(0, "READY=1");
     status();
-    QObject::connect(&daemon.hypervisor(), &Hypervisor::connected, &app, status);
-    QObject::connect(&daemon.hypervisor(), &Hypervisor::disconnected, &app, status);
-    QObject::connect(&daemon, &Daemon::syncFinished, &app, status);
+    QObject::connect(&daemon.hypervisor(), &Hypervisor::connected, &daemon, status);
+    QObject::connect(&daemon.hypervisor(), &Hypervisor::disconnected, &daemon, status);
+    QObject::connect(&daemon, &Daemon::syncFinished, &daemon, status);
     uint64_t watchdogUs = 0;
-    QTimer watchdog;
     if (sd_watchdog_enabled(0, &watchdogUs) > 0) {
         QObject::connect(&watchdog, &QTimer::timeout, [] { sd_notify(0, "WATCHDOG=1"); });
         watchdog.start(int(watchdogUs / 2000));
     }
+}
+#endif
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    prepareQtForLibvirtEventLoop();
+    QCoreApplication app(argc, argv);
+    QCoreApplication::setApplicationName("virt-clocksyncd");
+    QCoreApplication::setApplicationVersion(VIRT_CLOCKSYNC_VERSION);
+    qSetMessagePattern("%{if-category}%{category}: %{endif}%{message}");
+    const Options options = parseOptions(app);
+    const ConfigParse parsed = readConfig(options);
+    if (options.checkConfig)
+        return checkConfig(parsed);
+    if (!startLibvirtEventLoop()) {
+        std::fprintf(stderr, "virt-clocksyncd: cannot start libvirt's event loop\n");
+        return 1;
+    }
+    const DaemonConfig& config = parsed.config;
+    Daemon daemon(config, std::make_unique<LibvirtConnection>(config, qga::SystemClock::instance()));
+    UnixSignals sigs;
+    handleSignals(sigs, daemon, options);
+    if (const QString err = daemon.start(); !err.isEmpty()) {
+        std::fprintf(stderr, "virt-clocksyncd: %s; not starting a second one\n", qPrintable(err));
+        return 1;
+    }
+    QTimer watchdog;
+#ifdef HAVE_LIBSYSTEMD
+    notifySystemd(daemon, watchdog);
 #endif
     return app.exec();
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Metrics.
 #include "metrics.h"
 
@@ -52,18 +53,24 @@ void Metrics::record(const SyncResult& r)
     ++m_syncs[{std::string(triggerName(r.trigger)), outcomeName(r.outcome)}];
     if (r.error)
         ++m_agentErrors[qga::errorKindName(r.error->kind)];
+    DomainSeries& d = m_domains[r.domain];
     if (r.after)
-        m_guestOffset[r.domain] = r.after->offsetNs;
+        d.offsetNs = r.after->offsetNs;
     else if (r.before)
-        m_guestOffset[r.domain] = r.before->offsetNs;
+        d.offsetNs = r.before->offsetNs;
+    const bool verified = r.outcome == Outcome::Synced || r.outcome == Outcome::Approximate ||
+                          r.outcome == Outcome::InSync;
+    if (verified)
+        d.successNs = r.finishedAtNs;
     if (r.trigger == Trigger::DriftWatch)
-        return; // a periodic check: only the gauge and the counter
+        return; // a periodic check: only the gauges and the counter
+    if (r.outcome != Outcome::Skipped && r.outcome != Outcome::Cancelled)
+        d.attemptNs = r.finishedAtNs;
     if (r.before)
         m_offsetBefore.observe(std::fabs(r.before->offsetNs / 1e9));
     if (r.after && r.attempts > 0)
         m_residual.observe(std::fabs(r.after->offsetNs / 1e9));
-    if (r.outcome == Outcome::Synced || r.outcome == Outcome::Approximate ||
-        r.outcome == Outcome::InSync)
+    if (verified)
         m_latency.observe(r.latencyNs / 1e9);
 }
 
@@ -84,19 +91,7 @@ std::string Metrics::render() const
     m_residual.render(out, "virt_clocksync_residual_seconds",
                       "Absolute verified guest offset after setting its clock.");
     m_latency.render(out, "virt_clocksync_latency_seconds", "From trigger to verified outcome.");
-    out += "# HELP virt_clocksync_guest_offset_seconds Latest measured offset per guest (guest - "
-           "host).\n"
-           "# TYPE virt_clocksync_guest_offset_seconds gauge\n";
-    for (const auto& [domain, ns] : m_guestOffset) {
-        std::string escaped;
-        for (char c : domain) {
-            if (c == '\\' || c == '"')
-                escaped += '\\';
-            escaped += c == '\n' ? ' ' : c;
-        }
-        out += "virt_clocksync_guest_offset_seconds{domain=\"" + escaped + "\"} " + num(ns / 1e9) +
-               "\n";
-    }
+    renderDomains(out);
     out += "# HELP virt_clocksync_guests Guests tracked, and with work pending.\n"
            "# TYPE virt_clocksync_guests gauge\n"
            "virt_clocksync_guests{state=\"tracked\"} " +
@@ -113,6 +108,53 @@ std::string Metrics::render() const
            "virt_clocksync_libvirt_reconnects_total " +
            std::to_string(m_reconnects) + "\n";
     return out;
+}
+
+namespace {
+
+// A label value, escaped as the text format requires.
+std::string label(const std::string& value)
+{
+    std::string escaped;
+    for (char c : value) {
+        if (c == '\\' || c == '"')
+            escaped += '\\';
+        escaped += c == '\n' ? ' ' : c;
+    }
+    return escaped;
+}
+
+} // namespace
+
+// The per-domain gauges; a domain's series go when it does (forget).
+void Metrics::renderDomains(std::string& out) const
+{
+    struct Gauge
+    {
+        const char* name;
+        const char* help;
+        std::optional<int64_t> DomainSeries::*value;
+        int decimals; // nanoseconds kept for offsets, milliseconds for timestamps
+    };
+    static const Gauge gauges[] = {
+        {"virt_clocksync_guest_offset_seconds", "Latest measured offset per guest (guest - host).",
+         &DomainSeries::offsetNs, 9},
+        {"virt_clocksync_last_success_timestamp_seconds",
+         "When a guest was last verified within its tolerance (Unix time).",
+         &DomainSeries::successNs, 3},
+        {"virt_clocksync_last_attempt_timestamp_seconds",
+         "When a sync after a trigger last ended, whatever its outcome (Unix time).",
+         &DomainSeries::attemptNs, 3},
+    };
+    for (const Gauge& g : gauges) {
+        out += std::string("# HELP ") + g.name + " " + g.help + "\n# TYPE " + g.name + " gauge\n";
+        for (const auto& [domain, series] : m_domains)
+            if (const std::optional<int64_t>& v = series.*g.value) {
+                char value[64];
+                std::snprintf(value, sizeof(value), "%.*f", g.decimals, double(*v) / 1e9);
+                out += std::string(g.name) + "{domain=\"" + label(domain) + "\"} " + value + "\n";
+            }
+    }
 }
 
 QString Metrics::writeTextfile(const QString& path) const

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Prometheus text-format metrics, fed by sync results and connection state.
 // Rendered for the control socket and, if configured, written atomically to a
 // node_exporter textfile after every change.
@@ -9,6 +10,7 @@
 
 #include <array>
 #include <map>
+#include <optional>
 #include <string>
 
 namespace clocksync {
@@ -35,7 +37,7 @@ public:
     Metrics();
     void record(const SyncResult& r);
     // A domain that is gone: its per-domain series go with it.
-    void forget(const std::string& domain) { m_guestOffset.erase(domain); }
+    void forget(const std::string& domain) { m_domains.erase(domain); }
     void setConnected(bool c) { m_connected = c; }
     void setReconnects(int n) { m_reconnects = n; }
     void setGuests(int tracked, int pending)
@@ -50,7 +52,14 @@ public:
 private:
     std::map<std::pair<std::string, std::string>, uint64_t> m_syncs; // (trigger, outcome)
     std::map<std::string, uint64_t> m_agentErrors;                   // kind
-    std::map<std::string, int64_t> m_guestOffset;                    // domain -> latest offset
+    struct DomainSeries
+    {
+        std::optional<int64_t> offsetNs;   // latest measured
+        std::optional<int64_t> successNs;  // realtime of the last verified-in-tolerance result
+        std::optional<int64_t> attemptNs;  // realtime of the last result of a correcting trigger
+    };
+    std::map<std::string, DomainSeries> m_domains;
+    void renderDomains(std::string& out) const;
     Histogram m_offsetBefore;
     Histogram m_residual;
     Histogram m_latency;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Host wake-up from suspend/hibernate: logind's PrepareForSleep(false) on the
 // system bus, read with sd-bus on the Qt main loop. Without libsystemd or a
 // system bus it reports that it is unavailable and does nothing.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Self-pipe signal delivery.
 #include "unixsignals.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // SIGTERM/SIGINT/SIGHUP delivered on the Qt main loop (self-pipe trick).
 #pragma once
 

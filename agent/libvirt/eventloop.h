@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libvirt's event loop, on its own thread. This is the only file that knows
 // how libvirt events are pumped; everything else receives Qt signals.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // DomainBackend over a live libvirt connection: metadata policy, domain
 // state and a guest-agent transport per domain.
 #pragma once

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """virt-clocksync benchmarks, side by side with what operators use today.
 
 Run as root on a lab machine:  python3 contrib/bench/bench.py [-n 30] [--daemon-cycles 100] [--mass 8]

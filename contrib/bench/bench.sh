@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # One command for the benchmarks (as root on Debian 12): installs, builds the
 # release preset, runs contrib/bench/bench.py. Arguments go to bench.py
 # (e.g. -n 30 --mass 8 --idle 60).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Scale without VMs: the daemon core (tracker + scheduler + engine) serving
 // 100 and 1000 simulated guests (fake agents on a simulated clock), three
 // resume waves each. Prints JSON: CPU time per sync and peak RSS.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Memory soak: the daemon core (tracker + scheduler + engine) with 50
 // simulated guests resuming over and over for a given time, with fake agents
 // that now and then time out or answer garbage. Prints RSS after warm-up and

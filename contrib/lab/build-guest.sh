@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the lab guest from Debian packages only: the cloud kernel, its virtio
 # modules, busybox-static (with /sbin/hwclock, which qemu-ga's guest-set-time
 # runs) and qemu-ga with its libraries, as a kernel + initramfs. Cached in

@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# SPDX-License-Identifier: Apache-2.0
 # /init of the lab guest: load virtio, start the guest agent on
 # org.qemu.guest_agent.0 and a read-only reference agent (guest-set-time
 # blocked) on org.clocksync.reference.0, then idle.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # The lab: N tiny guests (TCG) under a libvirt *session* daemon of an
 # unprivileged lab user, each with a guest agent and a read-only reference
 # agent whose host end is a unix socket (the independent ruler).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // FakeQgaServer implementation: one thread, poll() on the listening socket, the
 // client and a wake pipe so that the destructor never hangs.
 #include "fakeqgaserver.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A scripted QGA server on a unix socket, for driving SocketAgent in tests.
 // Each request line is handed to a script that decides the reply: a normal
 // answer, garbage, nothing, a stale id, an oversize blob, or a reply held back

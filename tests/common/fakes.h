@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fakes for the engine, tracker and scheduler: a manual clock, a simulated
 // guest agent (its clock, delays, jitter, faults) and a backend. Deterministic;
 // nothing sleeps: simulated time advances only inside the fake calls.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A test client's connection to a unix socket (the control socket).
 #pragma once
 

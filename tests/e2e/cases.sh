@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # The end-to-end cases (issue "The lab"). Usage: cases.sh CASE
 # Each case brings up its own guests, starts the daemon, acts, and asserts the
 # guest offset measured independently (reference agent), then tears down.
@@ -194,6 +195,33 @@ case_policy_off() {
     cli policy "$g" --set mode=host >/dev/null
     wait_log "$g: policy-changed: (synced|approximate)" 30
     assert_residual "$g" "policy changed live from off to host"
+}
+
+# SIGHUP: the config file and a new drop-in are read again while the daemon
+# runs; the guest stays tracked (same process, its status row kept) and the
+# new settings apply to the next sync at once.
+case_sighup_reload() {
+    g=$(lab_up -n 1)
+    start_daemon
+    wait_log "$g: reconcile:" 30
+    local pid=$DAEMON_PID
+    mark_log
+    printf '[sync]\nattempts = 3\n' >> "$WORK/daemon.conf"
+    mkdir -p "$WORK/daemon.conf.d"
+    printf '[sync]\ntolerance-us = 5000000\n' > "$WORK/daemon.conf.d/50-wide.conf"
+    printf '[sync]\ntolerance-us = 1\n' > "$WORK/daemon.conf.d/60-not-read.conf.off"
+    chmod -R a+rX "$WORK/daemon.conf.d"
+    kill -HUP "$pid"
+    wait_log "reloaded the config: 2 change\(s\): tolerance-us = 5000000, attempts = 3$" 10
+    kill -0 "$pid" || fail "the daemon exited on SIGHUP"
+    cli status "$g" | tee "$WORK/status.txt"
+    grep -q "^$g .*reconcile" "$WORK/status.txt" || fail "SIGHUP lost $g's state"
+    mark_log
+    lvirsh suspend "$g" >/dev/null
+    sleep 3 # the pause the guest's clock falls behind by
+    lvirsh resume "$g" >/dev/null
+    wait_log "$g: resumed: in-sync, offset -(2|3)\.[0-9]+ s" 30 # within the new 5 s tolerance
+    assert_offset_beyond "$g" 2000000 # left alone, as the reloaded policy says
 }
 
 case_drift_watch() {

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Helpers for the end-to-end cases: lab guests under a real (session) libvirtd,
 # the daemon under test running as the lab user, and the independent ruler:
 # contrib/ruler/ruler.py (shares no code with the daemon) reading the guest's

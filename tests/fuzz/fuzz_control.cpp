@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer: the control-socket request parser (any local user can send one
 // before the credential check refuses them).
 #include "controlprotocol.h"

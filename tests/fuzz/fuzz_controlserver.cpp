@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer: the control server's connection handling, not just its parser.
 // The input is a script for up to four clients: connect, send a chunk, stop
 // reading (SHUT_RD), stop writing (SHUT_WR), read what is there, close — with

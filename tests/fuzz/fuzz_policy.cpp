@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer: the domain-metadata policy parser (anyone with write access to
 // the domain's metadata controls this input).
 #include "policy.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer: the QGA reply codec and its stream framing (guest input).
 #include "protocol.h"
 

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the fuzz preset (clang, libFuzzer + ASan + UBSan) and runs every target
 # for SECONDS (default 60) on a copy of its checked-in seed corpus. A crash
 # leaves its input in build/fuzz/crashes/ and fails the run.

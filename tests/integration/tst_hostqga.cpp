@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // SocketAgent against the real qemu-ga binary running on the host over a unix
 // socket. Every state-changing command is blocked with --block-rpcs (the list
 // is everything qemu-ga knows minus a read-only allowlist), so this test can

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The real daemon event path (libvirt event loop thread → connection →
 // event map → tracker → scheduler → LibvirtAgent) against libvirt's test
 // driver, which emits lifecycle and metadata events and implements

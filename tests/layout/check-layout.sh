@@ -28,11 +28,19 @@ cli=$build/agent/virt-clocksync
 nm -C "$daemon" | grep -q 'clocksync::cli::' && fail "virt-clocksyncd contains CLI code"
 nm -C "$cli" | grep -qE 'clocksync::(Daemon|ControlServer|ControlHandler|Reporter)::' &&
     fail "virt-clocksync contains daemon code"
-# Tests of the core and of the daemon's wiring link no libvirt and no Qt Network.
-for t in tst_syncengine tst_tracker tst_config tst_driftwatch tst_daemon; do
-    libs=$(ldd "$build/tests/$t")
-    ! grep -qE 'libvirt|Qt6Network' <<<"$libs" || fail "$t links libvirt or Qt Network"
+# Tests of the core link no libvirt and no Qt Network; the daemon's wiring
+# (tst_daemon: its /metrics endpoint is Qt Network) no libvirt.
+for t in tst_syncengine tst_tracker tst_config tst_driftwatch; do
+    ! ldd "$build/tests/$t" | grep -qE 'libvirt|Qt6Network' || fail "$t links libvirt or Qt Network"
 done
+! ldd "$build/tests/tst_daemon" | grep -q 'libvirt' || fail "tst_daemon links libvirt"
 # The programs link what they need.
 ldd "$daemon" | grep -q 'libvirt.so' || fail "virt-clocksyncd does not link libvirt?"
+# 3. Every source file says its license (LICENSE: Apache-2.0).
+bad=$(find "$src/agent" "$src/qga" "$src/tests" "$src/contrib" "$src/conf" \
+        -path "$src/tests/fuzz/corpus" -prune -o \
+        -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.sh' -o -name '*.py' -o -name 'CMakeLists.txt' \
+                   -o -name '*.yml' -o -name '*.service' -o -name '*.conf' -o -name '*.[158]' \) -print |
+      xargs grep -L 'SPDX-License-Identifier: Apache-2.0' || true)
+[ -z "$bad" ] || fail "no SPDX-License-Identifier: $bad"
 echo "layout: ok (core and daemon wiring free of libvirt; daemon and CLI apart)"

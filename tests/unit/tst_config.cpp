@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Config file and domain-metadata policy parsers: good input, and every bad
 // input reported with file:line while the default is kept.
 #include "config.h"
@@ -174,6 +175,43 @@ private slots:
         QCOMPARE(p.warnings.size(), 2);
         QVERIFY(p.warnings[0].contains("unknown key 'guest-exec' in [sync]"));
         QCOMPARE(p.config.policy.allowGuestExec, false);
+    }
+
+    // virt-clocksyncd.conf(5) documents every key of the table.
+    void manPageDocumentsEveryKey()
+    {
+        QFile f(QStringLiteral(CLOCKSYNC_SOURCE_DIR "/conf/man/virt-clocksyncd.conf.5"));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QString man = QString::fromUtf8(f.readAll());
+        for (const Setting& k : settings())
+            QVERIFY2(man.contains(QStringLiteral("\n.B %1\n").arg(k.key)), k.key);
+        QVERIFY(man.contains("\n.B resync\n"));
+    }
+
+    // Drop-ins: FILE.d/*.conf in name order, each on top of the last; other
+    // files there are not read; a drop-in's problem names its own file.
+    void dropInsOverrideInNameOrder()
+    {
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        auto write = [&](const QString& name, const QByteArray& text) {
+            QFile f(dir.filePath(name));
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write(text);
+        };
+        QVERIFY(QDir(dir.path()).mkpath("main.conf.d"));
+        write("main.conf", "[sync]\ntarget-us = 20\nattempts = 3\n[daemon]\nconcurrency = 2\n");
+        write("main.conf.d/20-later.conf", "[sync]\nattempts = 7\n");
+        write("main.conf.d/10-first.conf", "[sync]\nattempts = 6\ntolerance-us = 500\nbogus = 1\n");
+        write("main.conf.d/30-ignored.conf.disabled", "[sync]\nattempts = 1\n");
+        const ConfigParse p = loadConfig(dir.filePath("main.conf"));
+        QCOMPARE(p.config.policy.targetNs, 20'000);          // main file
+        QCOMPARE(p.config.policy.skipBelowNs, 500'000);      // 10-first
+        QCOMPARE(p.config.policy.attempts, 7);               // 20-later wins over 10-first
+        QCOMPARE(p.config.concurrency, 2);                   // main, untouched by drop-ins
+        QCOMPARE(p.warnings.size(), 1);
+        QVERIFY2(p.warnings[0].contains("10-first.conf:4: unknown key 'bogus'"),
+                 qPrintable(p.warnings[0]));
     }
 
     void policyMetadata()

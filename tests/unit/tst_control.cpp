@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Control protocol and server: good, malformed, oversize and unknown requests;
 // a silent client does not block others; another uid is refused. Also the
 // metrics format (parsed back) and check-host on fixture /proc/cpuinfo text.
@@ -428,7 +429,10 @@ private slots:
         r.after = Measurement{30'000, 0, 0, 5};
         r.attempts = 2;
         r.latencyNs = 40'000'000;
+        r.domain = "vm";
+        r.finishedAtNs = 1'800'000'000'123'000'000;
         m.record(r);
+        r.finishedAtNs = 1'800'000'060'000'000'000; // a minute later, failed
         r.outcome = Outcome::Failed;
         r.error = qga::makeError(qga::ErrorKind::AgentUnavailable, "x");
         m.record(r);
@@ -455,6 +459,15 @@ private slots:
                  1.0); // failures have no latency
         QCOMPARE(values.value("virt_clocksync_libvirt_connected"), 1.0);
         QCOMPARE(values.value("virt_clocksync_guests{state=\"pending\"}"), 1.0);
+        // The last success stays at the synced result; the last attempt moved on.
+        QCOMPARE(values.value("virt_clocksync_last_success_timestamp_seconds{domain=\"vm\"}"),
+                 1'800'000'000.123);
+        QCOMPARE(values.value("virt_clocksync_last_attempt_timestamp_seconds{domain=\"vm\"}"),
+                 1'800'000'060.0);
+        QCOMPARE(values.value("virt_clocksync_guest_offset_seconds{domain=\"vm\"}"), 30e-6);
+        Metrics gone = m;
+        gone.forget("vm");
+        QVERIFY(gone.render().find("domain=\"vm\"") == std::string::npos);
         QTemporaryDir dir;
         const QString path = dir.filePath("clocksync.prom");
         QCOMPARE(m.writeTextfile(path), QString());
@@ -527,6 +540,22 @@ private slots:
         QCOMPARE(c.clocksource, QString("kvm-clock"));
         QCOMPARE(c.availableClocksources.size(), 3);
         QVERIFY(c.advice.isEmpty());
+        // libvirt-guests' SYNC_TIME=1 undoes a verified sync: advice names the file.
+        QDir().mkpath(root.filePath("etc/sysconfig"));
+        write("etc/sysconfig/libvirt-guests", "# SYNC_TIME=0\nON_BOOT=start\nSYNC_TIME=1\n");
+        c = checkHost(root.path());
+        QCOMPARE(c.advice.size(), 1);
+        QVERIFY(c.advice[0].startsWith("/etc/sysconfig/libvirt-guests sets SYNC_TIME=1"));
+    }
+
+    void syncTimeParsing()
+    {
+        QVERIFY(syncTimeEnabled("SYNC_TIME=1\n"));
+        QVERIFY(syncTimeEnabled("export SYNC_TIME=\"1\" # after restore\n"));
+        QVERIFY(!syncTimeEnabled("#SYNC_TIME=1\n"));
+        QVERIFY(!syncTimeEnabled("SYNC_TIME=1\nSYNC_TIME=0\n")); // the last one wins
+        QVERIFY(!syncTimeEnabled("SYNC_TIME=\n"));
+        QVERIFY(!syncTimeEnabled(""));
     }
 };
 

@@ -6,9 +6,12 @@
 // reload keeps tracked state.
 #include "daemon.h"
 #include "fakehypervisor.h"
+#include "metricsserver.h"
 #include "unixclient.h"
 
+#include <QHostAddress>
 #include <QSignalSpy>
+#include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -72,6 +75,23 @@ class TestDaemon : public QObject
             10000);
         ::close(fd);
         return got ? json::parse(in.substr(0, in.find('\n')), nullptr, false) : json(nullptr);
+    }
+    // One HTTP exchange with the metrics endpoint (the event loop runs meanwhile).
+    static QByteArray http(quint16 port, const QByteArray& request)
+    {
+        QTcpSocket s;
+        s.connectToHost(QHostAddress::LocalHost, port);
+        if (!QTest::qWaitFor([&] { return s.state() == QAbstractSocket::ConnectedState; }, 5000))
+            return {};
+        s.write(request);
+        QByteArray in;
+        const bool closed = QTest::qWaitFor(
+            [&] {
+                in += s.readAll();
+                return s.state() == QAbstractSocket::UnconnectedState;
+            },
+            5000);
+        return closed ? in + s.readAll() : QByteArray(); // a reply ends with the close
     }
     static json request(const char* command)
     {
@@ -226,6 +246,29 @@ private slots:
               "OFFSET_BEFORE_NS=-5000000000", "OFFSET_AFTER_NS=12000", "PRIORITY=6",
               "SYSLOG_IDENTIFIER=virt-clocksyncd"})
             QVERIFY2(std::find(f.begin(), f.end(), want) != f.end(), want);
+    }
+
+    void metricsEndpoint()
+    {
+        MetricsServer server([] { return std::string("virt_clocksync_test 1\n"); });
+        QVERIFY(server.listen("[::1]:x").contains("not HOST:PORT"));
+        QCOMPARE(server.listen("127.0.0.1:0"), QString());
+        const QByteArray ok = http(server.port(), "GET /metrics HTTP/1.0\r\n\r\n");
+        QVERIFY2(ok.startsWith("HTTP/1.0 200 OK\r\n"), ok.constData());
+        QVERIFY(ok.contains("Content-Type: text/plain; version=0.0.4"));
+        QVERIFY(ok.endsWith("\r\n\r\nvirt_clocksync_test 1\n"));
+        QVERIFY(http(server.port(), "GET / HTTP/1.0\r\n\r\n").startsWith("HTTP/1.0 404"));
+        QVERIFY(http(server.port(), "POST /metrics HTTP/1.0\r\n\r\n").startsWith("HTTP/1.0 405"));
+        // A daemon with metrics-listen serves its own metrics there.
+        DaemonConfig c = config();
+        c.controlSocket = m_dir.filePath("second.sock");
+        c.metricsListen = "127.0.0.1:0";
+        FakeClock clock;
+        Daemon d(c, std::make_unique<FakeHypervisor>(clock), clock);
+        QCOMPARE(d.start(), QString());
+        QVERIFY(d.metricsServer());
+        QVERIFY(http(d.metricsServer()->port(), "GET /metrics HTTP/1.0\r\n\r\n")
+                    .contains("\nvirt_clocksync_libvirt_connected 1\n"));
     }
 
     void shutdownStopsTheHypervisor()

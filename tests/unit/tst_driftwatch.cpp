@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Drift watch scheduling: one timer, only while something is watched.
 #include "driftwatch.h"
 

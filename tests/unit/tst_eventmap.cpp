@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The trigger table (DESIGN.md section 2), row by row.
 #include "eventmap.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // QGA codec: valid replies and every kind of malformed guest input.
 #include "protocol.h"
 

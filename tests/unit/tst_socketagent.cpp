@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // SocketAgent against a scripted fake QGA server: handshake, stale replies,
 // timeouts, garbage, oversize replies, disconnects and reconnects. Every
 // failure must come back as an error within the call's deadline.

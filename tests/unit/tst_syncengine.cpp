@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The sync algorithm against a simulated guest and clock: convergence of the
 // delay compensation, tolerance skip, re-correction, faults, lying clocks.
 #include "fakes.h"
@@ -450,6 +451,44 @@ private slots:
         const Limits rtc = effectiveLimits(SyncPolicy{}, true, 1);
         QCOMPARE(*verdict(Measurement{-600'000'000, 0}, rtc, true, 0, note), Outcome::Approximate);
         QVERIFY(!verdict(Measurement{-1'600'000'000, 0}, rtc, true, 0, note));
+    }
+
+    // Set number N is made or not, and the reason when not.
+    void shouldStopRules()
+    {
+        const Limits l{50'000, 1'000'000, 1};
+        const std::optional<Measurement> none;
+        const std::optional<Measurement> far = Measurement{5'000'000};     // beyond tolerance
+        const std::optional<Measurement> near = Measurement{150'000};      // within 4 x target
+        const std::optional<Measurement> within = Measurement{400'000};    // tolerance, not near
+        QVERIFY(!shouldStop(1, 3, none, l));
+        QVERIFY(!shouldStop(3, 3, far, l));     // within the budget: always
+        QVERIFY(!shouldStop(4, 3, far, l));     // past it, while not close: extra rounds
+        QVERIFY(shouldStop(4, 3, near, l));     // close enough once the budget is spent
+        QVERIFY(!shouldStop(5, 3, within, l));  // an extra round for a guest within tolerance...
+        QVERIFY(shouldStop(6, 3, within, l));   // ...but never the very last one
+        QVERIFY(!shouldStop(6, 3, far, l));     // the last one for a guest still outside
+        QVERIFY(QByteArray(shouldStop(7, 3, far, l)) == "out of attempts");
+    }
+
+    void beforeSettingRules()
+    {
+        const Limits l = effectiveLimits(SyncPolicy{}, false, 1);
+        QCOMPARE(beforeSetting(SyncPolicy{}, Trigger::Resumed, Measurement{300'000}, l)->outcome,
+                 Outcome::InSync);
+        QVERIFY(!beforeSetting(SyncPolicy{}, Trigger::Resumed, Measurement{-3'000'000}, l));
+        SyncPolicy watch;
+        watch.measureOnly = true;
+        QCOMPARE(beforeSetting(watch, Trigger::DriftWatch, Measurement{3'000'000}, l)->outcome,
+                 Outcome::Drifted);
+        SyncPolicy limited;
+        limited.maxBackwardStepNs = 1'000'000'000;
+        const auto refused =
+            beforeSetting(limited, Trigger::Reconcile, Measurement{5'000'000'000}, l);
+        QCOMPARE(refused->outcome, Outcome::Skipped);
+        QVERIFY(refused->note.find("max-backward-step-ms=1000") != std::string::npos);
+        QVERIFY(!beforeSetting(limited, Trigger::Resumed, Measurement{5'000'000'000}, l));
+        QCOMPARE(nextSetTime(1'000'000'000'000, 75'000), 1'000'000'075'000);
     }
 
     void unsupportedExplicitSetFallsBackToRtc()

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Domain tracker + scheduler with a fake backend: results, coalescing, cancel
 // mid-sync, waiting for the agent (event and deadline), the concurrency bound
 // under a burst, and reconcile. Waits are on signals/conditions with deadlines.
@@ -245,6 +246,32 @@ private slots:
         rig.tracker.trigger("abs", "abs", Trigger::Resumed);
         QVERIFY(rig.waitResults(3));
         QCOMPARE(rig.result(2).outcome, Outcome::Synced);
+    }
+
+    // Why a job does not sync at all, in the order the job checks it.
+    void skipReasons()
+    {
+        const SyncPolicy p;
+        const DomainFacts facts;
+        QVERIFY(!skipReason(Trigger::Resumed, p, facts, false));
+        QCOMPARE(*skipReason(Trigger::DriftWatch, p, facts, false),
+                 std::string("policy: watch-interval=0"));
+        QCOMPARE(*skipReason(Trigger::Booted, p, facts, false),
+                 std::string("policy: sync-on-boot=no"));
+        SyncPolicy off;
+        off.enabled = false;
+        QCOMPARE(*skipReason(Trigger::Resumed, off, facts, false), std::string("policy: mode=off"));
+        SyncPolicy noRtc;
+        noRtc.onRtcChange = false;
+        QCOMPARE(*skipReason(Trigger::RtcChanged, noRtc, facts, false),
+                 std::string("policy: on-rtc-change=no"));
+        DomainFacts noChannel;
+        noChannel.agentChannel = false;
+        QVERIFY(skipReason(Trigger::Resumed, p, noChannel, false)->find("no guest agent") == 0);
+        DomainFacts absolute;
+        absolute.clock = DomainFacts::Clock::Absolute;
+        QVERIFY(skipReason(Trigger::Resumed, p, absolute, false));
+        QVERIFY(!skipReason(Trigger::Resumed, p, absolute, true)); // mode set: sync anyway
     }
 
     void domainFactsFromXml()

@@ -1,0 +1,71 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Distribution checks, as root on Debian 12 (run by contrib/run-tests.sh):
+#  1. the Debian source and binary packages build and are lintian-clean
+#     (errors and warnings; overrides carry their reason);
+#  2. the installed package: its daemon reads the installed config
+#     (--check-config), the installed unit passes systemd-analyze verify (and
+#     its security exposure is printed), the installed daemon and CLI run
+#     against libvirt's test driver, and their metrics pass promtool;
+#  3. dpkg -r leaves no running process, dpkg --purge no file;
+#  4. the RPM builds (rpmbuild fails on a %files list that does not match the
+#     install) and rpmlint passes on the spec;
+#  5. the monitoring rules pass promtool check/test, the dashboard is JSON.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+say() { echo "== packaging: $*"; }
+fail() { echo "packaging: $*" >&2; exit 1; }
+command -v lintian >/dev/null || bash contrib/install-deps.sh
+
+say "Debian packages"
+bash contrib/build-deb.sh
+lintian --fail-on error,warning --info build/deb/*.changes
+
+say "installed package"
+dpkg -i build/deb/virt-clocksync_*.deb >/dev/null
+[ -f /etc/virt-clocksync/virt-clocksyncd.conf ] || fail "no installed config"
+/usr/sbin/virt-clocksyncd --check-config | tee /tmp/virt-clocksync-check-config.txt
+grep -q '^uri = qemu:///system$' /tmp/virt-clocksync-check-config.txt || fail "--check-config did not read the installed config"
+unit=/lib/systemd/system/virt-clocksyncd.service
+systemd-analyze verify "$unit"
+systemd-analyze security --offline=yes "$unit" | tail -1
+
+work=$(mktemp -d)
+pid=
+cleanup() { [ -z "$pid" ] || kill "$pid" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+printf '[daemon]\nuri = test:///default\ncontrol-socket = %s/control.sock\n' "$work" >"$work/test.conf"
+/usr/sbin/virt-clocksyncd --config "$work/test.conf" 2>"$work/daemon.log" &
+pid=$!
+cli() { /usr/bin/virt-clocksync --control "$work/control.sock" "$@"; }
+deadline=$((SECONDS + 30))
+until cli status 2>/dev/null | grep -q '^test '; do # reconciled: the test driver's domain
+    [ $SECONDS -lt $deadline ] || { cat "$work/daemon.log"; fail "the installed daemon did not reconcile"; }
+    kill -0 "$pid" || { cat "$work/daemon.log"; fail "the installed daemon exited"; }
+    sleep 0.2 # polling a condition, with the deadline above
+done
+cli status
+cli metrics >"$work/metrics.txt"
+promtool check metrics <"$work/metrics.txt"
+kill "$pid"
+wait "$pid" || true
+pid=
+
+say "remove and purge"
+dpkg -r virt-clocksync >/dev/null
+! pgrep -x virt-clocksyncd >/dev/null || fail "a virt-clocksyncd still runs after dpkg -r"
+dpkg --purge virt-clocksync >/dev/null
+[ ! -e /etc/virt-clocksync ] || fail "/etc/virt-clocksync left behind by --purge"
+for f in /usr/sbin/virt-clocksyncd /usr/bin/virt-clocksync "$unit"; do
+    [ ! -e "$f" ] || fail "$f left behind"
+done
+
+say "RPM"
+bash contrib/build-rpm.sh >/dev/null
+rpmlint contrib/virt-clocksync.spec
+
+say "monitoring"
+promtool check rules contrib/monitoring/virt-clocksync.rules.yml
+(cd contrib/monitoring && promtool test rules virt-clocksync.rules.test.yml)
+python3 -m json.tool contrib/monitoring/virt-clocksync.dashboard.json >/dev/null
+say "ok"
