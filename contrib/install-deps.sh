@@ -17,6 +17,7 @@ packages=(
     clang clang-format libclang-rt-14-dev
     # integration tests and the lab
     qemu-guest-agent libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+    libvirt-daemon-system
     qemu-system-x86 qemu-utils busybox-static cpio kmod passwd procps util-linux
     # benchmarks
     gnuplot-nox python3 python3-libvirt bc

@@ -51,6 +51,47 @@ kill "$pid"
 wait "$pid" || true
 pid=
 
+say "the installed daemon, its installed config, the system libvirtd, a lab guest"
+export LAB_SYSTEM=1
+lab="bash contrib/lab/lab.sh"
+$lab system start
+g=$($lab up -n 1)
+labdown() { $lab down >/dev/null 2>&1 || true; }
+trap 'cleanup; labdown' EXIT
+/usr/sbin/virt-clocksyncd 2>"$work/installed.log" & # no options: /etc/virt-clocksync, qemu:///system
+pid=$!
+wait_status() { # wait_status PATTERN: the installed CLI's status shows it (deadline 60 s)
+    local deadline=$((SECONDS + 60))
+    until /usr/bin/virt-clocksync status "$g" 2>/dev/null | grep -qE "$1"; do
+        [ $SECONDS -lt $deadline ] || { cat "$work/installed.log"; fail "status never showed '$1'"; }
+        kill -0 "$pid" || { cat "$work/installed.log"; fail "the installed daemon exited"; }
+        sleep 0.2 # polling the CLI, bounded by the deadline
+    done
+}
+wait_status "^$g .*reconcile"
+virsh -q -c qemu:///system suspend "$g" >/dev/null
+sleep 2 # the pause the guest's clock falls behind by
+virsh -q -c qemu:///system resume "$g" >/dev/null
+wait_status "^$g .*resumed +(synced|approximate)"
+/usr/bin/virt-clocksync status "$g"
+reading=$(python3 contrib/ruler/ruler.py read "$($lab ref "$g")" --samples 30)
+python3 -c 'import json,sys; r=json.loads(sys.argv[1]); us=r["offset_ns"]/1000
+print("ruler: %s after the resume: %+.1f us (+/-%.1f us)" % (sys.argv[2], us, r["uncertainty_ns"]/1000))
+sys.exit(0 if abs(us) <= 300 else 1)' "$reading" "$g" || fail "the installed daemon left $g beyond 300 us"
+kill "$pid"
+wait "$pid" || true
+pid=
+labdown
+$lab system stop
+unset LAB_SYSTEM
+# Under systemd the package's prerm stops the service before removal (here,
+# without systemd, the daemon above was stopped by hand): check it says so.
+dpkg-deb -e build/deb/virt-clocksync_*.deb "$work/control"
+grep -q "deb-systemd-invoke stop .*virt-clocksyncd.service" "$work/control/prerm" ||
+    fail "the package's prerm does not stop the service"
+grep -q "_dh_action=restart" "$work/control/postinst" ||
+    fail "the package's postinst does not restart an enabled service on upgrade"
+
 say "remove and purge"
 dpkg -r virt-clocksync >/dev/null
 ! pgrep -x virt-clocksyncd >/dev/null || fail "a virt-clocksyncd still runs after dpkg -r"

@@ -12,16 +12,37 @@
 #   lab.sh run CMD...                          a command as the lab user, lab environment
 #                                              (exec'd: `lab.sh run CMD &` gives CMD's pid)
 #   lab.sh setup                               create the lab user and directories (idempotent)
-#   lab.sh ref NAME                            the reference-agent socket of guest NAME
+#   lab.sh ref NAME [--peer]                   the reference-agent socket of guest NAME
+#                                              (--peer: of its copy migrated to the peer)
 #   lab.sh console NAME                        the guest's console log
+#   lab.sh peer start|stop|uri                 a second session libvirtd of the lab user
+#                                              (own XDG dirs and host_uuid): a migration
+#                                              destination on this same host
+#   lab.sh peer virsh ARGS...                  virsh against the peer
+#   lab.sh migrate NAME [--not-live] [VIRSH-MIGRATE-OPTS...]
+#                                              migrate NAME to the peer (disk-less
+#                                              guest: no shared storage; its console and
+#                                              reference socket get peer paths)
 #
 # As root it creates the user "clocklab"; as a user who already has libvirt
 # (session) access it uses that user as is.
+#
+# LAB_SYSTEM=1 (as root): the same lab under the *system* libvirtd
+# (qemu:///system; QEMU runs as libvirt-qemu; guests' files in
+# /var/lib/clocklab-system); `lab.sh system start|stop` starts and stops
+# virtlogd and libvirtd by hand (no systemd needed); `lab.sh run` runs as root,
+# or as LAB_RUN_AS (a user in the libvirt group).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 LAB_URI="qemu:///session"
 LAB_PREFIX="clocklab"
+LAB_SYSTEM="${LAB_SYSTEM:-}"
+if [ -n "$LAB_SYSTEM" ]; then
+    [ "$(id -u)" -eq 0 ] || { echo "lab: LAB_SYSTEM=1 needs root" >&2; exit 1; }
+    LAB_URI="qemu:///system"
+    LAB_DIR="${LAB_DIR:-/var/lib/clocklab-system}"
+fi
 
 if [ "$(id -u)" -eq 0 ]; then
     LAB_USER="${LAB_USER:-clocklab}"
@@ -46,6 +67,13 @@ ensure_user() {
 }
 
 ensure_dirs() {
+    if [ -n "$LAB_SYSTEM" ]; then
+        # QEMU (libvirt-qemu) creates the reference socket and console here.
+        mkdir -p "$LAB_DIR"
+        chown libvirt-qemu:libvirt-qemu "$LAB_DIR"
+        chmod 0755 "$LAB_DIR"
+        return 0
+    fi
     mkdir -p "$LAB_DIR" "$LAB_RUNTIME"
     if [ "$(id -u)" -eq 0 ]; then
         chown "$LAB_USER:" "$LAB_DIR" "$LAB_RUNTIME"
@@ -60,6 +88,12 @@ ensure_dirs() {
 as_lab() {
     local run=""
     if [ "${1:-}" = "--exec" ]; then run=exec; shift; fi
+    if [ -n "$LAB_SYSTEM" ]; then
+        local user=${LAB_RUN_AS:-root}
+        $run setpriv --reuid="$(id -u "$user")" --regid="$(id -g "$user")" --init-groups \
+            env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LIBVIRT_DEFAULT_URI="$LAB_URI" "$@"
+        return
+    fi
     if [ "$(id -u)" -eq 0 ]; then
         $run setpriv --reuid="$(id -u "$LAB_USER")" --regid="$(id -g "$LAB_USER")" --init-groups \
             env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$LAB_HOME" \
@@ -69,7 +103,13 @@ as_lab() {
     fi
 }
 
-lvirsh() { as_lab virsh -q -c "$LAB_URI" "$@"; }
+lvirsh() {
+    if [ -n "$LAB_SYSTEM" ]; then
+        virsh -q -c "$LAB_URI" "$@" # root, whoever runs the daemon
+    else
+        as_lab virsh -q -c "$LAB_URI" "$@"
+    fi
+}
 
 domain_xml() {
     local name=$1 cache=$2 append=$3 disk=$4 clock=${5:-"<clock offset='utc'/>"}
@@ -164,6 +204,15 @@ cmd_up() {
 }
 
 cmd_down() {
+    if [ -n "$LAB_SYSTEM" ]; then
+        for name in $(lvirsh list --all --name 2>/dev/null | grep "^$LAB_PREFIX-" || true); do
+            lvirsh destroy "$name" >/dev/null 2>&1 || true
+            lvirsh undefine --managed-save --snapshots-metadata "$name" >/dev/null 2>&1 || true
+        done
+        rm -rf "$LAB_DIR"
+        return 0
+    fi
+    peer_stop
     if id "$LAB_USER" >/dev/null 2>&1 || [ "$(id -u)" -ne 0 ]; then
         for name in $(lvirsh list --all --name 2>/dev/null | grep "^$LAB_PREFIX-" || true); do
             lvirsh destroy "$name" >/dev/null 2>&1 || true
@@ -177,6 +226,110 @@ cmd_down() {
     rm -rf "$LAB_DIR"
 }
 
+# ---- the peer: a second libvirt daemon of the lab user --------------------
+PEER_DIR="$LAB_DIR/peer"
+PEER_SOCK="$PEER_DIR/runtime/libvirt/libvirt-sock"
+PEER_URI="qemu:///session?socket=$PEER_SOCK"
+MIGRATION_PORT="${LAB_MIGRATION_PORT:-49321}"
+
+# as_peer CMD...: as the lab user, in the peer daemon's own environment.
+as_peer() {
+    local run=""
+    if [ "${1:-}" = "--exec" ]; then run=exec; shift; fi
+    local envs=(PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$PEER_DIR/home"
+                XDG_CONFIG_HOME="$PEER_DIR/config" XDG_RUNTIME_DIR="$PEER_DIR/runtime"
+                XDG_CACHE_HOME="$PEER_DIR/cache" XDG_DATA_HOME="$PEER_DIR/data")
+    if [ "$(id -u)" -eq 0 ]; then
+        $run setpriv --reuid="$(id -u "$LAB_USER")" --regid="$(id -g "$LAB_USER")" --init-groups \
+            env -i "${envs[@]}" "$@"
+    else
+        $run env "${envs[@]}" "$@"
+    fi
+}
+
+peer_start() {
+    ensure_user
+    ensure_dirs
+    if [ -S "$PEER_SOCK" ] && as_peer virsh -q -c "$PEER_URI" version >/dev/null 2>&1; then
+        echo "$PEER_URI"
+        return 0
+    fi
+    mkdir -p "$PEER_DIR"/{home,config/libvirt,runtime,cache,data}
+    # Equal host UUIDs: libvirt refuses "Attempt to migrate guest to the same host".
+    echo "host_uuid = \"$(cat /proc/sys/kernel/random/uuid)\"" > "$PEER_DIR/config/libvirt/libvirtd.conf"
+    [ "$(id -u)" -ne 0 ] || chown -R "$LAB_USER:" "$PEER_DIR"
+    chmod 0700 "$PEER_DIR/runtime"
+    ( as_peer --exec libvirtd --timeout 0 ) >"$PEER_DIR/libvirtd.log" 2>&1 &
+    echo $! > "$PEER_DIR/pid"
+    local deadline=$(( $(date +%s) + 30 ))
+    until [ -S "$PEER_SOCK" ] && as_peer virsh -q -c "$PEER_URI" version >/dev/null 2>&1; do
+        if [ "$(date +%s)" -ge "$deadline" ] || ! kill -0 "$(cat "$PEER_DIR/pid")" 2>/dev/null; then
+            echo "lab peer: libvirtd did not come up; its log:" >&2
+            cat "$PEER_DIR/libvirtd.log" >&2
+            exit 1
+        fi
+        sleep 0.2 # polling the daemon's socket, bounded by the deadline
+    done
+    echo "$PEER_URI"
+}
+
+peer_stop() {
+    [ -d "$PEER_DIR" ] || return 0
+    if [ -S "$PEER_SOCK" ]; then
+        for name in $(as_peer virsh -q -c "$PEER_URI" list --all --name 2>/dev/null | grep "^$LAB_PREFIX-" || true); do
+            as_peer virsh -q -c "$PEER_URI" destroy "$name" >/dev/null 2>&1 || true
+            as_peer virsh -q -c "$PEER_URI" undefine "$name" >/dev/null 2>&1 || true
+        done
+    fi
+    if [ -f "$PEER_DIR/pid" ]; then
+        kill "$(cat "$PEER_DIR/pid")" 2>/dev/null || true
+        rm -f "$PEER_DIR/pid"
+    fi
+}
+
+# The domain as the peer runs it: its console file and reference socket
+# under the peer's directory (both QEMUs run at once during the migration).
+cmd_migrate() {
+    local name=$1 live=--live; shift
+    if [ "${1:-}" = "--not-live" ]; then live=""; shift; fi # paused for the whole transfer
+    lvirsh dumpxml --migratable "$name" |
+        sed -e "s#$LAB_DIR/$name.console#$PEER_DIR/$name.console#" \
+            -e "s#$LAB_DIR/$name.ref#$PEER_DIR/$name.ref#" > "$LAB_DIR/$name.peer.xml"
+    chmod 0644 "$LAB_DIR/$name.peer.xml"
+    as_lab virsh -q -c "$LAB_URI" migrate $live "$name" "$PEER_URI" \
+        --migrateuri "tcp://127.0.0.1:$MIGRATION_PORT" --listen-address 127.0.0.1 \
+        --xml "$LAB_DIR/$name.peer.xml" "$@"
+}
+
+# ---- system mode: libvirtd (and virtlogd) started by hand ------------------
+SYSTEM_SOCK=/run/libvirt/libvirt-sock
+system_start() {
+    getent passwd libvirt-qemu >/dev/null ||
+        { echo "lab system: libvirt-daemon-system is not installed" >&2; exit 1; }
+    if [ -S "$SYSTEM_SOCK" ] && virsh -q -c qemu:///system version >/dev/null 2>&1; then
+        return 0
+    fi
+    mkdir -p /run/libvirt
+    pgrep -x virtlogd >/dev/null || virtlogd -d
+    libvirtd -d --pid-file /run/clocklab-libvirtd.pid
+    local deadline=$(( $(date +%s) + 30 ))
+    until [ -S "$SYSTEM_SOCK" ] && virsh -q -c qemu:///system version >/dev/null 2>&1; do
+        [ "$(date +%s)" -lt "$deadline" ] || { echo "lab system: libvirtd did not come up" >&2; exit 1; }
+        sleep 0.2 # polling the daemon's socket, bounded by the deadline
+    done
+}
+
+system_stop() {
+    if [ -f /run/clocklab-libvirtd.pid ]; then
+        kill "$(cat /run/clocklab-libvirtd.pid)" 2>/dev/null || true
+        rm -f /run/clocklab-libvirtd.pid
+    fi
+}
+
+cmd_ref() {
+    if [ "${2:-}" = "--peer" ]; then echo "$PEER_DIR/$1.ref"; else echo "$LAB_DIR/$1.ref"; fi
+}
+
 case "${1:-}" in
     up) shift; cmd_up "$@" ;;
     down) cmd_down ;;
@@ -184,8 +337,21 @@ case "${1:-}" in
     run) shift; [ "$(id -u)" -ne 0 ] || id "$LAB_USER" >/dev/null 2>&1 || ensure_user
          as_lab --exec "$@" ;;
     setup) ensure_user; ensure_dirs ;;
-    ref) echo "$LAB_DIR/$2.ref" ;;
+    ref) shift; cmd_ref "$@" ;;
+    peer) case "${2:-}" in
+              start) peer_start ;;
+              stop) peer_stop ;;
+              uri) echo "$PEER_URI" ;;
+              virsh) shift 2; as_peer virsh -q -c "$PEER_URI" "$@" ;;
+              *) echo "lab peer: start, stop, uri or virsh" >&2; exit 2 ;;
+          esac ;;
+    migrate) shift; cmd_migrate "$@" ;;
+    system) case "${2:-}" in
+                start) system_start ;;
+                stop) system_stop ;;
+                *) echo "lab system: start or stop" >&2; exit 2 ;;
+            esac ;;
     console) cat "$LAB_DIR/$2.console" ;;
     user) echo "$LAB_USER" ;;
-    *) sed -n '2,18p' "$0"; exit 2 ;;
+    *) sed -n '2,32p' "$0"; exit 2 ;;
 esac

@@ -224,6 +224,157 @@ case_sighup_reload() {
     assert_offset_beyond "$g" 2000000 # left alone, as the reloaded policy says
 }
 
+# ---- live migration between two libvirt daemons on this host --------------
+# The lab's session libvirtd is the source; `lab.sh peer` starts a second one
+# (own XDG dirs, own host_uuid) as the destination; `lab.sh migrate` moves a
+# disk-less guest there (client-driven, TCP on loopback).
+
+# Pre-copy: the daemon watching the destination verifies the guest once it
+# runs there (trigger migrated-in, counted from RESUMED_MIGRATED).
+case_migrate_precopy() {
+    local peer
+    peer=$($LAB peer start)
+    g=$(lab_up -n 1)
+    DAEMON_URI=$peer start_daemon
+    mark_log
+    $LAB migrate "$g"
+    ON_PEER=$g
+    [ "$($LAB peer virsh domstate "$g")" = running ] || fail "$g does not run on the peer"
+    wait_log "$g: migrated-in: (synced|approximate|in-sync)" 30
+    assert_residual "$g" "live migration (pre-copy) to another libvirtd"
+}
+
+# Post-copy (QEMU needs userfaultfd, which an unprivileged QEMU only gets with
+# vm.unprivileged_userfaultfd=1: set for the case, restored after). The guest
+# runs on the destination from RESUMED_POSTCOPY on; RESUMED_MIGRATED, when the
+# last page has arrived, is checked again (see README: post-copy).
+case_migrate_postcopy() {
+    local peer old
+    old=$(sysctl -n vm.unprivileged_userfaultfd)
+    sysctl -qw vm.unprivileged_userfaultfd=1
+    CLEANUP="sysctl -qw vm.unprivileged_userfaultfd=$old"
+    peer=$($LAB peer start)
+    g=$(lab_up -n 1)
+    DAEMON_URI=$peer start_daemon
+    mark_log
+    $LAB migrate "$g" --postcopy --postcopy-after-precopy
+    ON_PEER=$g
+    wait_log "$g: migrated-in: " 30
+    mark_log
+    wait_log "$g: migrated-in: (synced|approximate|in-sync)" 30 # RESUMED_MIGRATED's check
+    assert_residual "$g" "live migration (post-copy) to another libvirtd"
+}
+
+# A migration that is cancelled while the guest is paused for it (not live,
+# throttled to 1 MiB/s, aborted with domjobabort) resumes the guest on the
+# source: the daemon watching the source syncs it as migration-failed.
+case_migrate_failed() {
+    $LAB peer start >/dev/null
+    g=$(lab_up -n 1)
+    start_daemon
+    wait_log "$g: reconcile:" 30
+    mark_log
+    { $LAB migrate "$g" --not-live --bandwidth 1 2>/dev/null; true; } >/dev/null &
+    local mig=$! deadline=$((SECONDS + 30))
+    until [ "$(lvirsh domstate "$g" 2>/dev/null)" = paused ]; do
+        [ $SECONDS -lt $deadline ] || fail "$g never paused for its migration"
+        sleep 0.1 # polling the domain state, bounded by the deadline
+    done
+    sleep 2 # the guest stays paused for the transfer: its clock falls behind
+    lvirsh domjobabort "$g" >/dev/null
+    wait "$mig" || true
+    wait_log "$g: migration-failed: (synced|approximate)" 30
+    [ "$(lvirsh domstate "$g")" = running ] || fail "$g does not run on the source after the abort"
+    assert_residual "$g" "a cancelled migration (guest resumed on the source)"
+}
+
+# A migration slower than agent-wait-seconds: the wait starts when the guest
+# runs on the destination, not at Prepare, so there is no false failure.
+case_migrate_slow() {
+    local peer
+    peer=$($LAB peer start)
+    g=$(lab_up -n 1)
+    AGENT_WAIT=2 DAEMON_URI=$peer start_daemon
+    mark_log
+    local t0=$SECONDS
+    $LAB migrate "$g" --bandwidth 8 # MiB/s: several seconds for the guest's memory
+    ON_PEER=$g
+    log "migration took $((SECONDS - t0)) s (agent-wait-seconds = 2)"
+    [ $((SECONDS - t0)) -gt 2 ] || fail "the migration was not slower than agent-wait-seconds"
+    wait_log "$g: migrated-in: (synced|approximate|in-sync)" 30
+    ! grep -E "$g: [a-z-]+: failed" "$DAEMON_LOG" || fail "a false failure was logged"
+    assert_residual "$g" "a migration slower than agent-wait-seconds"
+}
+
+# A daemon on each side: exactly one sets the guest, the destination's.
+case_migrate_two_daemons() {
+    local peer
+    peer=$($LAB peer start)
+    g=$(lab_up -n 1)
+    start_daemon
+    wait_log "$g: reconcile:" 30
+    start_second_daemon "$peer"
+    mark_log
+    local src_lines
+    src_lines=$(wc -l < "$DAEMON_LOG")
+    $LAB migrate "$g"
+    ON_PEER=$g
+    timeout 30 grep -q -m 1 -E "$g: migrated-in: (synced|approximate|in-sync)" <(tail -n +1 -f "$DAEMON2_LOG") ||
+        fail "the destination's daemon did not sync $g"
+    grep -E "$g: " "$DAEMON2_LOG" | tail -1 > "$WORK/dst.line"
+    tail -n "+$((src_lines + 1))" "$DAEMON_LOG" > "$WORK/src.after"
+    ! grep -E "$g: [a-z-]+: (synced|approximate|failed)" "$WORK/src.after" ||
+        fail "the source's daemon acted on $g too"
+    log "source daemon after the migration: $(grep -c . "$WORK/src.after") line(s), none a sync of $g"
+    assert_residual "$g" "migration watched by a daemon on each side" "$(cat "$WORK/dst.line")"
+}
+
+# ---- system-mode libvirt: qemu:///system, QEMU as libvirt-qemu -------------
+# libvirtd (and virtlogd) are started by hand (lab.sh system start): Debian
+# 12's monolithic daemon; no systemd in the test machine.
+system_mode() {
+    [ "$(id -u)" -eq 0 ] || skip "system-mode libvirt needs root"
+    export LAB_SYSTEM=1
+    $LAB system start
+    CLI_URI=qemu:///system
+}
+
+# The daemon as root with nothing configured: the default URI and socket.
+case_system_suspend_resume() {
+    system_mode
+    g=$(lab_up -n 1)
+    DAEMON_URI=default start_daemon
+    wait_log "connected to qemu:///system" 20
+    wait_log "$g: reconcile:" 30
+    pause_resume "$g" 3
+    assert_residual "$g" "suspend 3 s / resume (system libvirtd, daemon as root)"
+    cli status "$g" | tee "$WORK/status.txt"
+    grep -qE "^$g +idle .* resumed +(synced|approximate)" "$WORK/status.txt" ||
+        fail "status (default socket) does not show $g synced"
+}
+
+# The daemon as an unprivileged user in the libvirt group (README: running
+# without root), and save/restore under the system daemon.
+case_system_save_restore() {
+    system_mode
+    local user
+    user=$($LAB user)
+    usermod -aG libvirt "$user"
+    CLEANUP="gpasswd -d $user libvirt >/dev/null"
+    g=$(lab_up -n 1)
+    export LAB_RUN_AS=$user
+    DAEMON_URI=default DAEMON_CONTROL=$WORK/control.sock start_daemon
+    CLI_CONTROL=$WORK/control.sock
+    wait_log "$g: reconcile:" 30
+    [ "$(ps -o user= -p "$DAEMON_PID")" = "$user" ] || fail "the daemon does not run as $user"
+    mark_log
+    lvirsh save "$g" "/var/lib/clocklab-system/$g.save" >/dev/null
+    sleep 3 # time passes while saved
+    lvirsh restore "/var/lib/clocklab-system/$g.save" >/dev/null
+    wait_log "$g: restored: (synced|approximate)" 60
+    assert_residual "$g" "save / 3 s / restore (system libvirtd, daemon as a libvirt-group user)"
+}
+
 case_drift_watch() {
     g=$(lab_up -n 1)
     start_daemon "[sync]" "on-rtc-change = no" # the drift is made with virsh domtime --time

@@ -69,6 +69,10 @@ skip_unless_possible() {
 dump_diagnostics() {
     echo "---- daemon log ----"
     cat "$DAEMON_LOG" 2>/dev/null || true
+    if [ -s "$DAEMON2_LOG" ]; then
+        echo "---- second daemon's log ----"
+        cat "$DAEMON2_LOG"
+    fi
     for g in $($LAB virsh list --all --name 2>/dev/null | grep '^clocklab-' || true); do
         echo "---- console of $g (last 30 lines) ----"
         $LAB console "$g" 2>/dev/null | tail -30 || true
@@ -97,13 +101,19 @@ fail() {
 }
 
 lvirsh() { $LAB virsh "$@"; }
-cli() { $LAB run "$BIN/virt-clocksync" --uri qemu:///session "$@"; }
+# CLI_URI: the CLI's -c (the lab's session daemon unless set); CLI_CONTROL:
+# its --control, if the daemon's socket is not the default one.
+cli() { $LAB run "$BIN/virt-clocksync" --uri "${CLI_URI:-qemu:///session}" ${CLI_CONTROL:+--control "$CLI_CONTROL"} "$@"; }
 
-# start_daemon [CONFIG-LINES...]
+# start_daemon [CONFIG-LINES...]: the daemon under test, on DAEMON_URI (the
+# lab's session daemon unless set, e.g. to the peer's URI; "default": no uri
+# line, the daemon's own default), with DAEMON_CONTROL as its control socket
+# if set.
 start_daemon() {
     {
         echo "[daemon]"
-        echo "uri = qemu:///session"
+        [ "${DAEMON_URI:-}" = default ] || echo "uri = ${DAEMON_URI:-qemu:///session}"
+        [ -z "${DAEMON_CONTROL:-}" ] || echo "control-socket = $DAEMON_CONTROL"
         echo "agent-wait-seconds = ${AGENT_WAIT:-30}"
         for l in "$@"; do echo "$l"; done
     } > "$WORK/daemon.conf"
@@ -123,6 +133,26 @@ stop_daemon() {
         wait "$DAEMON_PID" 2>/dev/null || true
         DAEMON_PID=""
     fi
+    if [ -n "$DAEMON2_PID" ]; then
+        kill "$DAEMON2_PID" 2>/dev/null || true
+        wait "$DAEMON2_PID" 2>/dev/null || true
+        DAEMON2_PID=""
+    fi
+}
+
+# start_second_daemon URI: another virt-clocksyncd (own config, control socket
+# and log: DAEMON2_LOG) on another libvirt daemon, e.g. both sides of a migration.
+DAEMON2_PID=""
+DAEMON2_LOG="$WORK/daemon2.log"
+start_second_daemon() {
+    printf '[daemon]\nuri = %s\ncontrol-socket = %s/control2.sock\n' "$1" "$WORK" > "$WORK/daemon2.conf"
+    chmod 0644 "$WORK/daemon2.conf"
+    : > "$DAEMON2_LOG"
+    chmod 0666 "$DAEMON2_LOG"
+    $LAB run "$BIN/virt-clocksyncd" --config "$WORK/daemon2.conf" >> "$DAEMON2_LOG" 2>&1 &
+    DAEMON2_PID=$!
+    timeout 20 grep -q -m 1 "control socket" <(tail -f "$DAEMON2_LOG") ||
+        fail "the second daemon did not start: $(cat "$DAEMON2_LOG")"
 }
 
 # mark_log: later wait_log calls only look at lines written after this point.
@@ -157,8 +187,18 @@ wait_until() {
 
 count_log() { grep -cE "$1" "$DAEMON_LOG" || true; }
 
+# ON_PEER: the guests now running on the peer daemon (migrated there): the
+# ruler reads their reference socket on that side.
+ON_PEER=""
+ref_socket() {
+    case " $ON_PEER " in
+        *" $1 "*) $LAB ref "$1" --peer ;;
+        *) $LAB ref "$1" ;;
+    esac
+}
+
 # ruler GUEST: one independent reading (JSON: offset_ns, uncertainty_ns, rtt_ns, ...).
-ruler() { $RULER read "$($LAB ref "$1")" --samples 30; }
+ruler() { $RULER read "$(ref_socket "$1")" --samples 30; }
 
 # ruler_us GUEST: offset in microseconds, independent of libvirt and of the daemon's code.
 ruler_us() { ruler "$1" | python3 -c 'import json,sys; print("%.1f" % (json.load(sys.stdin)["offset_ns"] / 1000))'; }
