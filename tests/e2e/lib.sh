@@ -164,12 +164,14 @@ mark_log() { LOG_MARK=$(wc -l < "$DAEMON_LOG"); }
 # the daemon's claim in it against the ruler). Event-driven (tail -f), bounded
 # by TIMEOUT. Never call it in $(...): a failure must end the case.
 WAIT_LINE=""
+# WAIT_COUNT=N: wait for the Nth matching line instead (WAIT_LINE: that one).
 wait_log() {
-    local pattern=$1 timeout=$2 line
-    line=$(timeout "$timeout" grep -E -m 1 "$pattern" <(tail -n "+$((LOG_MARK + 1))" -f "$DAEMON_LOG")) ||
-        fail "no daemon log line matching '$pattern' within $timeout s"
-    WAIT_LINE=$line
-    log "daemon: ${line#clocksync.*: }"
+    local pattern=$1 timeout=$2 n=${WAIT_COUNT:-1} lines
+    lines=$(timeout "$timeout" grep -E -m "$n" "$pattern" <(tail -n "+$((LOG_MARK + 1))" -f "$DAEMON_LOG")) ||
+        fail "no daemon log line matching '$pattern' ($n) within $timeout s"
+    [ "$(grep -c . <<<"$lines")" -eq "$n" ] || fail "only $(grep -c . <<<"$lines") line(s) matching '$pattern' within $timeout s"
+    WAIT_LINE=$(tail -1 <<<"$lines")
+    while IFS= read -r line; do log "daemon: ${line#clocksync.*: }"; done <<<"$lines"
 }
 
 # wait_until DESCRIPTION TIMEOUT CMD...: polls CMD (every 0.1 s) until it
