@@ -310,8 +310,18 @@ system_start() {
         return 0
     fi
     mkdir -p /run/libvirt
-    pgrep -x virtlogd >/dev/null || virtlogd -d
-    libvirtd -d --pid-file /run/clocklab-libvirtd.pid
+    # QEMU's logs go through virtlogd (socket-activated where systemd runs).
+    [ -S /run/libvirt/virtlogd-sock ] || virtlogd -d -p /run/clocklab-virtlogd.pid
+    # Debian lets the libvirt group in through polkit (60-libvirt.rules),
+    # which needs the system D-Bus; this test machine has none, so the same
+    # access is given by the socket's group and mode alone.
+    cat > /run/clocklab-libvirtd.conf <<CONF
+unix_sock_group = "libvirt"
+unix_sock_rw_perms = "0770"
+auth_unix_rw = "none"
+auth_unix_ro = "none"
+CONF
+    libvirtd -d -f /run/clocklab-libvirtd.conf --pid-file /run/clocklab-libvirtd.pid
     local deadline=$(( $(date +%s) + 30 ))
     until [ -S "$SYSTEM_SOCK" ] && virsh -q -c qemu:///system version >/dev/null 2>&1; do
         [ "$(date +%s)" -lt "$deadline" ] || { echo "lab system: libvirtd did not come up" >&2; exit 1; }
@@ -320,10 +330,13 @@ system_start() {
 }
 
 system_stop() {
-    if [ -f /run/clocklab-libvirtd.pid ]; then
-        kill "$(cat /run/clocklab-libvirtd.pid)" 2>/dev/null || true
-        rm -f /run/clocklab-libvirtd.pid
-    fi
+    local f
+    for f in /run/clocklab-libvirtd.pid /run/clocklab-virtlogd.pid; do
+        if [ -f "$f" ]; then
+            kill "$(cat "$f")" 2>/dev/null || true
+            rm -f "$f"
+        fi
+    done
 }
 
 cmd_ref() {
