@@ -48,10 +48,10 @@ mutate() {
 
 declare -A expr=(
     [control]=""
-    [a]='s|agent.setTime(clock.realtimeNs() + d)|agent.setTime(clock.realtimeNs())|'
-    [b]='s|lastSetError.reset(); // recovered: no longer the cause of anything|lastSetError.reset(); return finish(Outcome::Synced);|'
-    [b-liar]='s|lastSetError.reset(); // recovered: no longer the cause of anything|lastSetError.reset(); r.after = *m; r.after->offsetNs = 0; return finish(Outcome::Synced);|'
-    [c]='s|agent.setTime(clock.realtimeNs() + d)|agent.setTime(clock.realtimeNs() + d + 1000000)|'
+    [a]='s|m_agent.setTime(nextSetTime(m_clock.realtimeNs(), d))|m_agent.setTime(m_clock.realtimeNs())|'
+    [b]='s|m_lastSetError.reset(); // recovered: no longer the cause of anything|m_lastSetError.reset(); return finish(Outcome::Synced);|'
+    [b-liar]='s|m_lastSetError.reset(); // recovered: no longer the cause of anything|m_lastSetError.reset(); m_r.after = m_last; m_r.after->offsetNs = 0; return finish(Outcome::Synced);|'
+    [c]='s|m_agent.setTime(nextSetTime(m_clock.realtimeNs(), d))|m_agent.setTime(nextSetTime(m_clock.realtimeNs(), d) + 1000000)|'
 )
 declare -A what=(
     [control]="the daemon as it is (must pass)"
