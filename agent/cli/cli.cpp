@@ -5,6 +5,7 @@
 
 #include "common.h"
 #include "controlclient.h"
+#include "settings.h"
 
 #include <QCommandLineParser>
 
@@ -48,6 +49,16 @@ constexpr OptionSpec kPolicyOpts[] = {
     {"clear", nullptr, "remove the domain's policy"},
 };
 
+// The per-domain keys, from the settings table: a new key shows here by itself.
+void printPolicyKeys()
+{
+    std::printf("\nKeys:\n");
+    for (const Setting& s : settings())
+        if (s.perDomain)
+            std::printf("  %-22s %s\n", s.key, s.expected);
+    std::printf("  %-22s %s\n", "resync", "any new value asks the daemon to sync now");
+}
+
 constexpr Command kCommands[] = {
     {"sync", "DOMAIN...|--all", 0, -1,
      "set guests to the host clock now (verified); through the daemon when it runs",
@@ -86,11 +97,8 @@ constexpr Command kCommands[] = {
      kCheckGuestOpts, cmdCheckGuest},
     {"policy", "DOMAIN", 1, 1, "show or change the per-domain policy (domain metadata)",
      "Shows the domain's policy (its metadata under https://virt-clocksync.org/xmlns/policy/1)\n"
-     "merged over the config's defaults. Keys: enabled, mode (host|rtc|off), tolerance-us,\n"
-     "target-us, attempts, sync-on-boot, watch-interval (s, 0: off), watch-correct,\n"
-     "on-rtc-change, max-backward-step-ms (0: no limit), guest-exec (allow check-guest\n"
-     "--deep), resync=TOKEN (any new value asks the daemon to sync now).",
-     kPolicyOpts, cmdPolicy},
+     "merged over the config's defaults; --set changes it (virt-clocksyncd.conf(5)).",
+     kPolicyOpts, cmdPolicy, printPolicyKeys},
 };
 
 const Command* findCommand(const QString& name)
@@ -152,6 +160,8 @@ void printUsage(FILE* out)
 void printCommandHelp(const Command& c)
 {
     std::printf("Usage: virt-clocksync [OPTIONS] %s %s\n\n%s\n", c.name, c.args, c.help);
+    if (c.moreHelp)
+        c.moreHelp();
     if (!c.options.empty()) {
         std::printf("\nOptions:\n");
         printOptions(stdout, c.options);

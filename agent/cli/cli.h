@@ -42,6 +42,7 @@ struct Command
     const char* help;    // `help COMMAND`
     std::span<const OptionSpec> options;
     int (*run)(const Invocation&);
+    void (*moreHelp)() = nullptr; // generated help after `help` (e.g. policy's keys)
 };
 
 // Every command (without `help`, which run() handles).

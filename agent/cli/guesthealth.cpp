@@ -2,11 +2,12 @@
 // Guest timekeeping health.
 #include "guesthealth.h"
 
+#include "clock.h"
+
 #include <libvirt/libvirt-qemu.h>
 #include <nlohmann/json.hpp>
 
 #include <QByteArray>
-#include <QDeadlineTimer>
 #include <QThread>
 
 namespace clocksync {
@@ -88,8 +89,9 @@ qga::Expected<GuestHealth> probeGuestHealth(const std::shared_ptr<virDomain>& do
     const std::string status =
         json{{"execute", "guest-exec-status"}, {"arguments", {{"pid", pid}}}}.dump();
     // guest-exec has no completion event: ask for the status until it exits.
-    QDeadlineTimer deadline(timeoutSeconds * 1000);
-    while (!deadline.hasExpired()) {
+    const qga::Clock& clock = qga::SystemClock::instance();
+    const int64_t deadline = clock.monotonicNs() + int64_t(timeoutSeconds) * 1'000'000'000;
+    while (clock.monotonicNs() < deadline) {
         qga::CString st(virDomainQemuAgentCommand(dom.get(), status.c_str(), timeoutSeconds, 0));
         if (!st)
             return qga::lastLibvirtError("guest-exec-status");

@@ -39,6 +39,8 @@ private:
     void rearm();
     void onTimer();
     int64_t jittered(int64_t intervalMs);
+    // The QTimer's own clock (monotonic): the due times and the timer that
+    // fires them must not disagree, so this is not the injectable qga::Clock.
     static int64_t nowMs();
 
     std::map<std::string, Entry> m_domains;

@@ -3,6 +3,7 @@
 // it: parsing (unknown options, argument counts), help, the man page and the
 // bash completion.
 #include "cli.h"
+#include "settings.h"
 
 #include <QFile>
 #include <QRegularExpression>
@@ -75,6 +76,10 @@ private slots:
         for (const OptionSpec& o : globalOptions())
             for (const QString& n : longNames(o))
                 QVERIFY2(man.contains(n), qPrintable(n));
+        // policy's keys: every per-domain row of the settings table.
+        for (const clocksync::Setting& k : clocksync::settings())
+            if (k.perDomain)
+                QVERIFY2(man.contains(QLatin1String(k.key)), k.key);
     }
 
     void completionKnowsTheTable()
