@@ -8,7 +8,10 @@
 #   runs (session libvirtd, QEMU), the lab's runtime dir (/run/clocklab-runtime),
 #   guests and images (/tmp/clocklab), the guest image cache
 #   (/var/cache/virt-clocksync-lab), leftovers of e2e, demo, bench and
-#   mutation runs in /tmp. Debian packages stay (.ci/run installs what is missing).
+#   mutation runs in /tmp; the system-mode lab (its guests, the libvirtd and
+#   virtlogd it started, /var/lib/clocklab-system) and an installed
+#   virt-clocksync package. Other Debian packages stay (.ci/run installs what
+#   is missing).
 #
 # Usage (as root): bash contrib/ci/fresh-machine.sh [--keep-cache]
 #   --keep-cache  keep the guest image cache (saves ~1 min; not a fresh machine)
@@ -26,6 +29,20 @@ if id clocklab >/dev/null 2>&1; then
     userdel -r clocklab 2>/dev/null || userdel clocklab
 fi
 getent group clocklab >/dev/null && groupdel clocklab || true
+# The system-mode lab: its guests, the libvirtd and virtlogd it started by
+# hand, its files; and the package the distribution check installs.
+if [ -S /run/libvirt/libvirt-sock ]; then
+    for name in $(virsh -q -c qemu:///system list --all --name 2>/dev/null | grep '^clocklab-' || true); do
+        virsh -q -c qemu:///system destroy "$name" >/dev/null 2>&1 || true
+        virsh -q -c qemu:///system undefine --managed-save "$name" >/dev/null 2>&1 || true
+    done
+fi
+for pidfile in /run/clocklab-libvirtd.pid /run/clocklab-virtlogd.pid; do
+    [ ! -f "$pidfile" ] || kill "$(cat "$pidfile")" 2>/dev/null || true
+done
+rm -f /run/clocklab-libvirtd.pid /run/clocklab-virtlogd.pid /run/clocklab-libvirtd.conf
+rm -rf /var/lib/clocklab-system
+! dpkg -s virt-clocksync >/dev/null 2>&1 || dpkg --purge virt-clocksync >/dev/null
 rm -rf /var/lib/clocklab /run/clocklab-runtime /tmp/clocklab /tmp/clocksync-e2e.* \
     /tmp/virt-clocksync-demo.* /tmp/virt-clocksyncd.*.log /tmp/clocksync-mutants.*
 [ "$keep_cache" -eq 1 ] || rm -rf /var/cache/virt-clocksync-lab
