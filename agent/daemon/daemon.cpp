@@ -131,33 +131,35 @@ void Daemon::shutdown()
         qCWarning(lcDaemon) << "in-flight syncs did not finish in time; abandoning them";
 }
 
+namespace {
+
+// What only a restart applies: the connection, the worker count, the sockets.
+bool restartOnly(const char* key)
+{
+    for (const char* k : {"uri", "transport", "concurrency", "agent-timeout-seconds",
+                          "control-socket", "control-group", "metrics-listen"})
+        if (qstrcmp(k, key) == 0)
+            return true;
+    return false;
+}
+
+} // namespace
+
 QStringList Daemon::reload(const DaemonConfig& next)
 {
-    QStringList changes;
-    const QString was = formatConfig(m_config);
-    const QString now = formatConfig(next);
-    const QStringList before = was.split('\n');
-    for (const QString& line : now.split('\n'))
-        if (!line.isEmpty() && !line.startsWith('[') && !before.contains(line))
-            changes << line;
-    const bool restartNeeded = next.uri != m_config.uri || next.transport != m_config.transport ||
-                               next.concurrency != m_config.concurrency ||
-                               next.controlSocket != m_config.controlSocket ||
-                               next.controlGroup != m_config.controlGroup ||
-                               next.agentTimeoutSeconds != m_config.agentTimeoutSeconds ||
-                               next.metricsListen != m_config.metricsListen;
     DaemonConfig applied = next;
-    if (restartNeeded) {
-        qCWarning(lcDaemon) << "reload: uri, transport, concurrency, agent-timeout-seconds, the "
-                               "control socket and metrics-listen change only with a restart; "
-                               "keeping them";
-        applied.uri = m_config.uri;
-        applied.transport = m_config.transport;
-        applied.concurrency = m_config.concurrency;
-        applied.controlSocket = m_config.controlSocket;
-        applied.controlGroup = m_config.controlGroup;
-        applied.agentTimeoutSeconds = m_config.agentTimeoutSeconds;
-        applied.metricsListen = m_config.metricsListen;
+    QStringList changes;
+    for (const Setting& s : settings()) {
+        const QString was = s.get(m_config);
+        const QString now = s.get(next);
+        if (!s.section || was == now)
+            continue;
+        QString line = QStringLiteral("%1 = %2").arg(QLatin1String(s.key), now);
+        if (restartOnly(s.key)) {
+            s.set(applied, was);
+            line += " (kept until a restart)";
+        }
+        changes << line;
     }
     m_config = applied;
     applyRuntimeSettings();

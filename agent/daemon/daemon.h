@@ -44,8 +44,9 @@ public:
     void shutdown();
     // A new config (SIGHUP): the sync defaults, agent wait, RTC interval and
     // metrics file take effect for the next jobs; tracked state is kept. What
-    // needs a restart (uri, transport, concurrency, control socket) is
-    // reported and left as it is. Returns one line per change.
+    // needs a restart (uri, transport, concurrency, agent-timeout-seconds, the
+    // control socket, metrics-listen) is left as it is. Returns one line per
+    // changed key ("key = value", "... (kept until a restart)").
     QStringList reload(const DaemonConfig& next);
 
     DomainTracker& tracker() { return *m_tracker; }

@@ -102,8 +102,9 @@ fail() {
 
 lvirsh() { $LAB virsh "$@"; }
 # CLI_URI: the CLI's -c (the lab's session daemon unless set); CLI_CONTROL:
-# its --control, if the daemon's socket is not the default one.
-cli() { $LAB run "$BIN/virt-clocksync" --uri "${CLI_URI:-qemu:///session}" ${CLI_CONTROL:+--control "$CLI_CONTROL"} "$@"; }
+# its --control, if the daemon's socket is not the default one. --config
+# /dev/null: the CLI reads no /etc config the host may have (hermetic).
+cli() { $LAB run "$BIN/virt-clocksync" --config /dev/null --uri "${CLI_URI:-qemu:///session}" ${CLI_CONTROL:+--control "$CLI_CONTROL"} "$@"; }
 
 # start_daemon [CONFIG-LINES...]: the daemon under test, on DAEMON_URI (the
 # lab's session daemon unless set, e.g. to the peer's URI; "default": no uri

@@ -222,6 +222,8 @@ private slots:
         next.concurrency = 9;                     // needs a restart
         const QStringList changes = m_daemon->reload(next);
         QVERIFY2(changes.contains("tolerance-us = 5000000"), qPrintable(changes.join('|')));
+        QVERIFY2(changes.contains("concurrency = 9 (kept until a restart)"),
+                 qPrintable(changes.join('|')));
         QCOMPARE(m_daemon->config().concurrency, DaemonConfig{}.concurrency);
         QCOMPARE(ask(request("status"))["domains"].size(), std::size_t(1));
         addDomain("u1", "vm1", 2'000'000'000); // 2 s off: within the new tolerance
