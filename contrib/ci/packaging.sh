@@ -22,7 +22,10 @@ bash contrib/build-deb.sh
 lintian --fail-on error,warning --info build/deb/*.changes
 
 say "installed package"
-dpkg -i build/deb/virt-clocksync_*.deb >/dev/null
+# From nothing: an earlier build's package (say, one that put the unit under
+# /usr/lib) is purged first, so what is checked is this package's install.
+! dpkg -s virt-clocksync >/dev/null 2>&1 || dpkg --purge virt-clocksync >/dev/null
+dpkg -i build/deb/virt-clocksync_*.deb
 [ -f /etc/virt-clocksync/virt-clocksyncd.conf ] || fail "no installed config"
 /usr/sbin/virt-clocksyncd --check-config | tee /tmp/virt-clocksync-check-config.txt
 grep -q '^uri = qemu:///system$' /tmp/virt-clocksync-check-config.txt || fail "--check-config did not read the installed config"
