@@ -38,12 +38,12 @@ struct World
     {
         server = std::make_unique<ControlServer>(dir.filePath("c.sock"), std::nullopt);
         server->setHandler([](const ControlRequest& req, ControlServer::Reply reply) {
-            if (req.command == "sync") { // answered later, like a real sync
+            if (req.command == ControlCommand::Sync) { // answered later, like a real sync
                 QTimer::singleShot(0, [reply] { reply(controlOk()); });
                 return;
             }
             nlohmann::json j = controlOk();
-            if (req.command == "metrics") // a large reply
+            if (req.command == ControlCommand::Metrics) // a large reply
                 j["text"] = std::string(8192, 'm');
             reply(j);
         });
