@@ -76,11 +76,14 @@ virsh -q -c qemu:///system suspend "$g" >/dev/null
 sleep 2 # the pause the guest's clock falls behind by
 virsh -q -c qemu:///system resume "$g" >/dev/null
 wait_status "^$g .*resumed +(synced|approximate)"
+# The claim checked here is the installed package's: the guest verified within
+# the installed config's tolerance (1000 us), on the independent ruler. The
+# 300 us accuracy bound is the e2e suite's (system mode included).
 /usr/bin/virt-clocksync status "$g"
 reading=$(python3 contrib/ruler/ruler.py read "$($lab ref "$g")" --samples 30)
 python3 -c 'import json,sys; r=json.loads(sys.argv[1]); us=r["offset_ns"]/1000
 print("ruler: %s after the resume: %+.1f us (+/-%.1f us)" % (sys.argv[2], us, r["uncertainty_ns"]/1000))
-sys.exit(0 if abs(us) <= 300 else 1)' "$reading" "$g" || fail "the installed daemon left $g beyond 300 us"
+sys.exit(0 if abs(us) <= 1000 else 1)' "$reading" "$g" || fail "the installed daemon left $g beyond 1 ms"
 kill "$pid"
 wait "$pid" || true
 pid=
