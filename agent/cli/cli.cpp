@@ -176,12 +176,23 @@ QCommandLineOption toQt(const OptionSpec& o)
                        : QCommandLineOption(names, o.help);
 }
 
+// Whether arg is a global option whose value is the next argument ("-c URI").
+bool takesNextAsValue(const QString& arg)
+{
+    for (const OptionSpec& o : kGlobal)
+        if (o.valueName)
+            for (const QString& n : QString::fromLatin1(o.names).split(','))
+                if (arg == QString(n.size() == 1 ? "-" : "--") + n)
+                    return true;
+    return false;
+}
+
 // The first argument that is not an option or a global option's value.
 qsizetype commandIndex(const QStringList& args)
 {
     for (qsizetype i = 0; i < args.size(); ++i) {
         const QString& a = args[i];
-        if (a == "-c" || a == "--connect" || a == "--uri" || a == "--control" || a == "--config")
+        if (takesNextAsValue(a))
             ++i;
         else if (!a.startsWith('-'))
             return i;

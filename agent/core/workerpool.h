@@ -78,7 +78,6 @@ public:
     public:
         // From any thread: fn runs on the main thread, unless revoked by then.
         void post(std::function<void()> fn) const;
-        bool alive() const { return !m_token.expired(); } // main thread only
 
     private:
         friend class Lifetime;
