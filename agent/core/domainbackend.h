@@ -4,9 +4,9 @@
 // Implementations must be thread-safe: calls come from worker threads.
 #pragma once
 
+#include "domainxml.h"
 #include "expected.h"
 #include "guestagent.h"
-#include "domainxml.h"
 #include "policy.h"
 
 #include <memory>

@@ -23,7 +23,8 @@ DomainFacts parseDomainFacts(const QString& xml)
         path.append(r.name().toString());
         const QXmlStreamAttributes a = r.attributes();
         if (path == QStringList{"domain"}) {
-            qemu = a.value("type") == QLatin1String("qemu") || a.value("type") == QLatin1String("kvm");
+            qemu =
+                a.value("type") == QLatin1String("qemu") || a.value("type") == QLatin1String("kvm");
         } else if (path == QStringList{"domain", "clock"}) {
             const QString offset = a.value("offset").toString();
             const QString basis = a.value("basis").toString();

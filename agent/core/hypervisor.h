@@ -43,7 +43,8 @@ public:
 signals:
     void connected();
     void disconnected(const QString& reason);
-    void domainEvent(const QString& uuid, const QString& name, const clocksync::EventAction& action);
+    void domainEvent(const QString& uuid, const QString& name,
+                     const clocksync::EventAction& action);
 };
 
 } // namespace clocksync

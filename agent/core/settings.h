@@ -37,9 +37,9 @@ enum class ValueKind { Bool, Int, Text };
 
 struct Setting
 {
-    const char* section;  // "daemon" or "sync"; null: domain metadata only
-    const char* key;      // as in the file and the metadata attribute
-    bool perDomain;       // a domain's <policy/> may set it
+    const char* section; // "daemon" or "sync"; null: domain metadata only
+    const char* key;     // as in the file and the metadata attribute
+    bool perDomain;      // a domain's <policy/> may set it
     ValueKind kind;
     const char* expected; // what a valid value looks like, for errors
     // Parses value into c; false if it is not valid.

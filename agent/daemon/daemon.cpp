@@ -11,11 +11,12 @@ Q_LOGGING_CATEGORY(lcDaemon, "clocksync.daemon")
 
 namespace clocksync {
 
-Daemon::Daemon(DaemonConfig config, std::unique_ptr<Hypervisor> hypervisor,
-               const qga::Clock& clock, QObject* parent)
+Daemon::Daemon(DaemonConfig config, std::unique_ptr<Hypervisor> hypervisor, const qga::Clock& clock,
+               QObject* parent)
     : QObject(parent), m_config(std::move(config)), m_clock(clock),
       m_hypervisor(std::move(hypervisor)),
-      m_scheduler(std::make_unique<Scheduler>(m_hypervisor->backend(), clock, m_config.concurrency)),
+      m_scheduler(
+          std::make_unique<Scheduler>(m_hypervisor->backend(), clock, m_config.concurrency)),
       m_tracker(std::make_unique<DomainTracker>(*m_scheduler, clock)),
       m_reporter(m_config.metricsTextfile),
       m_handler(*m_tracker, *m_hypervisor, m_reporter, [this] { updateMetrics(); })

@@ -142,7 +142,8 @@ int main(int argc, char** argv)
         return 1;
     }
     const DaemonConfig& config = parsed.config;
-    Daemon daemon(config, std::make_unique<LibvirtConnection>(config, qga::SystemClock::instance()));
+    Daemon daemon(config,
+                  std::make_unique<LibvirtConnection>(config, qga::SystemClock::instance()));
     UnixSignals sigs;
     handleSignals(sigs, daemon, options);
     if (const QString err = daemon.start(); !err.isEmpty()) {

@@ -53,8 +53,9 @@ QString MetricsServer::listen(const QString& hostPort)
     quint16 port = 0;
     if (!parseHostPort(hostPort, host, port))
         return QStringLiteral("'%1' is not HOST:PORT").arg(hostPort);
-    const QHostAddress address =
-        host == QLatin1String("localhost") ? QHostAddress(QHostAddress::LocalHost) : QHostAddress(host);
+    const QHostAddress address = host == QLatin1String("localhost")
+                                     ? QHostAddress(QHostAddress::LocalHost)
+                                     : QHostAddress(host);
     if (!m_server->listen(address, port))
         return m_server->errorString();
     return {};
