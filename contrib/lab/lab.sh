@@ -5,8 +5,15 @@
 # agent whose host end is a unix socket (the independent ruler).
 #
 #   lab.sh up [-n N] [--first K] [--disk] [--append ARGS] [--clock-adjust S] [--no-wait]
+#             [--flavor busybox|debian|debian-chrony]
 #                                              define and start guests clocklab-K..,
-#                                              wait for their agents
+#                                              wait for their agents. Flavors: busybox
+#                                              (default: kernel + initramfs, ~5 s to the
+#                                              agent), debian (Debian 12 with systemd,
+#                                              Debian's qemu-guest-agent and
+#                                              systemd-timesyncd, ~30 s; a qcow2 overlay
+#                                              per guest), debian-chrony (the same with
+#                                              chrony instead of timesyncd)
 #   lab.sh down                                destroy everything, kill stray processes
 #   lab.sh virsh ARGS...                       virsh -c qemu:///session as the lab user
 #   lab.sh run CMD...                          a command as the lab user, lab environment
@@ -111,8 +118,9 @@ lvirsh() {
     fi
 }
 
+# domain_xml NAME KERNEL-DIR CMDLINE DISK CLOCK-XML MEMORY-MIB
 domain_xml() {
-    local name=$1 cache=$2 append=$3 disk=$4 clock=${5:-"<clock offset='utc'/>"}
+    local name=$1 cache=$2 append=$3 disk=$4 clock=${5:-"<clock offset='utc'/>"} memory=${6:-160}
     local disk_xml=""
     if [ -n "$disk" ]; then
         disk_xml="<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
@@ -121,13 +129,13 @@ domain_xml() {
     cat <<XML
 <domain type='qemu'>
   <name>$name</name>
-  <memory unit='MiB'>160</memory>
+  <memory unit='MiB'>$memory</memory>
   <vcpu>1</vcpu>
   <os>
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>$cache/vmlinuz</kernel>
     <initrd>$cache/initrd.img</initrd>
-    <cmdline>console=ttyS0 panic=-1 $append</cmdline>
+    <cmdline>console=ttyS0 panic=-1$append</cmdline>
   </os>
   <features><acpi/><apic/></features>
   $clock
@@ -160,7 +168,7 @@ wait_agent() {
 }
 
 cmd_up() {
-    local count=1 first=1 disk="" append="" wait=1 clock=""
+    local count=1 first=1 disk="" append="" wait=1 clock="" flavor=busybox
     while [ $# -gt 0 ]; do
         case "$1" in
             -n) count=$2; shift 2 ;;
@@ -169,23 +177,35 @@ cmd_up() {
             --append) append=$2; shift 2 ;;
             --no-wait) wait=0; shift ;;
             --clock-adjust) clock="<clock offset='variable' adjustment='$2' basis='utc'/>"; shift 2 ;;
+            --flavor) flavor=$2; shift 2 ;;
             *) echo "lab up: unknown option $1" >&2; exit 2 ;;
         esac
     done
     ensure_user
     ensure_dirs
-    local cache
-    cache=$(bash "$here/build-guest.sh")
+    local cache memory=160 base="" boot="" agent_wait=90
+    case "$flavor" in
+        busybox) cache=$(bash "$here/build-guest.sh") ;;
+        debian|debian-chrony)
+            cache=$(bash "$here/build-debian-guest.sh")
+            base="$cache/$flavor.qcow2" memory=512 agent_wait=240
+            boot=" root=/dev/vda rw quiet" ;;
+        *) echo "lab up: unknown flavor $flavor (busybox, debian, debian-chrony)" >&2; exit 2 ;;
+    esac
     local names=()
     for i in $(seq "$first" $((first + count - 1))); do
         local name="$LAB_PREFIX-$i"
         local diskfile=""
-        if [ -n "$disk" ]; then
+        if [ -n "$base" ]; then
+            # The guest's own writes go to an overlay; the cached image stays as built.
+            diskfile="$LAB_DIR/$name.qcow2"
+            as_lab qemu-img create -q -f qcow2 -F qcow2 -b "$base" "$diskfile"
+        elif [ -n "$disk" ]; then
             diskfile="$LAB_DIR/$name.qcow2"
             as_lab qemu-img create -q -f qcow2 "$diskfile" 64M
         fi
         rm -f "$LAB_DIR/$name.console"
-        domain_xml "$name" "$cache" "$append" "$diskfile" "$clock" > "$LAB_DIR/$name.xml"
+        domain_xml "$name" "$cache" "$boot${append:+ $append}" "$diskfile" "$clock" "$memory" > "$LAB_DIR/$name.xml"
         chmod 0644 "$LAB_DIR/$name.xml"
         lvirsh define "$LAB_DIR/$name.xml" >/dev/null
         lvirsh start "$name" >/dev/null
@@ -193,8 +213,8 @@ cmd_up() {
     done
     if [ "$wait" -eq 1 ]; then
         for name in "${names[@]}"; do
-            if ! wait_agent "$name" 90; then
-                echo "lab up: the agent of $name did not answer within 90 s; console:" >&2
+            if ! wait_agent "$name" "$agent_wait"; then
+                echo "lab up: the agent of $name did not answer within $agent_wait s; console:" >&2
                 tail -20 "$LAB_DIR/$name.console" >&2 || true
                 exit 1
             fi
@@ -366,5 +386,5 @@ case "${1:-}" in
             esac ;;
     console) cat "$LAB_DIR/$2.console" ;;
     user) echo "$LAB_USER" ;;
-    *) sed -n '2,32p' "$0"; exit 2 ;;
+    *) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 2 ;;
 esac

@@ -418,6 +418,109 @@ case_system_save_restore() {
     assert_residual "$g" "save / 3 s / restore (system libvirtd)"
 }
 
+# ---- the Debian 12 guest (lab.sh --flavor debian): systemd, Debian's own
+# qemu-guest-agent package and unit, systemd-timesyncd (no reachable server).
+# Its guest-set-time returns only after util-linux's hwclock -w, which waits
+# for the RTC's next second (up to ~1 s); the time itself is applied first.
+# What an operator can accept: the guest right DEBIAN_READ_AFTER_S after the
+# event, whatever the daemon is still doing then. So each case reads the ruler
+# at that moment (the bound), and again after the daemon's verdict (its claim
+# checked against the ruler).
+DEBIAN_READ_AFTER_S=${DEBIAN_READ_AFTER_S:-3}
+
+# at_after T0 SECONDS: returns SECONDS after T0 (date +%s.%N), at once if later
+# (the ruler's reading moment is the scenario, not a synchronisation).
+at_after() {
+    local left
+    left=$(echo "$1 + $2 - $(date +%s.%N)" | bc)
+    case "$left" in -*|0) ;; *) sleep "$left" ;; esac
+}
+
+# debian_check GUEST WHAT T0 EVENT-PATTERN: the reading DEBIAN_READ_AFTER_S
+# after T0 within the bound (no claim: an independent reading), then the
+# daemon's verdict and the claim in it against the ruler.
+debian_check() {
+    local g=$1 what=$2 t0=$3 pattern=$4 reading verdict
+    at_after "$t0" "$DEBIAN_READ_AFTER_S"
+    reading=$(ruler "$g")
+    verdict=$(python3 - "$RESIDUAL_MAX_US" "$reading" <<'PY'
+import json, sys
+bound, r = float(sys.argv[1]), json.loads(sys.argv[2])
+off = r["offset_ns"] / 1000.0
+print("ruler %+.1f us (+/-%.1f)" % (off, r["uncertainty_ns"] / 1000.0))
+sys.exit(0 if abs(off) <= bound else 1)
+PY
+) || fail "$g: $DEBIAN_READ_AFTER_S s after the $what: $verdict, beyond the bound $RESIDUAL_MAX_US us"
+    log "$g: $DEBIAN_READ_AFTER_S s after the $what: $verdict"
+    echo "RESULT case=$CASE guest=$g event=\"$what, read at +${DEBIAN_READ_AFTER_S} s\" residual_us=$(sed -E 's/ruler ([-+][0-9.]+).*/\1/' <<<"$verdict")" >> "${E2E_RESULTS:-/dev/null}"
+    wait_log "$g: $pattern: (synced|approximate)" 60
+    assert_residual "$g" "$what (the daemon's verdict)"
+}
+
+# guest_run GUEST CMD ARGS...: CMD's output in the guest (its main agent's guest-exec).
+guest_run() {
+    local g=$1 path=$2 pid out
+    shift 2
+    pid=$(lvirsh qemu-agent-command "$g" "$(python3 -c 'import json,sys; print(json.dumps({"execute": "guest-exec", "arguments": {"path": sys.argv[1], "arg": sys.argv[2:], "capture-output": True}}))' "$path" "$@")" |
+          python3 -c 'import json,sys; print(json.load(sys.stdin)["return"]["pid"])')
+    for _ in $(seq 100); do
+        out=$(lvirsh qemu-agent-command "$g" "{\"execute\":\"guest-exec-status\",\"arguments\":{\"pid\":$pid}}")
+        if python3 -c 'import json,sys; sys.exit(0 if json.loads(sys.argv[1])["return"]["exited"] else 1)' "$out"; then
+            python3 -c 'import base64,json,sys; print(base64.b64decode(json.loads(sys.argv[1])["return"].get("out-data", "")).decode().strip())' "$out"
+            return 0
+        fi
+        sleep 0.1 # polling the guest process's exit, bounded (10 s)
+    done
+    fail "$g: $path did not exit within 10 s"
+}
+
+debian_up() {
+    g=$(lab_up -n 1 --flavor "${1:-debian}")
+    start_daemon
+    # It boots from its RTC (whole seconds): the reconcile sets it.
+    wait_log "$g: reconcile: (synced|approximate|in-sync)" 60
+    mark_log
+}
+
+case_debian_suspend_resume() {
+    debian_up
+    lvirsh suspend "$g" >/dev/null
+    sleep 5 # the pause is the scenario
+    lvirsh resume "$g" >/dev/null
+    debian_check "$g" "suspend 5 s / resume" "$(date +%s.%N)" resumed
+}
+
+case_debian_save_restore() {
+    debian_up
+    lvirsh save "$g" "$WORK/$g.save" >/dev/null
+    sleep 3 # time passes while saved
+    lvirsh restore "$WORK/$g.save" >/dev/null
+    debian_check "$g" "save / 3 s / restore" "$(date +%s.%N)" restored
+    [ "$(count_log "$g: restored: failed")" -eq 0 ] || fail "restore sync failed"
+}
+
+case_debian_snapshot_revert() {
+    debian_up
+    lvirsh snapshot-create-as "$g" snap1 >/dev/null
+    sleep 5 # time passes after the snapshot
+    lvirsh snapshot-revert "$g" snap1 >/dev/null
+    debian_check "$g" "snapshot / 5 s / revert" "$(date +%s.%N)" snapshot-reverted
+}
+
+# chronyd installed and running with no source (an isolated network): it must
+# not undo the daemon's result; read 10 s after the verdict.
+case_debian_chrony() {
+    debian_up debian-chrony
+    [ "$(guest_run "$g" /bin/systemctl is-active chrony)" = active ] || fail "chronyd is not running in $g"
+    log "$g: chronyd is running"
+    lvirsh suspend "$g" >/dev/null
+    sleep 5 # the pause is the scenario
+    lvirsh resume "$g" >/dev/null
+    debian_check "$g" "suspend 5 s / resume (chronyd running)" "$(date +%s.%N)" resumed
+    at_after "$(date +%s.%N)" 10
+    assert_residual "$g" "suspend 5 s / resume, 10 s after the verdict (chronyd running)"
+}
+
 case_drift_watch() {
     g=$(lab_up -n 1)
     start_daemon "[sync]" "on-rtc-change = no" # the drift is made with virsh domtime --time
