@@ -23,6 +23,15 @@ int64_t SystemClock::monotonicNs() const
     return readClock(CLOCK_MONOTONIC);
 }
 
+void SystemClock::sleepNs(int64_t ns) const
+{
+    if (ns <= 0)
+        return;
+    timespec ts{time_t(ns / 1'000'000'000), long(ns % 1'000'000'000)};
+    while (nanosleep(&ts, &ts) != 0) // EINTR: sleep the rest
+        ;
+}
+
 const SystemClock& SystemClock::instance()
 {
     static const SystemClock clock;

@@ -111,6 +111,10 @@ json resultToJson(const SyncResult& r)
               {"mode", syncModeName(r.mode)},
               {"latency_ns", r.latencyNs},
               {"finished_at_ns", r.finishedAtNs}};
+    if (r.coarseLatencyNs > 0)
+        j["coarse_latency_ns"] = r.coarseLatencyNs;
+    if (r.remeasures > 0)
+        j["remeasures"] = r.remeasures;
     if (r.before)
         j["before"] = measurementToJson(*r.before);
     if (r.after)
@@ -147,6 +151,8 @@ SyncResult resultFromJson(const json& j)
     r.transport = str("transport");
     r.mode = parseMode(QString::fromStdString(str("mode"))).value_or(SyncMode::Host);
     r.latencyNs = num("latency_ns");
+    r.coarseLatencyNs = num("coarse_latency_ns");
+    r.remeasures = int(num("remeasures"));
     r.finishedAtNs = num("finished_at_ns");
     r.note = str("note");
     if (auto b = j.find("before"); b != j.end() && b->is_object())

@@ -29,6 +29,10 @@ struct SyncPolicy
     int64_t targetNs = 50'000;       // once we set, land at least this close
     int attempts = 5;                // set+verify rounds
     int samples = 5;                 // get-time calls per measurement
+    // Once a guest is within tolerance, further sets (toward the target) wait
+    // for a quiet path -- a get-time round trip back near the domain's floor
+    // -- for at most this long; 0: no refine phase.
+    int64_t refineWindowNs = 5'000'000'000;
     bool syncOnBoot = false;
     int64_t watchIntervalS = 0;  // drift watch: measure every N s (0: off)
     bool watchCorrect = false;   // drift watch: also correct what it finds
@@ -36,8 +40,8 @@ struct SyncPolicy
     // Reconcile and host clock steps never step a guest back by more than
     // this (0: no limit): a guest ahead by more is left alone, with the reason.
     int64_t maxBackwardStepNs = 0;
-    bool onRtcChange = true;     // refine after someone else sets the clock (RTC_CHANGE)
-    bool measureOnly = false;    // internal: a drift-watch check that must not set
+    bool onRtcChange = true;  // refine after someone else sets the clock (RTC_CHANGE)
+    bool measureOnly = false; // internal: a drift-watch check that must not set
 
     // Whether this policy syncs at all (enabled=no and mode=off both say no).
     bool active() const { return enabled && mode != SyncMode::Off; }

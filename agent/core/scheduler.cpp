@@ -31,15 +31,39 @@ bool Scheduler::waitForDone(int msecs)
 
 void Scheduler::submit(SyncJob job)
 {
-    m_pool.submit([this, back = m_life.handle(), job = std::move(job)]() {
-        const int now = ++m_running;
-        int peak = m_peak.load();
-        while (now > peak && !m_peak.compare_exchange_weak(peak, now)) {
-        }
-        JobResult out = execute(m_backend, m_clock, job);
-        --m_running;
-        back.post([this, out = std::move(out)]() { emit finished(out); });
+    auto run = std::make_shared<JobRun>(m_backend, m_clock, std::move(job),
+                                        [this] { return m_pool.hasQueued(); });
+    m_pool.submit([this, back = m_life.handle(), run]() {
+        if (counted([&] { return run->begin(); }))
+            return deliver(back, *run);
+        // Within tolerance, a refine due, other guests waiting for their
+        // first set: they go first; the largest remaining offset refines first.
+        m_pool.submitLater(
+            [this, back, run]() {
+                counted([&] {
+                    run->refine();
+                    return true;
+                });
+                deliver(back, *run);
+            },
+            run->pendingOffsetNs());
     });
+}
+
+template <typename F> bool Scheduler::counted(F&& work)
+{
+    const int now = ++m_running;
+    int peak = m_peak.load();
+    while (now > peak && !m_peak.compare_exchange_weak(peak, now)) {
+    }
+    const bool done = work();
+    --m_running;
+    return done;
+}
+
+void Scheduler::deliver(const Lifetime::Handle& back, JobRun& run)
+{
+    back.post([this, out = run.take()]() { emit finished(out); });
 }
 
 std::optional<std::string> skipReason(Trigger t, const SyncPolicy& p, const DomainFacts& facts,
@@ -61,126 +85,144 @@ std::optional<std::string> skipReason(Trigger t, const SyncPolicy& p, const Doma
     return std::nullopt;
 }
 
-namespace {
-
-// One job's steps on its worker: each may end it early (finishEarly).
-class JobRun
+// One job's steps, on a worker: each may end it early (finishEarly).
+JobRun::JobRun(DomainBackend& backend, const qga::Clock& clock, SyncJob job,
+               std::function<bool()> othersWaiting)
+    : m_backend(backend), m_clock(clock), m_job(std::move(job))
 {
-public:
-    JobRun(DomainBackend& backend, const qga::Clock& clock, const SyncJob& job)
-        : m_backend(backend), m_clock(clock), m_job(job)
-    {
-        m_out.delay = job.delay;
-        m_req.trigger = job.trigger;
-        m_req.triggerMonoNs = job.triggerMonoNs;
-        m_req.policy = job.defaults;
-        m_req.stillRunning = [this]() -> qga::Expected<bool> {
-            if (m_job.cancelled->load())
-                return false;
-            return m_backend.isRunning(m_job.uuid);
-        };
-    }
-
-    JobResult run()
-    {
-        readPolicy();
-        const DomainFacts facts = m_decided ? DomainFacts{} : readFacts();
-        // An explicit mode in the domain's metadata overrides an intended offset.
-        const bool explicitMode = m_out.policy && m_out.policy->has("mode");
-        if (!m_decided)
-            decide(facts, explicitMode);
-        m_out.result.uuid = m_job.uuid;
-        m_out.result.domain = m_job.domain;
-        m_out.result.generation = m_job.generation;
-        return std::move(m_out);
-    }
-
-private:
-    void decide(const DomainFacts& facts, bool explicitMode)
-    {
+    m_out.delay = m_job.delay;
+    m_req.trigger = m_job.trigger;
+    m_req.triggerMonoNs = m_job.triggerMonoNs;
+    m_req.policy = m_job.defaults;
+    m_req.othersWaiting = std::move(othersWaiting);
+    m_req.stillRunning = [this]() -> qga::Expected<bool> {
         if (m_job.cancelled->load())
-            finishEarly(Outcome::Cancelled, std::nullopt, "cancelled before start");
-        else if (auto why = skipReason(m_job.trigger, m_req.policy, facts, explicitMode))
-            finishEarly(Outcome::Skipped, std::nullopt, *why);
-        else
-            sync(facts, explicitMode);
+            return false;
+        return m_backend.isRunning(m_job.uuid);
+    };
+}
+
+JobRun::~JobRun() = default;
+
+bool JobRun::begin()
+{
+    readPolicy();
+    const DomainFacts facts = m_decided ? DomainFacts{} : readFacts();
+    // An explicit mode in the domain's metadata overrides an intended offset.
+    const bool explicitMode = m_out.policy && m_out.policy->has("mode");
+    if (m_decided)
+        return true;
+    if (m_job.cancelled->load())
+        finishEarly(Outcome::Cancelled, std::nullopt, "cancelled before start");
+    else if (auto why = skipReason(m_job.trigger, m_req.policy, facts, explicitMode))
+        finishEarly(Outcome::Skipped, std::nullopt, *why);
+    else
+        return startSync(facts, explicitMode);
+    return true;
+}
+
+void JobRun::refine()
+{
+    if (m_sync)
+        finishSync(m_sync->refine());
+}
+
+int64_t JobRun::pendingOffsetNs() const
+{
+    return m_sync ? m_sync->pendingOffsetNs() : 0;
+}
+
+JobResult JobRun::take()
+{
+    m_sync.reset(); // it refers to the agent and to m_out.delay
+    m_agent.reset();
+    m_out.result.uuid = m_job.uuid;
+    m_out.result.domain = m_job.domain;
+    m_out.result.generation = m_job.generation;
+    return std::move(m_out);
+}
+
+void JobRun::readPolicy()
+{
+    if (qga::Expected<PolicyParse> pol = m_backend.readPolicy(m_job.uuid)) {
+        for (const QString& w : pol->warnings)
+            qCWarning(lcPolicy).noquote()
+                << QString::fromStdString(m_job.domain) << ": metadata" << w;
+        m_out.policy = pol->policy;
+        m_req.policy = applyOverride(m_job.defaults, pol->policy);
+    } else if (pol.error().kind == qga::ErrorKind::NotRunning) {
+        finishEarly(Outcome::Cancelled, std::nullopt, "domain is gone");
+    } else {
+        qCWarning(lcPolicy).noquote() << QString::fromStdString(m_job.domain)
+                                      << ": cannot read policy metadata, using defaults:"
+                                      << QString::fromStdString(pol.error().message);
     }
+}
 
-    void readPolicy()
-    {
-        if (qga::Expected<PolicyParse> pol = m_backend.readPolicy(m_job.uuid)) {
-            for (const QString& w : pol->warnings)
-                qCWarning(lcPolicy).noquote()
-                    << QString::fromStdString(m_job.domain) << ": metadata" << w;
-            m_out.policy = pol->policy;
-            m_req.policy = applyOverride(m_job.defaults, pol->policy);
-        } else if (pol.error().kind == qga::ErrorKind::NotRunning) {
-            finishEarly(Outcome::Cancelled, std::nullopt, "domain is gone");
-        } else {
-            qCWarning(lcPolicy).noquote() << QString::fromStdString(m_job.domain)
-                                          << ": cannot read policy metadata, using defaults:"
-                                          << QString::fromStdString(pol.error().message);
-        }
+DomainFacts JobRun::readFacts()
+{
+    qga::Expected<DomainFacts> f = m_backend.facts(m_job.uuid);
+    if (f)
+        return *f;
+    if (f.error().kind == qga::ErrorKind::NotRunning)
+        finishEarly(Outcome::Cancelled, std::nullopt, "domain is gone");
+    else
+        qCWarning(lcPolicy).noquote() << QString::fromStdString(m_job.domain)
+                                      << ": cannot read the domain XML, assuming a UTC clock:"
+                                      << QString::fromStdString(f.error().message);
+    return {};
+}
+
+bool JobRun::startSync(const DomainFacts& facts, bool explicitMode)
+{
+    qga::Expected<std::unique_ptr<qga::GuestAgent>> agent = m_backend.openAgent(m_job.uuid);
+    if (!agent) {
+        finishEarly(Outcome::Failed, agent.error(), {});
+        return true;
     }
-
-    DomainFacts readFacts()
-    {
-        qga::Expected<DomainFacts> f = m_backend.facts(m_job.uuid);
-        if (f)
-            return *f;
-        if (f.error().kind == qga::ErrorKind::NotRunning)
-            finishEarly(Outcome::Cancelled, std::nullopt, "domain is gone");
-        else
-            qCWarning(lcPolicy).noquote() << QString::fromStdString(m_job.domain)
-                                          << ": cannot read the domain XML, assuming a UTC clock:"
-                                          << QString::fromStdString(f.error().message);
-        return {};
+    m_agent = std::move(*agent);
+    m_req.policy.measureOnly = m_job.trigger == Trigger::DriftWatch && !m_req.policy.watchCorrect;
+    // clock offset='variable': the guest is meant to run at host + adjustment.
+    if (facts.clock == DomainFacts::Clock::Variable && facts.adjustmentNs != 0 && !explicitMode) {
+        m_agent = std::make_unique<ShiftedAgent>(std::move(m_agent), facts.adjustmentNs);
+        m_shiftedNs = facts.adjustmentNs;
     }
-
-    void sync(const DomainFacts& facts, bool explicitMode)
-    {
-        qga::Expected<std::unique_ptr<qga::GuestAgent>> agent = m_backend.openAgent(m_job.uuid);
-        if (!agent)
-            return finishEarly(Outcome::Failed, agent.error(), {});
-        m_req.policy.measureOnly = m_job.trigger == Trigger::DriftWatch && !m_req.policy.watchCorrect;
-        // clock offset='variable': the guest is meant to run at host + adjustment.
-        const bool shifted = facts.clock == DomainFacts::Clock::Variable &&
-                             facts.adjustmentNs != 0 && !explicitMode;
-        if (shifted)
-            *agent = std::make_unique<ShiftedAgent>(std::move(*agent), facts.adjustmentNs);
-        m_out.result = runSync(**agent, m_clock, m_req, m_out.delay);
-        if (!shifted)
-            return;
-        const std::string target = "target host " + formatOffset(facts.adjustmentNs) +
-                                   " (clock offset='variable'); offsets relative to it";
-        std::string& note = m_out.result.note;
-        note = note.empty() ? target : note + "; " + target;
+    m_sync = std::make_unique<Sync>(*m_agent, m_clock, m_req, m_out.delay);
+    if (std::optional<SyncResult> r = m_sync->begin()) {
+        finishSync(std::move(*r));
+        return true;
     }
+    return false;
+}
 
-    void finishEarly(Outcome o, std::optional<qga::Error> e, std::string note)
-    {
-        m_decided = true;
-        m_out.result.trigger = m_job.trigger;
-        m_out.result.outcome = o;
-        m_out.result.error = std::move(e);
-        m_out.result.note = std::move(note);
-        m_out.result.latencyNs = m_clock.monotonicNs() - m_job.triggerMonoNs;
-        m_out.result.finishedAtNs = m_clock.realtimeNs();
-    }
+void JobRun::finishSync(SyncResult r)
+{
+    m_out.result = std::move(r);
+    if (m_shiftedNs == 0)
+        return;
+    const std::string target = "target host " + formatOffset(m_shiftedNs) +
+                               " (clock offset='variable'); offsets relative to it";
+    std::string& note = m_out.result.note;
+    note = note.empty() ? target : note + "; " + target;
+}
 
-    DomainBackend& m_backend;
-    const qga::Clock& m_clock;
-    const SyncJob& m_job;
-    JobResult m_out;
-    SyncRequest m_req;
-    bool m_decided = false;
-};
-
-} // namespace
+void JobRun::finishEarly(Outcome o, std::optional<qga::Error> e, std::string note)
+{
+    m_decided = true;
+    m_out.result.trigger = m_job.trigger;
+    m_out.result.outcome = o;
+    m_out.result.error = std::move(e);
+    m_out.result.note = std::move(note);
+    m_out.result.latencyNs = m_clock.monotonicNs() - m_job.triggerMonoNs;
+    m_out.result.finishedAtNs = m_clock.realtimeNs();
+}
 
 JobResult Scheduler::execute(DomainBackend& backend, const qga::Clock& clock, const SyncJob& job)
 {
-    return JobRun(backend, clock, job).run();
+    JobRun run(backend, clock, job, {});
+    if (!run.begin())
+        run.refine();
+    return run.take();
 }
 
 } // namespace clocksync

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Runs syncs on a bounded worker pool so that no blocking libvirt or agent
 // call ever runs on the main loop. Jobs start in submission order (a mass
-// resume is served in trigger order); results come back on the main thread.
+// resume is served in trigger order); a job whose guest is within tolerance
+// but due a refine steps back while others wait for their first set, and
+// refines after them, the largest offset first (issue 16). Results come
+// back on the main thread.
 // The tracker guarantees at most one job per domain.
 #pragma once
 
@@ -40,6 +43,39 @@ struct JobResult
 std::optional<std::string> skipReason(Trigger t, const SyncPolicy& p, const DomainFacts& facts,
                                       bool explicitMode);
 
+// One job: the policy, the domain's facts, the agent, and its Sync in two
+// phases (the refine may run later, on another worker). Not thread-safe: one
+// worker at a time.
+class JobRun
+{
+public:
+    JobRun(DomainBackend& backend, const qga::Clock& clock, SyncJob job,
+           std::function<bool()> othersWaiting);
+    ~JobRun();
+    // Everything up to the guest within tolerance; true: the job is done.
+    bool begin();
+    void refine();
+    int64_t pendingOffsetNs() const;
+    JobResult take();
+
+private:
+    void readPolicy();
+    DomainFacts readFacts();
+    bool startSync(const DomainFacts& facts, bool explicitMode);
+    void finishSync(SyncResult r);
+    void finishEarly(Outcome o, std::optional<qga::Error> e, std::string note);
+
+    DomainBackend& m_backend;
+    const qga::Clock& m_clock;
+    const SyncJob m_job;
+    JobResult m_out;
+    SyncRequest m_req;
+    std::unique_ptr<qga::GuestAgent> m_agent;
+    std::unique_ptr<Sync> m_sync;
+    int64_t m_shiftedNs = 0;
+    bool m_decided = false;
+};
+
 class Scheduler : public QObject
 {
     Q_OBJECT
@@ -61,6 +97,9 @@ signals:
     void finished(const clocksync::JobResult& result);
 
 private:
+    template <typename F> bool counted(F&& work);
+    void deliver(const Lifetime::Handle& back, JobRun& run);
+
     DomainBackend& m_backend;
     const qga::Clock& m_clock;
     Lifetime m_life; // results of a destroyed scheduler are dropped

@@ -13,26 +13,22 @@ const char* transportName(Transport t)
 
 namespace {
 
-template <typename T, typename C>
-C classOf(T C::*);
+template <typename T, typename C> C classOf(T C::*);
 
 // The member M of the config: a DaemonConfig member, or a SyncPolicy one.
-template <auto M>
-auto& member(DaemonConfig& c)
+template <auto M> auto& member(DaemonConfig& c)
 {
     if constexpr (std::is_same_v<decltype(classOf(M)), SyncPolicy>)
         return c.policy.*M;
     else
         return c.*M;
 }
-template <auto M>
-const auto& member(const DaemonConfig& c)
+template <auto M> const auto& member(const DaemonConfig& c)
 {
     return member<M>(const_cast<DaemonConfig&>(c));
 }
 
-template <auto M>
-constexpr auto copier()
+template <auto M> constexpr auto copier()
 {
     if constexpr (std::is_same_v<decltype(classOf(M)), SyncPolicy>)
         return +[](SyncPolicy& to, const SyncPolicy& from) { to.*M = from.*M; };
@@ -42,10 +38,13 @@ constexpr auto copier()
 
 enum Scope : bool { HostOnly = false, PerDomain = true };
 
-template <auto M>
-constexpr Setting boolKey(const char* section, const char* key, Scope scope)
+template <auto M> constexpr Setting boolKey(const char* section, const char* key, Scope scope)
 {
-    return {section, key, scope, ValueKind::Bool, "yes or no",
+    return {section,
+            key,
+            scope,
+            ValueKind::Bool,
+            "yes or no",
             [](DaemonConfig& c, const QString& v) {
                 const auto b = parseBool(v);
                 if (b)
@@ -61,12 +60,16 @@ constexpr Setting boolKey(const char* section, const char* key, Scope scope)
 template <auto M, int64_t Min, int64_t Max, int64_t Scale = 1>
 constexpr Setting intKey(const char* section, const char* key, Scope scope, const char* expected)
 {
-    return {section, key, scope, ValueKind::Int, expected,
+    return {section,
+            key,
+            scope,
+            ValueKind::Int,
+            expected,
             [](DaemonConfig& c, const QString& v) {
                 const auto n = parseBounded(v, Min, Max);
                 if (n)
-                    member<M>(c) = static_cast<std::remove_reference_t<decltype(member<M>(c))>>(
-                        *n * Scale);
+                    member<M>(c) =
+                        static_cast<std::remove_reference_t<decltype(member<M>(c))>>(*n * Scale);
                 return n.has_value();
             },
             [](const DaemonConfig& c) { return QString::number(member<M>(c) / Scale); },
@@ -77,7 +80,11 @@ constexpr Setting intKey(const char* section, const char* key, Scope scope, cons
 template <auto M, bool NonEmpty = false>
 constexpr Setting textKey(const char* section, const char* key, const char* expected)
 {
-    return {section, key, HostOnly, ValueKind::Text, expected,
+    return {section,
+            key,
+            HostOnly,
+            ValueKind::Text,
+            expected,
             [](DaemonConfig& c, const QString& v) {
                 if (NonEmpty && v.isEmpty())
                     return false;
@@ -139,10 +146,10 @@ constexpr Setting kSettings[] = {
     intKey<&DaemonConfig::concurrency, 1, 64>("daemon", "concurrency", HostOnly, "1..64"),
     intKey<&DaemonConfig::agentWaitSeconds, 1, 3600>("daemon", "agent-wait-seconds", HostOnly,
                                                      "1..3600"),
-    intKey<&DaemonConfig::agentTimeoutSeconds, 1, 300>("daemon", "agent-timeout-seconds",
-                                                       HostOnly, "1..300"),
-    intKey<&DaemonConfig::rtcChangeMinIntervalSeconds, 1, 3600>(
-        "daemon", "rtc-change-min-interval", HostOnly, "1..3600"),
+    intKey<&DaemonConfig::agentTimeoutSeconds, 1, 300>("daemon", "agent-timeout-seconds", HostOnly,
+                                                       "1..300"),
+    intKey<&DaemonConfig::rtcChangeMinIntervalSeconds, 1, 3600>("daemon", "rtc-change-min-interval",
+                                                                HostOnly, "1..3600"),
     textKey<&DaemonConfig::controlSocket>("daemon", "control-socket", "a path"),
     textKey<&DaemonConfig::controlGroup>("daemon", "control-group", "a group name"),
     textKey<&DaemonConfig::metricsTextfile>("daemon", "metrics-textfile", "a path"),
@@ -157,9 +164,10 @@ constexpr Setting kSettings[] = {
      copier<&SyncPolicy::mode>()},
     intKey<&SyncPolicy::skipBelowNs, 0, 3'600'000'000LL, 1000>("sync", "tolerance-us", PerDomain,
                                                                "0..3600000000"),
-    intKey<&SyncPolicy::targetNs, 1, 1'000'000, 1000>("sync", "target-us", PerDomain,
-                                                      "1..1000000"),
+    intKey<&SyncPolicy::targetNs, 1, 1'000'000, 1000>("sync", "target-us", PerDomain, "1..1000000"),
     intKey<&SyncPolicy::attempts, 1, 10>("sync", "attempts", PerDomain, "1..10"),
+    intKey<&SyncPolicy::refineWindowNs, 0, 300, 1'000'000'000>(
+        "sync", "refine-window-seconds", PerDomain, "0 (no refine phase)..300"),
     boolKey<&SyncPolicy::syncOnBoot>("sync", "sync-on-boot", PerDomain),
     {"sync", "watch-interval", PerDomain, ValueKind::Int, "0 (off) or 10..86400 seconds",
      setWatchInterval,

@@ -62,9 +62,16 @@ std::string describe(const SyncResult& r)
              formatOffset(r.after->uncertaintyNs).substr(1) + ")";
     if (r.attempts > 0)
         s += ", " + std::to_string(r.attempts) + (r.attempts == 1 ? " set" : " sets");
-    char ms[32];
+    char ms[64];
+    // Phase 1's moment, where it differs from the end: a refine followed.
+    if (r.attempts > 0 && r.coarseLatencyNs > 0 && r.coarseLatencyNs != r.latencyNs) {
+        std::snprintf(ms, sizeof(ms), "within tolerance at %.1f ms, ", r.coarseLatencyNs / 1e6);
+        s += ", " + std::string(ms);
+    } else {
+        s += ", ";
+    }
     std::snprintf(ms, sizeof(ms), "%.1f ms", r.latencyNs / 1e6);
-    s += ", " + std::string(ms) + " after trigger";
+    s += std::string(ms) + " after trigger";
     if (r.error)
         s += ": " + r.error->message;
     if (!r.note.empty())
@@ -102,6 +109,22 @@ void DelayModel::noteRtt(int64_t rttNs)
     ++rttCount;
     const int n = std::min(rttCount, kRttWindow);
     bestRttNs = *std::min_element(recentRttNs.begin(), recentRttNs.begin() + n);
+}
+
+void DelayModel::noteSetCost(int64_t ns)
+{
+    recentSetCostNs[std::size_t(setCount % kCostWindow)] = ns;
+    ++setCount;
+}
+
+int64_t DelayModel::setCostNs() const
+{
+    const int n = std::min(setCount, kCostWindow);
+    if (n == 0)
+        return 0;
+    std::vector<int64_t> v(recentSetCostNs.begin(), recentSetCostNs.begin() + n);
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
 }
 
 bool DelayModel::plausible(int64_t residualNs, int64_t toleranceNs) const
@@ -246,11 +269,28 @@ std::optional<Outcome> verdict(const Measurement& v, const Limits& l, bool rtc, 
     return std::nullopt;
 }
 
+bool quietPath(const Measurement& m, const DelayModel& d)
+{
+    return d.bestRttNs <= 0 || m.rttNs <= 2 * d.bestRttNs;
+}
+
 bool shouldLearn(const Measurement& v, const DelayModel& d, const Limits& l)
 {
     // A coarse clock's residual within one step is quantisation, not delay.
     const bool quantised = l.granularityNs > 1 && std::llabs(v.offsetNs) <= l.granularityNs;
-    return v.rttNs <= 2 * d.bestRttNs && d.plausible(v.offsetNs, l.toleranceNs) && !quantised;
+    return quietPath(v, d) && d.plausible(v.offsetNs, l.toleranceNs) && !quantised;
+}
+
+constexpr int64_t kExpensiveSetNs = 100'000'000;
+
+int samplesFor(const SyncPolicy& p, const DelayModel& d)
+{
+    return d.setCostNs() >= kExpensiveSetNs ? 3 * p.samples : p.samples;
+}
+
+int64_t stopJitterNs(const DelayModel& d)
+{
+    return d.setCostNs() >= kExpensiveSetNs ? d.jitterNs() : d.trustedJitterNs();
 }
 
 std::optional<SyncStop> beforeSetting(const SyncPolicy& p, Trigger t, const Measurement& m,
@@ -261,11 +301,10 @@ std::optional<SyncStop> beforeSetting(const SyncPolicy& p, Trigger t, const Meas
     if (p.measureOnly)
         return SyncStop{Outcome::Drifted, "measured only (watch-correct=no)"};
     if (backwardStepRefused(p, t, m))
-        return SyncStop{Outcome::Skipped,
-                        "policy: max-backward-step-ms=" +
-                            std::to_string(p.maxBackwardStepNs / 1'000'000) +
-                            ": the guest is ahead, not stepped back on " +
-                            std::string(triggerName(t))};
+        return SyncStop{
+            Outcome::Skipped,
+            "policy: max-backward-step-ms=" + std::to_string(p.maxBackwardStepNs / 1'000'000) +
+                ": the guest is ahead, not stepped back on " + std::string(triggerName(t))};
     return std::nullopt;
 }
 
@@ -300,6 +339,14 @@ bool transient(ErrorKind k)
     return k == ErrorKind::Timeout || k == ErrorKind::Transport;
 }
 
+// Phase 2's pauses between checks for a quiet path: short at first (a lone
+// guest's path calms within milliseconds), then longer (a storm takes a
+// while), never so long that the window is overslept.
+constexpr int64_t kFirstQuietPauseNs = 5'000'000;
+constexpr int64_t kMaxQuietPauseNs = 160'000'000;
+
+} // namespace
+
 // One sync's I/O, around the decisions above. Each step returns a finished
 // result when the sync ends there, nullopt to go on.
 class SyncRun
@@ -317,37 +364,110 @@ public:
 
     // DESIGN.md section 3: measure; leave a guest within its tolerance
     // alone; set host now + d; verify; re-correct until the verify supports
-    // an outcome (verdict) or shouldStop says the rounds are over.
-    SyncResult run()
+    // an outcome (verdict) or shouldStop says the rounds are over. Once the
+    // guest is within tolerance (phase 1 done), every further set waits for
+    // a quiet path (settle). Nullopt: the caller runs refine() later.
+    std::optional<SyncResult> begin()
     {
         if (!m_p.active())
             return finish(Outcome::Skipped, "policy: mode=off");
-        Expected<Measurement> m = measure(m_agent, m_p.samples, m_delay.bestRttNs);
+        Expected<Measurement> m = measure(m_agent, samplesFor(m_p, m_delay), m_delay.bestRttNs);
         if (!m)
             return fail(m.error());
         m_delay.noteRtt(m->rttNs);
         m_r.before = m_last = *m;
         m_lim = effectiveLimits(m_p, m_rtc, m->granularityNs);
         if (std::optional<SyncStop> stop = beforeSetting(m_p, m_req.trigger, *m, m_lim)) {
-            if (stop->outcome == Outcome::InSync)
+            if (stop->outcome == Outcome::InSync) {
                 m_r.after = *m;
+                noteCoarse();
+            }
             return finish(stop->outcome, stop->note);
         }
-        for (int attempt = 1; !shouldStop(attempt, m_p.attempts, m_r.after, m_lim); ++attempt)
-            if (std::optional<SyncResult> done = round(attempt))
-                return *done;
+        return rounds();
+    }
+
+    SyncResult refine()
+    {
+        m_yielded = true; // once is enough
+        std::optional<SyncResult> r = rounds();
+        return r ? *r : finish(Outcome::Failed, "internal: a refine yielded twice");
+    }
+
+    int64_t pendingOffsetNs() const { return std::llabs(m_last.offsetNs); }
+
+private:
+    std::optional<SyncResult> rounds()
+    {
+        while (!shouldStop(m_sets + 1, m_p.attempts, m_r.after, m_lim)) {
+            if (refining()) {
+                if (!m_yielded && m_req.othersWaiting && m_req.othersWaiting()) {
+                    m_yielded = true;
+                    return std::nullopt;
+                }
+                if (std::optional<SyncResult> done = settle())
+                    return done;
+            }
+            if (std::optional<SyncResult> done = round(m_sets + 1))
+                return done;
+        }
         return outOfAttempts();
     }
 
-private:
+    // Phase 2: the guest was verified within tolerance and the last reading is.
+    bool refining() const
+    {
+        return m_r.coarseLatencyNs > 0 && !m_rtc && inTolerance(m_last, m_lim);
+    }
+
+    // Phase 2 sets only from a quiet measurement: while the host is busy a
+    // set lands wherever the load puts it, and a verify says little. Waits
+    // (growing pauses) and re-measures until the path is quiet, the guest is
+    // found outside its tolerance again, or the refine window is over.
+    std::optional<SyncResult> settle()
+    {
+        if (m_p.refineWindowNs <= 0 || quietPath(m_last, m_delay))
+            return std::nullopt;
+        const int64_t deadline = m_coarseMonoNs + m_p.refineWindowNs;
+        for (int64_t pause = kFirstQuietPauseNs;; pause = std::min(2 * pause, kMaxQuietPauseNs)) {
+            if (m_clock.monotonicNs() + pause > deadline)
+                return finish(Outcome::Approximate,
+                              "the path was not quiet within the refine window (round trip " +
+                                  formatOffset(m_last.rttNs).substr(1) + ", floor " +
+                                  formatOffset(m_delay.bestRttNs).substr(1) + ")");
+            m_clock.sleepNs(pause);
+            if (std::optional<SyncResult> gone = confirmRunning())
+                return gone;
+            Expected<Measurement> v = measure(m_agent, samplesFor(m_p, m_delay), m_delay.bestRttNs);
+            if (!v)
+                return fail(v.error());
+            m_delay.noteRtt(v->rttNs);
+            m_r.after = m_last = *v;
+            ++m_r.remeasures;
+            if (!inTolerance(*v, m_lim))
+                return std::nullopt; // left its tolerance: set at once
+            if (!quietPath(*v, m_delay))
+                continue;
+            std::string note;
+            if (std::optional<Outcome> o = verdict(*v, m_lim, m_rtc, stopJitterNs(m_delay), note))
+                return finish(*o, note);
+            return std::nullopt; // quiet, and worth a set
+        }
+    }
+
     std::optional<SyncResult> round(int attempt)
     {
         // Decide on the time only after the last confirmation that the domain runs.
         if (std::optional<SyncResult> gone = confirmRunning())
             return gone;
         const int64_t d = m_rtc ? 0 : m_delay.estimate(m_last.rttNs);
+        m_setFromQuiet = quietPath(m_last, m_delay);
+        const int64_t setStart = m_clock.monotonicNs();
         Expected<void> set = setOnce(d);
-        m_r.attempts = attempt;
+        const int64_t setCost = m_clock.monotonicNs() - setStart;
+        qCDebug(lcEngine, "attempt %d: set returned after %.1f ms (%.1f ms after the start)",
+                attempt, setCost / 1e6, (setStart - m_start) / 1e6);
+        m_sets = m_r.attempts = attempt;
         m_r.delayEstimateNs = d;
         if (!set) {
             if (transient(set.error().kind) && attempt < 2 * m_p.attempts) {
@@ -356,8 +476,10 @@ private:
             }
             return fail(set.error());
         }
+        if (!m_rtc)
+            m_delay.noteSetCost(setCost);
         m_lastSetError.reset(); // recovered: no longer the cause of anything
-        Expected<Measurement> v = measure(m_agent, m_p.samples, m_delay.bestRttNs);
+        Expected<Measurement> v = measure(m_agent, samplesFor(m_p, m_delay), m_delay.bestRttNs);
         if (!v)
             return fail(v.error());
         return verified(attempt, d, *v);
@@ -368,9 +490,12 @@ private:
         Expected<bool> up = m_req.stillRunning ? m_req.stillRunning() : Expected<bool>(true);
         if (!up) // cannot tell: report what failed first
             return fail(m_lastSetError ? *m_lastSetError : up.error());
-        if (!*up)
-            return finish(Outcome::Cancelled, "domain no longer running");
-        return std::nullopt;
+        if (*up)
+            return std::nullopt;
+        if (m_r.coarseLatencyNs > 0 && m_r.after && inTolerance(*m_r.after, m_lim))
+            return finish(Outcome::Approximate,
+                          "the domain stopped running during the refine, within tolerance");
+        return finish(Outcome::Cancelled, "domain no longer running");
     }
 
     // The set, or the RTC where the hypervisor cannot set an explicit time.
@@ -393,9 +518,10 @@ private:
         m_delay.noteRtt(v.rttNs);
         m_r.after = v;
         qCDebug(lcEngine,
-                "attempt %d: delay estimate %lld us, verified %+lld us (RTT %lld us, %d samples)",
-                attempt, static_cast<long long>(d / 1000), static_cast<long long>(v.offsetNs / 1000),
-                static_cast<long long>(v.rttNs / 1000), v.samples);
+                "attempt %d: delay estimate %lld us, verified %+lld us (RTT %lld us, %d samples%s)",
+                attempt, static_cast<long long>(d / 1000),
+                static_cast<long long>(v.offsetNs / 1000), static_cast<long long>(v.rttNs / 1000),
+                v.samples, quietPath(v, m_delay) ? "" : ", path busy");
         // We asked to move the clock by more than the tolerance: reading the
         // very same nanosecond afterwards means it neither moved nor ticked
         // (a coarse clock may show the same millisecond: not evidence).
@@ -403,26 +529,42 @@ private:
             return fail(qga::makeError(ErrorKind::BadClock,
                                        "guest clock does not advance (it shows the same time "
                                        "before and after the set)"));
-        if (!m_rtc && shouldLearn(v, m_delay, m_lim))
+        // Learn only from a set made on a quiet path and verified on one.
+        if (!m_rtc && m_setFromQuiet && shouldLearn(v, m_delay, m_lim))
             m_delay.learn(m_last.rttNs, d, v.offsetNs);
+        m_last = v;
+        if (inTolerance(v, m_lim))
+            noteCoarse();
+        // A busy verify within tolerance says little more: settle() re-measures
+        // when the path is quiet, and decides from that.
+        if (!m_rtc && m_p.refineWindowNs > 0 && inTolerance(v, m_lim) && !quietPath(v, m_delay))
+            return std::nullopt;
         std::string note;
-        if (std::optional<Outcome> o = verdict(v, m_lim, m_rtc, m_delay.trustedJitterNs(), note))
+        if (std::optional<Outcome> o = verdict(v, m_lim, m_rtc, stopJitterNs(m_delay), note))
             return finish(*o, note);
         if (m_rtc) // the RTC gives what it gives: another read of it changes nothing
             return fail(qga::makeError(ErrorKind::BadClock, "guest re-read its RTC but is still " +
                                                                 formatOffset(v.offsetNs) + " off"));
-        m_last = v;
         return std::nullopt;
+    }
+
+    void noteCoarse()
+    {
+        if (m_r.coarseLatencyNs > 0)
+            return;
+        m_coarseMonoNs = m_clock.monotonicNs();
+        m_r.coarseLatencyNs = std::max<int64_t>(
+            1, m_coarseMonoNs - (m_req.triggerMonoNs ? m_req.triggerMonoNs : m_start));
     }
 
     SyncResult outOfAttempts()
     {
         if (m_r.after && inTolerance(*m_r.after, m_lim))
             return finish(Outcome::Approximate);
-        return fail(qga::makeError(
-            ErrorKind::BadClock, "residual " + formatOffset(m_r.after ? m_r.after->offsetNs : 0) +
-                                     " still outside tolerance after " +
-                                     std::to_string(m_r.attempts) + " attempts"));
+        return fail(qga::makeError(ErrorKind::BadClock,
+                                   "residual " + formatOffset(m_r.after ? m_r.after->offsetNs : 0) +
+                                       " still outside tolerance after " +
+                                       std::to_string(m_r.attempts) + " attempts"));
     }
 
     SyncResult finish(Outcome o, std::string note = {})
@@ -455,16 +597,44 @@ private:
     bool m_rtc; // also after a fallback from an unsupported explicit set
     SyncResult m_r;
     Limits m_lim;
-    Measurement m_last;                       // the latest measurement: what the next set aims from
+    Measurement m_last; // the latest measurement: what the next set aims from
+    int m_sets = 0;
+    bool m_yielded = false;
+    bool m_setFromQuiet = true;
+    int64_t m_coarseMonoNs = 0;
     std::optional<qga::Error> m_lastSetError; // the last set failed (transient), retrying
 };
 
-} // namespace
+Sync::Sync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRequest& req,
+           DelayModel& delay)
+    : m_run(std::make_unique<SyncRun>(agent, clock, req, delay))
+{
+}
+
+Sync::~Sync() = default;
+
+std::optional<SyncResult> Sync::begin()
+{
+    return m_run->begin();
+}
+
+SyncResult Sync::refine()
+{
+    return m_run->refine();
+}
+
+int64_t Sync::pendingOffsetNs() const
+{
+    return m_run->pendingOffsetNs();
+}
 
 SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRequest& req,
                    DelayModel& delay)
 {
-    return SyncRun(agent, clock, req, delay).run();
+    Sync s(agent, clock, req, delay);
+    if (std::optional<SyncResult> r = s.begin())
+        return *r;
+    return s.refine();
 }
 
 } // namespace clocksync

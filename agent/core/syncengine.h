@@ -17,6 +17,7 @@
 
 #include <array>
 #include <functional>
+#include <memory>
 
 namespace clocksync {
 
@@ -38,8 +39,16 @@ struct DelayModel
     std::array<int64_t, kRttWindow> recentRttNs{};
     int rttCount = 0;
     int64_t bestRttNs = 0;
+    // What a guest-set-time costs here: the median reply time of the recent
+    // sets. A distribution guest's agent runs `hwclock -w` before replying
+    // (up to 1 s); the time is applied before that, so the cost is no delay.
+    static constexpr int kCostWindow = 5;
+    std::array<int64_t, kCostWindow> recentSetCostNs{};
+    int setCount = 0;
 
     void noteRtt(int64_t rttNs);
+    void noteSetCost(int64_t ns);
+    int64_t setCostNs() const; // 0 before the first set
     // With 3 or more observations the median; with 1 or 2 the one nearest
     // zero (one cold set must not steer the next ones).
     int64_t biasNs() const;
@@ -62,6 +71,10 @@ struct DelayModel
 struct SyncRequest
 {
     SyncPolicy policy;
+    // Asked once, when the guest is within tolerance and a refine is due:
+    // true lets other guests' first sets go first (Sync::begin then returns
+    // and the caller runs Sync::refine later).
+    std::function<bool()> othersWaiting;
     Trigger trigger = Trigger::Request;
     int64_t triggerMonoNs = 0; // when the trigger arrived (monotonic)
     // Checked right before every set: false aborts with Cancelled, an error
@@ -123,16 +136,57 @@ const char* shouldStop(int attempt, int attempts, const std::optional<Measuremen
 // the learned host→guest delay of a set.
 int64_t nextSetTime(int64_t hostNowNs, int64_t delayEstimateNs);
 
-// Whether a verify may teach the delay model: a quiet path (round trip near
-// the best seen), a residual a delay can explain, and more than quantisation.
+// Whether the path was quiet for this measurement: its round trip within
+// twice the domain's recent floor (DelayModel::bestRttNs). Under a resume
+// storm a set or a verify on a busy path is a coin toss.
+bool quietPath(const Measurement& m, const DelayModel& d);
+
+// Whether a verify may teach the delay model: a quiet path, a residual a
+// delay can explain, and more than quantisation.
 bool shouldLearn(const Measurement& v, const DelayModel& d, const Limits& l);
+
+// Get-time samples per measurement: the policy's, three times as many where
+// a set is expensive (>= 100 ms: a distribution guest's hwclock), so that
+// fewer sets are spent on a better-measured guest.
+int samplesFor(const SyncPolicy& p, const DelayModel& d);
+
+// The set scatter a verdict may stop at: the trusted jitter (a full window of
+// observations), or where a set is expensive, the jitter of 3 or more (seven
+// sets of ~1 s each are too high a price for the window).
+int64_t stopJitterNs(const DelayModel& d);
 
 // Measures K samples; min-RTT; rejects a clock that stands still or runs
 // backwards. If the best round trip is still over twice goodRttNs (a busy
 // host), takes up to 2K more samples.
 qga::Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodRttNs = 0);
 
-// Runs one sync. `delay` is the domain's model, updated in place.
+// One sync in two phases (issue 16). begin(): measure, and set until the
+// guest is within tolerance (phase 1, "coarse": what removes a resume's
+// seconds); it returns the result unless a refine toward the target is due
+// and req.othersWaiting says other guests wait for their first set. refine()
+// (phase 2): wait for a quiet path (within the policy's refine window),
+// re-measure, and set again only from a quiet measurement.
+class SyncRun;
+class Sync
+{
+public:
+    Sync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRequest& req,
+         DelayModel& delay);
+    ~Sync();
+    Sync(const Sync&) = delete;
+    Sync& operator=(const Sync&) = delete;
+
+    std::optional<SyncResult> begin();
+    SyncResult refine();
+    // |offset| of the last verify: a scheduler serves the largest first.
+    int64_t pendingOffsetNs() const;
+
+private:
+    std::unique_ptr<SyncRun> m_run;
+};
+
+// Runs one sync to the end (both phases). `delay` is the domain's model,
+// updated in place.
 SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRequest& req,
                    DelayModel& delay);
 

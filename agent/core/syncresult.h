@@ -48,15 +48,18 @@ struct SyncResult
     Outcome outcome = Outcome::Failed;
     std::optional<Measurement> before;
     std::optional<Measurement> after;
-    int attempts = 0; // set calls made
+    int attempts = 0;   // set calls made
+    int remeasures = 0; // refine phase: measurements waiting for a quiet path
     std::string transport;
     SyncMode mode = SyncMode::Host; // host, or rtc (also after a fallback)
-    int64_t delayEstimateNs = 0; // host→guest delay used for the last set
-    int64_t durationNs = 0;      // engine run time
-    int64_t latencyNs = 0;       // trigger → outcome
-    int64_t finishedAtNs = 0;    // host realtime
+    int64_t delayEstimateNs = 0;    // host→guest delay used for the last set
+    int64_t durationNs = 0;         // engine run time
+    int64_t latencyNs = 0;          // trigger → outcome (refined)
+    // trigger → the guest first verified within tolerance (phase 1); 0: never
+    int64_t coarseLatencyNs = 0;
+    int64_t finishedAtNs = 0; // host realtime
     std::optional<qga::Error> error;
-    std::string note; // human detail (why skipped, ...)
+    std::string note;        // human detail (why skipped, ...)
     uint64_t generation = 0; // the domain's trigger generation (DomainTracker::trigger)
 
     bool ok() const

@@ -35,29 +35,50 @@ void WorkerPool::submit(std::function<void()> job)
     m_work.notify_one();
 }
 
+void WorkerPool::submitLater(std::function<void()> job, int64_t rank)
+{
+    {
+        std::lock_guard lock(m_mutex);
+        m_later.emplace(rank, std::move(job));
+    }
+    m_work.notify_one();
+}
+
+bool WorkerPool::hasQueued()
+{
+    std::lock_guard lock(m_mutex);
+    return !m_queue.empty();
+}
+
 bool WorkerPool::waitForDone(int msecs)
 {
     std::unique_lock lock(m_mutex);
     return m_idle.wait_for(lock, std::chrono::milliseconds(msecs),
-                           [this] { return m_queue.empty() && m_busy == 0; });
+                           [this] { return m_queue.empty() && m_later.empty() && m_busy == 0; });
 }
 
 void WorkerPool::run()
 {
     std::unique_lock lock(m_mutex);
     for (;;) {
-        m_work.wait(lock, [this] { return m_stopping || !m_queue.empty(); });
-        if (m_queue.empty())
+        m_work.wait(lock, [this] { return m_stopping || !m_queue.empty() || !m_later.empty(); });
+        std::function<void()> job;
+        if (!m_queue.empty()) {
+            job = std::move(m_queue.front());
+            m_queue.pop_front();
+        } else if (!m_later.empty()) {
+            job = std::move(m_later.begin()->second);
+            m_later.erase(m_later.begin());
+        } else {
             return; // stopping, and nothing left to do
-        std::function<void()> job = std::move(m_queue.front());
-        m_queue.pop_front();
+        }
         ++m_busy;
         lock.unlock();
         job();
         job = nullptr; // destroy captures outside the lock
         lock.lock();
         --m_busy;
-        if (m_queue.empty() && m_busy == 0)
+        if (m_queue.empty() && m_later.empty() && m_busy == 0)
             m_idle.notify_all();
     }
 }

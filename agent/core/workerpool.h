@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// A bounded FIFO pool of worker threads, and the way back to the main loop.
+// A bounded pool of worker threads, and the way back to the main loop. Jobs
+// start in submission order; "later" jobs (a refine, issue 16) only when no
+// plain job waits, the highest rank first.
 //
 // Why not QThreadPool + queued lambdas: handing data between threads through
 // Qt's internals is invisible to ThreadSanitizer (Debian's Qt is not built
@@ -14,6 +16,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -30,6 +33,9 @@ public:
     WorkerPool& operator=(const WorkerPool&) = delete;
 
     void submit(std::function<void()> job);
+    void submitLater(std::function<void()> job, int64_t rank);
+    // Whether plain jobs wait for a worker (from any thread).
+    bool hasQueued();
     // Waits until no job is queued or running; false on timeout.
     bool waitForDone(int msecs);
 
@@ -40,6 +46,7 @@ private:
     std::condition_variable m_work;
     std::condition_variable m_idle;
     std::deque<std::function<void()>> m_queue;
+    std::multimap<int64_t, std::function<void()>, std::greater<>> m_later;
     int m_busy = 0;
     bool m_stopping = false;
     std::vector<std::thread> m_threads;

@@ -44,7 +44,8 @@ void Histogram::render(std::string& out, const std::string& name, const std::str
 Metrics::Metrics()
     : m_offsetBefore({1e-3, 1e-2, 0.1, 1, 10, 60, 3600, 86400}),
       m_residual({1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 1e-2, 0.1, 1}),
-      m_latency({0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60})
+      m_latency({0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}),
+      m_coarseLatency({0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60})
 {
 }
 
@@ -72,6 +73,8 @@ void Metrics::record(const SyncResult& r)
         m_residual.observe(std::fabs(r.after->offsetNs / 1e9));
     if (verified)
         m_latency.observe(r.latencyNs / 1e9);
+    if (r.coarseLatencyNs > 0)
+        m_coarseLatency.observe(r.coarseLatencyNs / 1e9);
 }
 
 std::string Metrics::render() const
@@ -90,7 +93,10 @@ std::string Metrics::render() const
                           "Absolute guest offset measured before a sync.");
     m_residual.render(out, "virt_clocksync_residual_seconds",
                       "Absolute verified guest offset after setting its clock.");
-    m_latency.render(out, "virt_clocksync_latency_seconds", "From trigger to verified outcome.");
+    m_latency.render(out, "virt_clocksync_latency_seconds",
+                     "From trigger to verified outcome (after the refine).");
+    m_coarseLatency.render(out, "virt_clocksync_coarse_latency_seconds",
+                           "From trigger to the guest first verified within tolerance.");
     renderDomains(out);
     out += "# HELP virt_clocksync_guests Guests tracked, and with work pending.\n"
            "# TYPE virt_clocksync_guests gauge\n"

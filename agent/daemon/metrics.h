@@ -54,15 +54,16 @@ private:
     std::map<std::string, uint64_t> m_agentErrors;                   // kind
     struct DomainSeries
     {
-        std::optional<int64_t> offsetNs;   // latest measured
-        std::optional<int64_t> successNs;  // realtime of the last verified-in-tolerance result
-        std::optional<int64_t> attemptNs;  // realtime of the last result of a correcting trigger
+        std::optional<int64_t> offsetNs;  // latest measured
+        std::optional<int64_t> successNs; // realtime of the last verified-in-tolerance result
+        std::optional<int64_t> attemptNs; // realtime of the last result of a correcting trigger
     };
     std::map<std::string, DomainSeries> m_domains;
     void renderDomains(std::string& out) const;
     Histogram m_offsetBefore;
     Histogram m_residual;
     Histogram m_latency;
+    Histogram m_coarseLatency;
     bool m_connected = false;
     int m_reconnects = 0;
     int m_tracked = 0;

@@ -57,6 +57,8 @@ std::vector<std::string> journalFields(const SyncResult& r)
         "ATTEMPTS=" + std::to_string(r.attempts),
         "LATENCY_NS=" + std::to_string(r.latencyNs),
     };
+    if (r.coarseLatencyNs > 0)
+        f.push_back("COARSE_LATENCY_NS=" + std::to_string(r.coarseLatencyNs));
     if (r.before)
         f.push_back("OFFSET_BEFORE_NS=" + std::to_string(r.before->offsetNs));
     if (r.after) {

@@ -21,6 +21,12 @@ public:
     explicit FakeClock(int64_t realtime = 1'700'000'000'000'000'000) : m_real(realtime) {}
     int64_t realtimeNs() const override { return m_real.load() + (perThread ? threadTime() : 0); }
     int64_t monotonicNs() const override { return realtimeNs() - m_epochDiff; }
+    void sleepNs(int64_t ns) const override
+    {
+        const_cast<FakeClock*>(this)->advance(ns);
+        ++sleeps;
+    }
+    mutable std::atomic<int> sleeps{0};
     void advance(int64_t ns)
     {
         if (perThread)
@@ -56,9 +62,12 @@ public:
     bool frozen = false;                       // returns the same time forever
     bool ignoresSet = false;                   // says ok, changes nothing
     std::deque<qga::Error> getErrors;          // next getTime calls fail with these
+    // A busy path: the next getTime calls take these round trips instead, the
+    // extra time spent before the guest reads (so their midpoint is biased).
+    std::deque<int64_t> busyRttsNs;
     std::deque<qga::Error> setErrors;
     std::function<void()> onSet; // called inside setTime (e.g. pause the domain)
-    int64_t quantumNs = 0; // reads and sets truncated to this (1 ms: an old Windows agent)
+    int64_t quantumNs = 0;       // reads and sets truncated to this (1 ms: an old Windows agent)
     void shift(int64_t ns) { m_offset += ns; }
 
     int gets = 0;
@@ -78,9 +87,14 @@ public:
             m_clock.advance(rttNs);
             return e;
         }
+        int64_t extra = 0;
+        if (!busyRttsNs.empty()) {
+            extra = busyRttsNs.front() - rttNs;
+            busyRttsNs.pop_front();
+        }
         qga::TimeSample s;
         s.hostBeforeNs = m_clock.realtimeNs();
-        m_clock.advance(readDelayNs);
+        m_clock.advance(readDelayNs + extra);
         s.guestNs = frozen ? 1'700'000'000'000'000'000 : m_clock.realtimeNs() + m_offset;
         if (quantumNs)
             s.guestNs -= s.guestNs % quantumNs;

@@ -229,7 +229,7 @@ private slots:
         QCOMPARE(d.bestRttNs, 100'000); // a busy spell shorter than the window: kept
         d.noteRtt(400'000);
         QCOMPARE(d.bestRttNs, 400'000); // sustained: the loaded floor
-        d.noteRtt(150'000); // a quiet moment again: taken at once
+        d.noteRtt(150'000);             // a quiet moment again: taken at once
         QCOMPARE(d.bestRttNs, 150'000);
     }
 
@@ -402,7 +402,7 @@ private slots:
             QVERIFY(r.attempts <= 2);
             QCOMPARE(r.before->granularityNs, 1'000'000);
             QVERIFY(std::llabs(delay.biasNs()) <= 1'000'000); // nothing absurd learned
-            agent.shift(-3'000'000'000); // paused again
+            agent.shift(-3'000'000'000);                      // paused again
         }
         Limits l = effectiveLimits(SyncPolicy{}, false, 1'000'000);
         QCOMPARE(l.targetNs, 1'000'000);
@@ -458,16 +458,16 @@ private slots:
     {
         const Limits l{50'000, 1'000'000, 1};
         const std::optional<Measurement> none;
-        const std::optional<Measurement> far = Measurement{5'000'000};     // beyond tolerance
-        const std::optional<Measurement> near = Measurement{150'000};      // within 4 x target
-        const std::optional<Measurement> within = Measurement{400'000};    // tolerance, not near
+        const std::optional<Measurement> far = Measurement{5'000'000};  // beyond tolerance
+        const std::optional<Measurement> near = Measurement{150'000};   // within 4 x target
+        const std::optional<Measurement> within = Measurement{400'000}; // tolerance, not near
         QVERIFY(!shouldStop(1, 3, none, l));
-        QVERIFY(!shouldStop(3, 3, far, l));     // within the budget: always
-        QVERIFY(!shouldStop(4, 3, far, l));     // past it, while not close: extra rounds
-        QVERIFY(shouldStop(4, 3, near, l));     // close enough once the budget is spent
-        QVERIFY(!shouldStop(5, 3, within, l));  // an extra round for a guest within tolerance...
-        QVERIFY(shouldStop(6, 3, within, l));   // ...but never the very last one
-        QVERIFY(!shouldStop(6, 3, far, l));     // the last one for a guest still outside
+        QVERIFY(!shouldStop(3, 3, far, l));    // within the budget: always
+        QVERIFY(!shouldStop(4, 3, far, l));    // past it, while not close: extra rounds
+        QVERIFY(shouldStop(4, 3, near, l));    // close enough once the budget is spent
+        QVERIFY(!shouldStop(5, 3, within, l)); // an extra round for a guest within tolerance...
+        QVERIFY(shouldStop(6, 3, within, l));  // ...but never the very last one
+        QVERIFY(!shouldStop(6, 3, far, l));    // the last one for a guest still outside
         QVERIFY(QByteArray(shouldStop(7, 3, far, l)) == "out of attempts");
     }
 
@@ -628,6 +628,157 @@ private slots:
         QVERIFY(sentFor <= checkedAt + 200'000 + 1'000);
     }
 
+    // ---- phase 2 (issue 16): refine only from a quiet path ----
+
+    // A domain whose quiet round trip is 400 us.
+    static DelayModel quietFloor()
+    {
+        DelayModel d;
+        for (int i = 0; i < 5; ++i)
+            d.noteRtt(400'000);
+        return d;
+    }
+
+    void busyVerifyIsRemeasuredWhenQuiet()
+    {
+        // The set lands exactly (symmetric delay), but the verify right after
+        // it runs on a busy path: +1.2 ms before the guest reads, so it reads
+        // ~+600 us. Within tolerance, not quiet: no verdict, no second set
+        // aimed from it; a re-measure once the path is quiet finds the truth.
+        for (const int64_t window : {int64_t(5'000'000'000), int64_t(0)}) {
+            FakeClock clock;
+            FakeAgent agent(clock, -3'000'000'000);
+            agent.setDelaysNs = {200'000};
+            agent.setDurationNs = 0;
+            DelayModel delay = quietFloor();
+            SyncRequest req = request();
+            req.policy.refineWindowNs = window;
+            int sets = 0;
+            agent.onSet = [&] {
+                if (++sets == 1)
+                    agent.busyRttsNs = std::deque<int64_t>(15, 1'600'000);
+            };
+            SyncResult r = runSync(agent, clock, req, delay);
+            if (window == 0) { // today's behaviour: the busy verify costs a set
+                QCOMPARE(r.remeasures, 0);
+                QVERIFY(agent.sets >= 2);
+                continue;
+            }
+            QCOMPARE(r.outcome, Outcome::Synced);
+            QCOMPARE(agent.sets, 1);
+            QVERIFY(r.remeasures >= 1);
+            QVERIFY(clock.sleeps >= 1);
+            QVERIFY(std::llabs(r.after->offsetNs) <= 50'000);
+            QVERIFY(r.coarseLatencyNs > 0);
+            QVERIFY(r.coarseLatencyNs < r.latencyNs);
+            QCOMPARE(delay.observations, 0); // nothing learned from the busy verify
+        }
+    }
+
+    void refineWindowEndsWhenNeverQuiet()
+    {
+        // The path stays busy: the guest is within tolerance (phase 1 done),
+        // the refine waits for the window and stops, approximate, saying why.
+        FakeClock clock;
+        FakeAgent agent(clock, -3'000'000'000);
+        agent.setDelaysNs = {200'000};
+        agent.setDurationNs = 0;
+        DelayModel delay = quietFloor();
+        SyncRequest req = request();
+        req.policy.refineWindowNs = 1'000'000'000;
+        agent.onSet = [&] { agent.busyRttsNs = std::deque<int64_t>(10'000, 1'600'000); };
+        SyncResult r = runSync(agent, clock, req, delay);
+        QCOMPARE(r.outcome, Outcome::Approximate);
+        QCOMPARE(agent.sets, 1);
+        QVERIFY2(r.note.find("not quiet") != std::string::npos, r.note.c_str());
+        QVERIFY(r.coarseLatencyNs > 0);
+        // It waited for the window, and not much longer (one last re-measure).
+        QVERIFY(r.latencyNs - r.coarseLatencyNs >= 800'000'000);
+        QVERIFY(r.latencyNs - r.coarseLatencyNs <= 1'100'000'000);
+    }
+
+    void othersWaitingDefersTheRefineOnce()
+    {
+        FakeClock clock;
+        FakeAgent agent(clock, -3'000'000'000);
+        agent.setDelaysNs = {200'000};
+        agent.setDurationNs = 0;
+        DelayModel delay = quietFloor();
+        SyncRequest req = request();
+        int asked = 0;
+        req.othersWaiting = [&] {
+            ++asked;
+            return true;
+        };
+        agent.onSet = [&] {
+            if (agent.sets == 1)
+                agent.busyRttsNs = std::deque<int64_t>(15, 1'600'000);
+        };
+        Sync s(agent, clock, req, delay);
+        QVERIFY(!s.begin()); // within tolerance, a refine due: others first
+        QCOMPARE(agent.sets, 1);
+        QVERIFY(s.pendingOffsetNs() > 0);
+        const SyncResult r = s.refine();
+        QCOMPARE(r.outcome, Outcome::Synced);
+        QCOMPARE(asked, 1);
+        QCOMPARE(agent.sets, 1);
+
+        // Nobody waiting: begin() finishes the sync itself.
+        FakeAgent lone(clock, -3'000'000'000);
+        lone.setDelaysNs = {200'000};
+        req.othersWaiting = [] { return false; };
+        Sync s2(lone, clock, req, delay);
+        QVERIFY(s2.begin());
+    }
+
+    void pauseDuringRefineKeepsTheCoarseResult()
+    {
+        FakeClock clock;
+        FakeAgent agent(clock, -3'000'000'000);
+        agent.setDelaysNs = {200'000};
+        agent.setDurationNs = 0;
+        DelayModel delay = quietFloor();
+        SyncRequest req = request();
+        bool running = true;
+        req.stillRunning = [&]() -> qga::Expected<bool> { return running; };
+        agent.onSet = [&] {
+            agent.busyRttsNs = std::deque<int64_t>(15, 1'600'000);
+            running = false; // paused again right after the first set
+        };
+        SyncResult r = runSync(agent, clock, req, delay);
+        QCOMPARE(r.outcome, Outcome::Approximate);
+        QVERIFY2(r.note.find("stopped running during the refine") != std::string::npos,
+                 r.note.c_str());
+        QCOMPARE(agent.sets, 1);
+    }
+
+    void expensiveSetsBuyMoreSamples()
+    {
+        // A distribution guest: every set replies after ~0.9 s (hwclock -w).
+        FakeClock clock;
+        FakeAgent agent(clock, -3'000'000'000);
+        agent.setDelaysNs = {200'000};
+        agent.setDurationNs = 900'000'000;
+        DelayModel delay;
+        SyncRequest req = request();
+        SyncResult r = runSync(agent, clock, req, delay);
+        QVERIFY(r.ok());
+        QVERIFY(delay.setCostNs() >= 900'000'000);
+        QCOMPARE(samplesFor(req.policy, delay), 3 * req.policy.samples);
+        QCOMPARE(r.after->samples, 3 * req.policy.samples);
+        QCOMPARE(r.before->samples, req.policy.samples); // before any set: unknown cost
+        // Three observations are enough jitter to stop at, where sets cost this much.
+        DelayModel cheap;
+        for (DelayModel* d : {&delay, &cheap}) {
+            d->observations = 0;
+            for (int64_t b : {100'000, 400'000, 250'000})
+                d->learn(400'000, d->estimate(400'000), d->estimate(400'000) - (200'000 + b));
+        }
+        QCOMPARE(stopJitterNs(delay), delay.jitterNs());
+        QVERIFY(stopJitterNs(delay) > 0);
+        QCOMPARE(stopJitterNs(cheap), 0);
+    }
+
     void describeIsReadable()
     {
         SyncResult r;
@@ -640,6 +791,10 @@ private slots:
         QCOMPARE(describe(r),
                  std::string("resumed: synced, offset -5.812 s -> +12.0 us (+/-250.0 us), "
                              "2 sets, 31.0 ms after trigger"));
+        r.coarseLatencyNs = 9'500'000; // a refine followed phase 1
+        QCOMPARE(describe(r),
+                 std::string("resumed: synced, offset -5.812 s -> +12.0 us (+/-250.0 us), "
+                             "2 sets, within tolerance at 9.5 ms, 31.0 ms after trigger"));
     }
 };
 

@@ -41,6 +41,39 @@ class TestTracker : public QObject
     };
 
 private slots:
+    void laterJobsRunAfterQueuedOnesLargestFirst()
+    {
+        // One worker, held busy; then refines (ranked) and a first set queue
+        // up: the first set runs before any refine, the refines largest first.
+        WorkerPool pool(1);
+        std::mutex m;
+        std::condition_variable cv;
+        bool release = false;
+        std::vector<std::string> order;
+        auto note = [&](std::string what) {
+            std::lock_guard l(m);
+            order.push_back(std::move(what));
+        };
+        pool.submit([&] {
+            std::unique_lock l(m);
+            cv.wait(l, [&] { return release; });
+        });
+        pool.submitLater([&] { note("refine 1"); }, 1);
+        pool.submitLater([&] { note("refine 5"); }, 5);
+        pool.submitLater([&] { note("refine 3"); }, 3);
+        pool.submit([&] { note("first set"); });
+        QVERIFY(pool.hasQueued());
+        {
+            std::lock_guard l(m);
+            release = true;
+        }
+        cv.notify_all();
+        QVERIFY(pool.waitForDone(10000));
+        QVERIFY(!pool.hasQueued());
+        QCOMPARE(order,
+                 (std::vector<std::string>{"first set", "refine 5", "refine 3", "refine 1"}));
+    }
+
     void resumeIsSynced()
     {
         Rig rig;
@@ -280,7 +313,7 @@ private slots:
             "<domain type='kvm'><clock offset='variable' adjustment='3600' basis='utc'/><devices>"
             "<channel type='spicevmc'><target type='virtio' name='com.redhat.spice.0' "
             "state='connected'/></channel></devices></domain>");
-        QVERIFY(!f.agentChannel); // a spice channel is not an agent channel
+        QVERIFY(!f.agentChannel);   // a spice channel is not an agent channel
         QVERIFY(!f.agentConnected); // ... nor is its state the agent's
         const DomainFacts connected = parseDomainFacts(
             "<domain type='qemu'><devices><channel type='unix'><target type='virtio' "
@@ -299,8 +332,9 @@ private slots:
                                       "basis='localtime'/></domain>")
                          .clock),
                  int(DomainFacts::Clock::Utc));
-        QCOMPARE(int(parseDomainFacts("<domain><clock offset='absolute' start='0'/></domain>").clock),
-                 int(DomainFacts::Clock::Absolute));
+        QCOMPARE(
+            int(parseDomainFacts("<domain><clock offset='absolute' start='0'/></domain>").clock),
+            int(DomainFacts::Clock::Absolute));
         QVERIFY(parseDomainFacts("<domain type='qemu'><devices>").agentChannel); // broken: defaults
         QVERIFY(parseDomainFacts("<domain type='test'/>").agentChannel); // no channel needed there
     }
@@ -315,7 +349,7 @@ private slots:
         RtcChangeFilter f(10 * s, 3 * s); // a 3 s grace, for the numbers below
         QCOMPARE(f.onEvent("u", 100 * s, /*ownSyncActive=*/true).action, A::Ignore);
         f.ownSyncEnded("u", 100 * s, /*setMade=*/true);
-        QCOMPARE(f.onEvent("u", 102 * s, false).action, A::Ignore); // our hwclock -w, late
+        QCOMPARE(f.onEvent("u", 102 * s, false).action, A::Ignore);  // our hwclock -w, late
         QCOMPARE(f.onEvent("u", 104 * s, false).action, A::SyncNow); // someone else's
         const auto burst = f.onEvent("u", 105 * s, false);
         QCOMPARE(burst.action, A::Defer);
@@ -328,7 +362,7 @@ private slots:
         f.ownSyncEnded("v", 125 * s, /*setMade=*/false); // measured only: no RTC write of ours
         QCOMPARE(f.onEvent("v", 125 * s, false).action, A::SyncNow);
         f.onEvent("v", 126 * s, false); // deferred
-        f.forget("v");                 // undefined meanwhile
+        f.forget("v");                  // undefined meanwhile
         QVERIFY(!f.fireDeferred("v", 135 * s));
     }
 
