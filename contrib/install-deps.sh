@@ -19,6 +19,7 @@ packages=(
     qemu-guest-agent libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
     libvirt-daemon-system
     qemu-system-x86 qemu-utils busybox-static cpio kmod passwd procps util-linux
+    mmdebstrap e2fsprogs # the Debian 12 guest flavor (contrib/lab/build-debian-guest.sh)
     # benchmarks
     gnuplot-nox python3 python3-libvirt bc
     # distribution checks (contrib/ci/packaging.sh): packages, lint, unit, alert rules

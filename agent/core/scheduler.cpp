@@ -31,23 +31,27 @@ bool Scheduler::waitForDone(int msecs)
 
 void Scheduler::submit(SyncJob job)
 {
-    auto run = std::make_shared<JobRun>(m_backend, m_clock, std::move(job),
-                                        [this] { return m_pool.hasQueued(); });
+    auto run = std::make_shared<JobRun>(
+        m_backend, m_clock, std::move(job), [this] { return m_pool.hasQueued(); }, &m_gate);
     m_pool.submit([this, back = m_life.handle(), run]() {
         if (counted([&] { return run->begin(); }))
             return deliver(back, *run);
-        // Within tolerance, a refine due, other guests waiting for their
-        // first set: they go first; the largest remaining offset refines first.
-        m_pool.submitLater(
-            [this, back, run]() {
-                counted([&] {
-                    run->refine();
-                    return true;
-                });
-                deliver(back, *run);
-            },
-            run->pendingOffsetNs());
+        refineLater(back, run);
     });
+}
+
+// Within tolerance, a refine due, other guests waiting for their first set:
+// they go first; the largest remaining offset refines first.
+void Scheduler::refineLater(const Lifetime::Handle& back, const std::shared_ptr<JobRun>& run)
+{
+    m_pool.submitLater(
+        [this, back, run]() {
+            if (counted([&] { return run->refine(); }))
+                deliver(back, *run);
+            else
+                refineLater(back, run);
+        },
+        run->pendingOffsetNs());
 }
 
 template <typename F> bool Scheduler::counted(F&& work)
@@ -87,7 +91,7 @@ std::optional<std::string> skipReason(Trigger t, const SyncPolicy& p, const Doma
 
 // One job's steps, on a worker: each may end it early (finishEarly).
 JobRun::JobRun(DomainBackend& backend, const qga::Clock& clock, SyncJob job,
-               std::function<bool()> othersWaiting)
+               std::function<bool()> othersWaiting, RefineGate* gate)
     : m_backend(backend), m_clock(clock), m_job(std::move(job))
 {
     m_out.delay = m_job.delay;
@@ -95,6 +99,7 @@ JobRun::JobRun(DomainBackend& backend, const qga::Clock& clock, SyncJob job,
     m_req.triggerMonoNs = m_job.triggerMonoNs;
     m_req.policy = m_job.defaults;
     m_req.othersWaiting = std::move(othersWaiting);
+    m_req.gate = gate;
     m_req.stillRunning = [this]() -> qga::Expected<bool> {
         if (m_job.cancelled->load())
             return false;
@@ -121,10 +126,14 @@ bool JobRun::begin()
     return true;
 }
 
-void JobRun::refine()
+bool JobRun::refine()
 {
-    if (m_sync)
-        finishSync(m_sync->refine());
+    if (!m_sync)
+        return true;
+    std::optional<SyncResult> r = m_sync->refine();
+    if (r)
+        finishSync(std::move(*r));
+    return r.has_value();
 }
 
 int64_t JobRun::pendingOffsetNs() const
@@ -219,9 +228,10 @@ void JobRun::finishEarly(Outcome o, std::optional<qga::Error> e, std::string not
 
 JobResult Scheduler::execute(DomainBackend& backend, const qga::Clock& clock, const SyncJob& job)
 {
-    JobRun run(backend, clock, job, {});
+    JobRun run(backend, clock, job, {}, nullptr);
     if (!run.begin())
-        run.refine();
+        while (!run.refine()) {
+        }
     return run.take();
 }
 

@@ -50,11 +50,11 @@ class JobRun
 {
 public:
     JobRun(DomainBackend& backend, const qga::Clock& clock, SyncJob job,
-           std::function<bool()> othersWaiting);
+           std::function<bool()> othersWaiting, RefineGate* gate);
     ~JobRun();
     // Everything up to the guest within tolerance; true: the job is done.
     bool begin();
-    void refine();
+    bool refine(); // true: done
     int64_t pendingOffsetNs() const;
     JobResult take();
 
@@ -99,10 +99,12 @@ signals:
 private:
     template <typename F> bool counted(F&& work);
     void deliver(const Lifetime::Handle& back, JobRun& run);
+    void refineLater(const Lifetime::Handle& back, const std::shared_ptr<JobRun>& run);
 
     DomainBackend& m_backend;
     const qga::Clock& m_clock;
-    Lifetime m_life; // results of a destroyed scheduler are dropped
+    Lifetime m_life;   // results of a destroyed scheduler are dropped
+    RefineGate m_gate; // before the pool: its workers use it until joined
     WorkerPool m_pool;
     std::atomic<int> m_running{0};
     std::atomic<int> m_peak{0};

@@ -158,6 +158,35 @@ void DelayModel::learn(int64_t rttNs, int64_t estimateNs, int64_t residualNs)
     ++observations;
 }
 
+// ---- the refine gate -------------------------------------------------------
+
+void RefineGate::phase1Started()
+{
+    std::lock_guard l(m_mutex);
+    ++m_phase1;
+}
+
+void RefineGate::phase1Ended()
+{
+    std::lock_guard l(m_mutex);
+    --m_phase1;
+}
+
+bool RefineGate::tryEnter()
+{
+    std::lock_guard l(m_mutex);
+    if (m_phase1 > 0 || m_held)
+        return false;
+    m_held = true;
+    return true;
+}
+
+void RefineGate::leave()
+{
+    std::lock_guard l(m_mutex);
+    m_held = false;
+}
+
 // ---- measurement ---------------------------------------------------------
 
 // 1 ms when every reading is a whole millisecond (three or more, not all the
@@ -362,6 +391,12 @@ public:
         m_r.mode = req.policy.mode;
     }
 
+    ~SyncRun()
+    {
+        endPhase1();
+        leaveGate();
+    }
+
     // DESIGN.md section 3: measure; leave a guest within its tolerance
     // alone; set host now + d; verify; re-correct until the verify supports
     // an outcome (verdict) or shouldStop says the rounds are over. Once the
@@ -371,6 +406,10 @@ public:
     {
         if (!m_p.active())
             return finish(Outcome::Skipped, "policy: mode=off");
+        if (m_req.gate) {
+            m_req.gate->phase1Started();
+            m_inPhase1 = true;
+        }
         Expected<Measurement> m = measure(m_agent, samplesFor(m_p, m_delay), m_delay.bestRttNs);
         if (!m)
             return fail(m.error());
@@ -387,11 +426,11 @@ public:
         return rounds();
     }
 
-    SyncResult refine()
+    // Nullopt: it yielded again (a first set waits for a worker).
+    std::optional<SyncResult> refine()
     {
-        m_yielded = true; // once is enough
-        std::optional<SyncResult> r = rounds();
-        return r ? *r : finish(Outcome::Failed, "internal: a refine yielded twice");
+        m_yielded = true;
+        return rounds();
     }
 
     int64_t pendingOffsetNs() const { return std::llabs(m_last.offsetNs); }
@@ -407,11 +446,39 @@ private:
                 }
                 if (std::optional<SyncResult> done = settle())
                     return done;
+                if (m_yieldNow) {
+                    m_yieldNow = false;
+                    return std::nullopt;
+                }
             }
-            if (std::optional<SyncResult> done = round(m_sets + 1))
+            std::optional<SyncResult> done = round(m_sets + 1);
+            leaveGate(); // held for one set and its verify
+            if (done)
                 return done;
         }
         return outOfAttempts();
+    }
+
+    void endPhase1()
+    {
+        if (m_inPhase1)
+            m_req.gate->phase1Ended();
+        m_inPhase1 = false;
+    }
+
+    bool enterGate()
+    {
+        if (!m_req.gate || m_inGate)
+            return true;
+        m_inGate = m_req.gate->tryEnter();
+        return m_inGate;
+    }
+
+    void leaveGate()
+    {
+        if (m_inGate)
+            m_req.gate->leave();
+        m_inGate = false;
     }
 
     // Phase 2: the guest was verified within tolerance and the last reading is.
@@ -420,38 +487,50 @@ private:
         return m_r.coarseLatencyNs > 0 && !m_rtc && inTolerance(m_last, m_lim);
     }
 
-    // Phase 2 sets only from a quiet measurement: while the host is busy a
-    // set lands wherever the load puts it, and a verify says little. Waits
-    // (growing pauses) and re-measures until the path is quiet, the guest is
-    // found outside its tolerance again, or the refine window is over.
+    // Phase 2 sets only alone and from a quiet measurement: while the host
+    // is busy a set lands wherever the load puts it, and a verify says
+    // little. Waits (growing pauses) until the refine gate is free -- no
+    // guest in phase 1, no other refine -- then re-measures: outside the
+    // tolerance again, or quiet and worth a set, it sets (gate held until
+    // the verify); quiet and done, it ends; not quiet even alone, it waits
+    // on. The refine window bounds it all.
     std::optional<SyncResult> settle()
     {
-        if (m_p.refineWindowNs <= 0 || quietPath(m_last, m_delay))
-            return std::nullopt;
+        if (m_p.refineWindowNs <= 0)
+            return std::nullopt; // refine at once (the engine before issue 16)
         const int64_t deadline = m_coarseMonoNs + m_p.refineWindowNs;
         for (int64_t pause = kFirstQuietPauseNs;; pause = std::min(2 * pause, kMaxQuietPauseNs)) {
+            if (std::optional<SyncResult> gone = confirmRunning())
+                return gone;
+            if (enterGate()) {
+                Expected<Measurement> v =
+                    measure(m_agent, samplesFor(m_p, m_delay), m_delay.bestRttNs);
+                if (!v)
+                    return fail(v.error());
+                m_delay.noteRtt(v->rttNs);
+                m_r.after = m_last = *v;
+                ++m_r.remeasures;
+                if (!inTolerance(*v, m_lim))
+                    return std::nullopt; // left its tolerance: set at once
+                if (quietPath(*v, m_delay)) {
+                    std::string note;
+                    if (std::optional<Outcome> o =
+                            verdict(*v, m_lim, m_rtc, stopJitterNs(m_delay), note))
+                        return finish(*o, note);
+                    return std::nullopt; // quiet, alone, and worth a set
+                }
+                leaveGate();
+            } else if (m_req.othersWaiting && m_req.othersWaiting()) {
+                // Waiting for the gate would hold a worker that a first set needs.
+                m_yieldNow = true;
+                return std::nullopt;
+            }
             if (m_clock.monotonicNs() + pause > deadline)
                 return finish(Outcome::Approximate,
                               "the path was not quiet within the refine window (round trip " +
                                   formatOffset(m_last.rttNs).substr(1) + ", floor " +
                                   formatOffset(m_delay.bestRttNs).substr(1) + ")");
             m_clock.sleepNs(pause);
-            if (std::optional<SyncResult> gone = confirmRunning())
-                return gone;
-            Expected<Measurement> v = measure(m_agent, samplesFor(m_p, m_delay), m_delay.bestRttNs);
-            if (!v)
-                return fail(v.error());
-            m_delay.noteRtt(v->rttNs);
-            m_r.after = m_last = *v;
-            ++m_r.remeasures;
-            if (!inTolerance(*v, m_lim))
-                return std::nullopt; // left its tolerance: set at once
-            if (!quietPath(*v, m_delay))
-                continue;
-            std::string note;
-            if (std::optional<Outcome> o = verdict(*v, m_lim, m_rtc, stopJitterNs(m_delay), note))
-                return finish(*o, note);
-            return std::nullopt; // quiet, and worth a set
         }
     }
 
@@ -550,6 +629,7 @@ private:
 
     void noteCoarse()
     {
+        endPhase1();
         if (m_r.coarseLatencyNs > 0)
             return;
         m_coarseMonoNs = m_clock.monotonicNs();
@@ -569,6 +649,8 @@ private:
 
     SyncResult finish(Outcome o, std::string note = {})
     {
+        endPhase1();
+        leaveGate();
         m_r.outcome = o;
         if (!note.empty())
             m_r.note = std::move(note);
@@ -601,6 +683,9 @@ private:
     int m_sets = 0;
     bool m_yielded = false;
     bool m_setFromQuiet = true;
+    bool m_inPhase1 = false; // counted in the gate's phase 1
+    bool m_inGate = false;
+    bool m_yieldNow = false;
     int64_t m_coarseMonoNs = 0;
     std::optional<qga::Error> m_lastSetError; // the last set failed (transient), retrying
 };
@@ -618,7 +703,7 @@ std::optional<SyncResult> Sync::begin()
     return m_run->begin();
 }
 
-SyncResult Sync::refine()
+std::optional<SyncResult> Sync::refine()
 {
     return m_run->refine();
 }
@@ -632,9 +717,10 @@ SyncResult runSync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRe
                    DelayModel& delay)
 {
     Sync s(agent, clock, req, delay);
-    if (std::optional<SyncResult> r = s.begin())
-        return *r;
-    return s.refine();
+    std::optional<SyncResult> r = s.begin();
+    while (!r)
+        r = s.refine();
+    return *r;
 }
 
 } // namespace clocksync

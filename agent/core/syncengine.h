@@ -18,6 +18,7 @@
 #include <array>
 #include <functional>
 #include <memory>
+#include <mutex>
 
 namespace clocksync {
 
@@ -68,8 +69,29 @@ struct DelayModel
     bool plausible(int64_t residualNs, int64_t toleranceNs) const;
 };
 
+// Shared by the syncs of one scheduler (thread-safe): a refine sets and
+// verifies alone -- no other guest in phase 1, no other refine at the same
+// time. Measured here: with 8 TCG guests resuming on 2 cores, a set made
+// while the others set lands up to 14 ms late (the guest's vCPU waits for a
+// host CPU), while the min-RTT verify still looks fine; one at a time, the
+// guests' first sets done, a set lands as on a quiet host.
+class RefineGate
+{
+public:
+    void phase1Started();
+    void phase1Ended();
+    bool tryEnter(); // no phase 1 running and the gate free: now it is ours
+    void leave();
+
+private:
+    std::mutex m_mutex;
+    int m_phase1 = 0;
+    bool m_held = false;
+};
+
 struct SyncRequest
 {
+    RefineGate* gate = nullptr; // none: refines never wait for other guests
     SyncPolicy policy;
     // Asked once, when the guest is within tolerance and a refine is due:
     // true lets other guests' first sets go first (Sync::begin then returns
@@ -177,7 +199,9 @@ public:
     Sync& operator=(const Sync&) = delete;
 
     std::optional<SyncResult> begin();
-    SyncResult refine();
+    // Nullopt: it stepped back again (others wait for their first set while
+    // the refine gate is taken); call again later.
+    std::optional<SyncResult> refine();
     // |offset| of the last verify: a scheduler serves the largest first.
     int64_t pendingOffsetNs() const;
 

@@ -74,15 +74,18 @@ def pause(guests, seconds):
 
 
 class Daemon:
-    def __init__(self, workdir):
+    def __init__(self, workdir, sync_lines=(), reconcile_timeout=60):
         self.log = os.path.join(workdir, "daemon.log")
         open(self.log, "w").close()
         os.chmod(self.log, 0o666)
+        conf = os.path.join(workdir, "daemon.conf")
+        with open(conf, "w") as f:
+            f.write("[daemon]\nuri = qemu:///session\n[sync]\n" + "".join(l + "\n" for l in sync_lines))
+        os.chmod(conf, 0o644)
         # lab.sh run execs (setpriv, env, the daemon): self.p.pid is the daemon's own pid.
-        self.p = subprocess.Popen(LAB + ["run", os.path.join(BIN, "virt-clocksyncd"), "--uri",
-                                         "qemu:///session"], stdout=open(self.log, "a"),
-                                  stderr=subprocess.STDOUT)
-        self.wait_for(r"reconcile:", 0, 60)
+        self.p = subprocess.Popen(LAB + ["run", os.path.join(BIN, "virt-clocksyncd"), "--config", conf],
+                                  stdout=open(self.log, "a"), stderr=subprocess.STDOUT)
+        self.wait_for(r"reconcile:", 0, reconcile_timeout)
         comm = open("/proc/%d/comm" % self.p.pid).read().strip()
         if comm != "virt-clocksyncd":
             raise RuntimeError("pid %d is '%s', not the daemon" % (self.p.pid, comm))
@@ -125,6 +128,75 @@ def latency_ms(line):
     return float(m.group(1)) if m else None
 
 
+def coarse_ms(line):
+    """Trigger -> first verified within tolerance: the "within tolerance at"
+    moment where a refine followed, else the end (one phase was enough);
+    None when the guest was never verified within tolerance."""
+    if not re.search(r": (synced|approximate|in-sync)", line):
+        return None
+    m = re.search(r"within tolerance at ([0-9.]+) ms", line)
+    return float(m.group(1)) if m else latency_ms(line)
+
+
+# The two ways a sync may refine, side by side: the window 0 is the engine
+# before issue 16 (every further set at once), 5 s the two-phase default.
+VARIANTS = [("refine at once (window 0, before issue 16)", ["refine-window-seconds = 0"]),
+            ("refine when quiet (window 5 s, default)", ["refine-window-seconds = 5"])]
+
+
+def storm(work, n_guests, runs, pause_s):
+    """n guests resumed at once, `runs` times per variant: when all are within
+    tolerance (the last coarse moment), when all are done, and the ruler's
+    |residual| of each guest once all are done."""
+    lab("down")
+    guests = lab("up", "-n", str(n_guests)).split()
+    out = {"guests": n_guests, "variants": {}}
+    for name, lines in VARIANTS:
+        print("storm: %d guests, %s" % (n_guests, name), file=sys.stderr)
+        daemon = Daemon(work, lines, reconcile_timeout=120)
+        daemon.wait_for(r"reconcile:", 0, 120, count=len(guests))
+        rs = []
+        for _ in range(runs):
+            start = len(daemon.lines())
+            pause(guests, pause_s)
+            got = daemon.wait_for(r"resumed: ", start, 120, count=len(guests))
+            resid = [ruler_ns(lab("ref", x).strip())[0] / 1000.0 for x in guests]
+            coarse = [coarse_ms(l) for l in got]
+            rs.append({"residual_us": resid, "coarse_ms": coarse, "done_ms": [latency_ms(l) for l in got],
+                       "outcomes": [re.search(r"resumed: ([a-z-]+)", l).group(1) for l in got]})
+        daemon.stop()
+        out["variants"][name] = rs
+    lab("down")
+    return out
+
+
+def debian(work, cycles, pause_s, read_after_s=3.0):
+    """The Debian 12 guest (systemd, Debian's own qemu-ga: every set waits for
+    hwclock -w): per resume, the ruler DEBIAN_READ_AFTER after the resume
+    command returned, then after the daemon's verdict; coarse and done latency."""
+    lab("down")
+    g = lab("up", "-n", "1", "--flavor", "debian").split()[0]
+    ref = lab("ref", g).strip()
+    out = {"read_after_s": read_after_s, "variants": {}}
+    for name, lines in VARIANTS:
+        print("debian guest: %s (%d cycles)" % (name, cycles), file=sys.stderr)
+        daemon = Daemon(work, lines, reconcile_timeout=120)
+        rs = []
+        for _ in range(cycles):
+            start = len(daemon.lines())
+            t0 = pause([g], pause_s)
+            time.sleep(max(0.0, t0 + read_after_s - time.time()))  # the reading moment is the scenario
+            early = ruler_ns(ref)[0] / 1000.0
+            line = daemon.wait_for(r"%s: resumed: " % g, start, 60)[0]
+            rs.append({"at_read_us": early, "after_verdict_us": ruler_ns(ref)[0] / 1000.0,
+                       "coarse_ms": coarse_ms(line), "done_ms": latency_ms(line),
+                       "outcome": re.search(r"resumed: ([a-z-]+)", line).group(1)})
+        daemon.stop()
+        out["variants"][name] = rs
+    lab("down")
+    return out
+
+
 def pct(v, q):
     """The q-th percentile (nearest rank), or None when there are too few
     samples for it to be anything but the maximum (fewer than 100/(100-q))."""
@@ -155,11 +227,16 @@ def main():
                     help="suspend/resume cycles for virt-clocksyncd (>= 100 for a real p99)")
     ap.add_argument("--repeat-reads", type=int, default=40, help="ruler readings for its repeatability")
     ap.add_argument("--pause", type=float, default=3.0)
-    ap.add_argument("--mass", type=int, default=8, help="guests for the mass resume (0: skip)")
+    ap.add_argument("--mass", type=int, default=8, help="guests resumed at once in the storm (0: skip)")
     ap.add_argument("--idle", type=int, default=60, help="seconds of the idle-cost run")
     ap.add_argument("--out", default=os.path.join(REPO, "build", "bench"))
     ap.add_argument("--report", metavar="BENCH_JSON", help="only print the report of an earlier run")
+    ap.add_argument("--storm-runs", type=int, default=3, help="mass resumes per refine variant")
+    ap.add_argument("--debian-cycles", type=int, default=10, help="resumes of the Debian guest per variant")
+    ap.add_argument("--sections", default="methods,restore,storm,debian,scale",
+                    help="comma-separated subset to run (e.g. storm,debian)")
     a = ap.parse_args()
+    sections = set(a.sections.split(","))
     if a.report:
         with open(a.report) as f:
             report(json.load(f), os.path.dirname(os.path.abspath(a.report)))
@@ -193,10 +270,10 @@ def main():
         ("naive SetTime(now, ns)", None),
         ("virt-clocksyncd", None),
     ]
-    for name, action in methods:
+    for name, action in methods if "methods" in sections else []:
         cycles = a.daemon_cycles if name == "virt-clocksyncd" else a.n
         print("method: %s (%d cycles)" % (name, cycles), file=sys.stderr)
-        samples, lat = [], []
+        samples, lat, coarse = [], [], []
         daemon = Daemon(work) if name == "virt-clocksyncd" else None
         for i in range(cycles):
             start = len(daemon.lines()) if daemon else 0
@@ -204,6 +281,7 @@ def main():
             if daemon:
                 line = daemon.wait_for(r"%s: resumed: " % g, start, 60)[0]
                 lat.append(latency_ms(line))
+                coarse.append(coarse_ms(line))
             elif name.startswith("naive"):
                 lab("run", "python3", "-c",
                     "import libvirt,time;c=libvirt.open('qemu:///session');d=c.lookupByName('%s');"
@@ -214,9 +292,29 @@ def main():
             samples.append(off / 1000.0)
         if daemon:
             daemon.stop()
-        res["methods"][name] = {"residual_us": samples, "latency_ms": lat, "summary": summary(samples)}
+        res["methods"][name] = {"residual_us": samples, "latency_ms": lat, "coarse_ms": coarse,
+                                "summary": summary(samples)}
 
     # Restore -> verified latency (agent reconnect included).
+    if "restore" in sections:
+        restore_and_idle(res, work, g, a)
+    if "storm" in sections and a.mass:
+        res["storm"] = storm(work, a.mass, a.storm_runs, a.pause)
+    if "debian" in sections and a.debian_cycles:
+        res["debian"] = debian(work, a.debian_cycles, a.pause)
+    lab("down")
+
+    # Scale without VMs (simulated guests, fake agents).
+    if "scale" in sections:
+        scale = sh([os.path.join(REPO, "build", "release", "contrib", "bench", "bench_scale")]).stdout
+        res["scale"] = json.loads(scale)
+
+    with open(os.path.join(a.out, "bench.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    report(res, a.out)
+
+
+def restore_and_idle(res, work, g, a):
     daemon = Daemon(work)
     restore_lat = []
     for i in range(min(a.n, 10)):
@@ -240,36 +338,8 @@ def main():
     res["idle"] = {"seconds": a.idle, "threads": threads, "context_switches": cs1 - cs0,
                    "cpu_seconds": cpu1 - cpu0}
 
-    # Mass resume.
-    if a.mass:
-        lab("down")
-        guests = lab("up", "-n", str(a.mass)).split()
-        daemon = Daemon(work)
-        daemon.wait_for(r"reconcile:", 0, 120, count=len(guests))
-        mass = []
-        for rep in range(3):
-            start = len(daemon.lines())
-            t0 = pause(guests, a.pause)
-            lines = daemon.wait_for(r"resumed: ", start, 120, count=len(guests))
-            t_all = time.time() - t0
-            resid = [ruler_ns(lab("ref", x).strip())[0] / 1000.0 for x in guests]
-            mass.append({"all_verified_s": t_all, "residual_us": resid,
-                         "outcomes": [re.search(r"resumed: ([a-z-]+)", l).group(1) for l in lines]})
-        daemon.stop()
-        res["mass_resume"] = {"guests": len(guests), "runs": mass}
-    lab("down")
-
-    # Scale without VMs (simulated guests, fake agents).
-    scale = sh([os.path.join(REPO, "build", "release", "contrib", "bench", "bench_scale")]).stdout
-    res["scale"] = json.loads(scale)
-
-    with open(os.path.join(a.out, "bench.json"), "w") as f:
-        json.dump(res, f, indent=1)
-    report(res, a.out)
-
 
 def report(res, out):
-    now = res["methods"]["virsh domtime --now"]["summary"]["median"]
     rep = res["ruler_repeatability"]
     print("## Residual |offset| after suspend %.0f s / resume" % res["pause_s"])
     print()
@@ -290,41 +360,87 @@ def report(res, out):
           "a qemu-ga on the host, true offset 0, no QEMU/virtio in the path: %+.1f us median, spread %.1f us, "
           "min RTT %.1f us; not subtracted.)" % (cal["bias_ns"] / 1000, cal["spread_ns"] / 1000,
                                                 cal["rtt_min_ns"] / 1000))
-    print()
-    print("| method | n | median | p90 | p99 | max | median vs `--now` |")
-    print("|---|---|---|---|---|---|---|")
-    for name, m in res["methods"].items():
-        s = m["summary"]
-        print("| %s | %d | %s | %s | %s | %s | %s |" % (
-            name, s["n"], fmt_us(s["median"]), pct_text(s, "p90", fmt_us), pct_text(s, "p99", fmt_us),
-            fmt_us(s["max"]), "baseline" if name == "virsh domtime --now" else
-            ("%.3gx" % (now / s["median"]) if s["median"] else "-")))
-    d = res["methods"]["virt-clocksyncd"]["latency_ms"]
-    r = res["restore_to_verified_ms"]
     ms = lambda v: "%.1f ms" % v
-    print()
-    print("Latency resume event -> verified (daemon, n=%d): median %.1f ms, p99 %s; restore command -> verified "
-          "(n=%d): median %.0f ms, %s." % (len(d), statistics.median(d), pct_text(summary(d), "p99", ms), len(r),
-                                           statistics.median(r), pct_text(summary(r), "p99", ms)))
-    if "mass_resume" in res:
-        m = res["mass_resume"]
-        allr = [abs(x) for run in m["runs"] for x in run["residual_us"]]
+    if res.get("methods"):
+        now = res["methods"]["virsh domtime --now"]["summary"]["median"]
         print()
-        print("Mass resume, %d guests at once (%d runs, n=%d): all verified after %s s; |residual| median %.0f us, "
-              "max %.0f us; residuals %s us; outcomes %s." % (
-                  m["guests"], len(m["runs"]), len(allr), ", ".join("%.2f" % run["all_verified_s"] for run in m["runs"]),
-                  statistics.median(allr), max(allr),
-                  ", ".join("%.0f" % x for run in m["runs"] for x in run["residual_us"]),
-                  sorted(set(o for run in m["runs"] for o in run["outcomes"]))))
-    i = res["idle"]
-    print()
-    print("Idle: %d s without events, the daemon process itself (%d threads): %d context switches, %.2f s CPU."
-          % (i["seconds"], i["threads"], i["context_switches"], i["cpu_seconds"]))
-    print()
-    print("| simulated guests | syncs | CPU per sync | peak RSS |")
-    print("|---|---|---|---|")
-    for s in res["scale"]:
-        print("| %d | %d | %.1f us | %.1f MiB |" % (s["guests"], s["syncs"], s["cpu_us_per_sync"], s["peak_rss_mib"]))
+        print("| method | n | median | p90 | p99 | max | median vs `--now` |")
+        print("|---|---|---|---|---|---|---|")
+        for name, m in res["methods"].items():
+            s = m["summary"]
+            print("| %s | %d | %s | %s | %s | %s | %s |" % (
+                name, s["n"], fmt_us(s["median"]), pct_text(s, "p90", fmt_us), pct_text(s, "p99", fmt_us),
+                fmt_us(s["max"]), "baseline" if name == "virsh domtime --now" else
+                ("%.3gx" % (now / s["median"]) if s["median"] else "-")))
+        d = res["methods"]["virt-clocksyncd"]["latency_ms"]
+        c = [x for x in res["methods"]["virt-clocksyncd"].get("coarse_ms", []) if x is not None]
+        print()
+        print("Latency resume event -> verified (daemon, n=%d): median %.1f ms, p99 %s%s." % (
+            len(d), statistics.median(d), pct_text(summary(d), "p99", ms),
+            "; -> within tolerance: median %.1f ms, p99 %s" % (statistics.median(c), pct_text(summary(c), "p99", ms))
+            if c else ""))
+    if res.get("restore_to_verified_ms"):
+        r = res["restore_to_verified_ms"]
+        print()
+        print("Restore command -> verified (n=%d): median %.0f ms, %s." % (
+            len(r), statistics.median(r), pct_text(summary(r), "p99", ms)))
+    if "storm" in res:
+        st = res["storm"]
+        print()
+        print("### %d guests resumed at once (%d runs per row, same guests, one after the other)" % (
+            st["guests"], len(next(iter(st["variants"].values())))))
+        print()
+        print("| engine | all within tolerance (s, per run) | all done (s, per run) | \\|residual\\| median | p90 | max "
+              "| n | outcomes |")
+        print("|---|---|---|---|---|---|---|---|")
+        for name, runs in st["variants"].items():
+            allr = [abs(x) for run in runs for x in run["residual_us"]]
+            def worst(run, key):
+                v = run[key]
+                return "never" if any(x is None for x in v) else "%.2f" % (max(v) / 1000)
+            outc = {}
+            for run in runs:
+                for o in run["outcomes"]:
+                    outc[o] = outc.get(o, 0) + 1
+            print("| %s | %s | %s | %s | %s | %s | %d | %s |" % (
+                name, ", ".join(worst(r, "coarse_ms") for r in runs), ", ".join(worst(r, "done_ms") for r in runs),
+                fmt_us(statistics.median(allr)), pct_text(summary(allr), "p90", fmt_us), fmt_us(max(allr)),
+                len(allr), ", ".join("%s %d" % kv for kv in sorted(outc.items()))))
+    if "debian" in res:
+        de = res["debian"]
+        print()
+        print("### Debian 12 guest (systemd, Debian's qemu-guest-agent: each set replies after hwclock -w)")
+        print()
+        print("| engine | n | \\|residual\\| %.0f s after resume: median / max | after the verdict: median / max "
+              "| -> within tolerance: median | -> done: median / max | outcomes |" % de["read_after_s"])
+        print("|---|---|---|---|---|---|---|")
+        for name, cyc in de["variants"].items():
+            early = [abs(c["at_read_us"]) for c in cyc]
+            late = [abs(c["after_verdict_us"]) for c in cyc]
+            co = [c["coarse_ms"] for c in cyc if c["coarse_ms"] is not None]
+            dn = [c["done_ms"] for c in cyc]
+            outc = {}
+            for c in cyc:
+                outc[c["outcome"]] = outc.get(c["outcome"], 0) + 1
+            print("| %s | %d | %s / %s | %s / %s | %s | %s / %s | %s |" % (
+                name, len(cyc), fmt_us(statistics.median(early)), fmt_us(max(early)),
+                fmt_us(statistics.median(late)), fmt_us(max(late)),
+                ms(statistics.median(co)) if co else "never", ms(statistics.median(dn)), ms(max(dn)),
+                ", ".join("%s %d" % kv for kv in sorted(outc.items()))))
+    if "idle" in res:
+        i = res["idle"]
+        print()
+        print("Idle: %d s without events, the daemon process itself (%d threads): %d context switches, %.2f s CPU."
+              % (i["seconds"], i["threads"], i["context_switches"], i["cpu_seconds"]))
+    if "scale" in res:
+        print()
+        print("| simulated guests | syncs | CPU per sync | peak RSS |")
+        print("|---|---|---|---|")
+        for s in res["scale"]:
+            print("| %d | %d | %.1f us | %.1f MiB |" % (s["guests"], s["syncs"], s["cpu_us_per_sync"],
+                                                      s["peak_rss_mib"]))
+    if not res.get("methods"):
+        return
     # Plot.
     data = os.path.join(out, "residuals.dat")
     names = list(res["methods"])

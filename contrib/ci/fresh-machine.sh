@@ -46,6 +46,11 @@ rm -rf /var/lib/clocklab-system
 rm -rf /var/lib/clocklab /run/clocklab-runtime /tmp/clocklab /tmp/clocksync-e2e.* \
     /tmp/virt-clocksync-demo.* /tmp/virt-clocksyncd.*.log /tmp/clocksync-mutants.*
 [ "$keep_cache" -eq 1 ] || rm -rf /var/cache/virt-clocksync-lab
+# An interrupted Debian guest build: mmdebstrap may have left its /proc and
+# /dev mounts in the tree (a /dev there is the host's own): unmount first,
+# and never remove across a file system boundary.
+findmnt -rn -o TARGET | grep '^/var/tmp/clocksync-debian\.' | sort -r | xargs -r umount -l || true
+rm -rf --one-file-system /var/tmp/clocksync-debian.*
 
 work=$(mktemp -d /tmp/clocksync-fresh.XXXXXX) # mktemp makes it 0700
 trap 'rm -rf "$work"' EXIT

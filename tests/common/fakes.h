@@ -25,8 +25,11 @@ public:
     {
         const_cast<FakeClock*>(this)->advance(ns);
         ++sleeps;
+        if (onSleep)
+            onSleep();
     }
     mutable std::atomic<int> sleeps{0};
+    std::function<void()> onSleep;
     void advance(int64_t ns)
     {
         if (perThread)

@@ -154,42 +154,39 @@ case_agent_missing_and_late() {
     kill -0 "$DAEMON_PID" || fail "daemon died"
 }
 
-case_four_at_once() {
-    # Four TCG guests on this machine's two cores: the daemon's own learned
-    # set jitter here is 0.2-1 ms (vs ~0.1 ms for one guest), so the bound is
-    # 1 ms (lib.sh). What this case proves: all four are served at once; every
-    # claim is true (a verified guest reads within the bound on the ruler and
-    # agrees with the daemon); and at most one of the four ends unverified.
-    # Why one may: under this storm every set lands within +/- the loaded round
-    # trip (0.5-3 ms seen), and a guest can run out of rounds (2 of 5 full runs
-    # this session; more rounds did not help: attempts = 10 failed too). How
-    # often and how far is the benchmark's to measure (contrib/bench), and the
-    # cure -- refine when the path is quiet -- is issue 16, still open.
-    RESIDUAL_MAX_US=1000
-    guests=$(lab_up -n 4)
-    start_daemon "concurrency = ${FOUR_CONCURRENCY:-4}"
-    for g in $guests; do wait_log "$g: reconcile:" 60; done
+# at_once N: N TCG guests on this machine's two cores suspended, then resumed
+# at the same moment (a host wake, libvirt-guests restoring a host). Since
+# issue 16 a sync brings each guest within tolerance at once and refines only
+# when the path is quiet again, other guests' first sets first. What this
+# proves: every guest ends verified (none failed, none left unverified), every
+# claim is true, and each guest reads within MULTI_RESIDUAL_MAX_US on the
+# ruler after the refine. The bound, from the storm bench (contrib/bench,
+# --sections storm: 8 guests, 3 runs, ruler after all are done): see README.
+MULTI_RESIDUAL_MAX_US=${MULTI_RESIDUAL_MAX_US:-500}
+at_once() {
+    local n=$1
+    RESIDUAL_MAX_US=$MULTI_RESIDUAL_MAX_US
+    guests=$(lab_up -n "$n")
+    start_daemon "concurrency = ${AT_ONCE_CONCURRENCY:-4}"
+    for g in $guests; do wait_log "$g: reconcile:" 90; done
     mark_log
     for g in $guests; do lvirsh suspend "$g" >/dev/null; done
-    sleep 3
+    sleep 3 # the pause is the scenario
     t0=$(date +%s.%N)
     pids=()
     for g in $guests; do lvirsh resume "$g" >/dev/null & pids+=($!); done
     wait "${pids[@]}"
-    for g in $guests; do wait_log "$g: resumed: (synced|approximate|failed)" 60; done
-    log "all 4 answered $(echo "$(date +%s.%N) - $t0" | bc) s after the resume commands"
-    local verified=0 line
+    for g in $guests; do wait_log "$g: resumed: (synced|approximate|failed|cancelled)" 60; done
+    log "all $n answered $(echo "$(date +%s.%N) - $t0" | bc) s after the resume commands"
+    local line
     for g in $guests; do
         line=$(tail -n "+$((LOG_MARK + 1))" "$DAEMON_LOG" | grep -E "$g: resumed: " | tail -1)
-        if [[ "$line" =~ resumed:\ failed ]]; then
-            log "$g: unverified under the storm; ruler: $(ruler_us "$g") us; daemon: ${line#*resumed: }"
-            continue
-        fi
-        verified=$((verified + 1))
-        assert_residual "$g" "4 guests resumed at once" "$line"
+        assert_residual "$g" "$n guests resumed at once" "$line"
     done
-    [ "$verified" -ge 3 ] || fail "only $verified of 4 guests verified after the storm"
 }
+
+case_four_at_once() { at_once 4; }
+case_six_at_once() { at_once 6; }
 
 case_policy_off() {
     g=$(lab_up -n 1)

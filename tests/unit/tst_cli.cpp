@@ -93,9 +93,8 @@ private slots:
                 QVERIFY2(global.contains(n), qPrintable(n));
         for (const Command& c : commands()) {
             QVERIFY2(cmds.contains(c.name), c.name);
-            const QStringList opts = words(
-                bash, QStringLiteral("\\n\\s*%1\\) opts=\"([^\"]*)\"")
-                          .arg(QRegularExpression::escape(c.name)));
+            const QStringList opts = words(bash, QStringLiteral("\\n\\s*%1\\) opts=\"([^\"]*)\"")
+                                                     .arg(QRegularExpression::escape(c.name)));
             for (const OptionSpec& o : c.options)
                 for (const QString& n : longNames(o))
                     QVERIFY2(opts.contains(n), qPrintable(c.name + (" " + n)));

@@ -205,10 +205,10 @@ private slots:
         write("main.conf.d/10-first.conf", "[sync]\nattempts = 6\ntolerance-us = 500\nbogus = 1\n");
         write("main.conf.d/30-ignored.conf.disabled", "[sync]\nattempts = 1\n");
         const ConfigParse p = loadConfig(dir.filePath("main.conf"));
-        QCOMPARE(p.config.policy.targetNs, 20'000);          // main file
-        QCOMPARE(p.config.policy.skipBelowNs, 500'000);      // 10-first
-        QCOMPARE(p.config.policy.attempts, 7);               // 20-later wins over 10-first
-        QCOMPARE(p.config.concurrency, 2);                   // main, untouched by drop-ins
+        QCOMPARE(p.config.policy.targetNs, 20'000);     // main file
+        QCOMPARE(p.config.policy.skipBelowNs, 500'000); // 10-first
+        QCOMPARE(p.config.policy.attempts, 7);          // 20-later wins over 10-first
+        QCOMPARE(p.config.concurrency, 2);              // main, untouched by drop-ins
         QCOMPARE(p.warnings.size(), 1);
         QVERIFY2(p.warnings[0].contains("10-first.conf:4: unknown key 'bogus'"),
                  qPrintable(p.warnings[0]));

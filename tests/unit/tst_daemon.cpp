@@ -139,12 +139,15 @@ private slots:
         QVERIFY(status.value("ok", false));
         QVERIFY(status["connected"].get<bool>());
         QCOMPARE(status["domains"].size(), std::size_t(1));
-        QCOMPARE(status["domains"][0]["last"]["trigger"].get<std::string>(), std::string("resumed"));
-        QCOMPARE(status["domains"][0]["last"]["before"]["offset_ns"].get<int64_t>(), int64_t(7'000'000'000));
+        QCOMPARE(status["domains"][0]["last"]["trigger"].get<std::string>(),
+                 std::string("resumed"));
+        QCOMPARE(status["domains"][0]["last"]["before"]["offset_ns"].get<int64_t>(),
+                 int64_t(7'000'000'000));
         const std::string metrics = ask(request("metrics")).value("text", std::string());
         QVERIFY(metrics.find("virt_clocksync_guest_offset_seconds{domain=\"vm1\"}") !=
                 std::string::npos);
-        QVERIFY(metrics.find("virt_clocksync_syncs_total{trigger=\"resumed\"") != std::string::npos);
+        QVERIFY(metrics.find("virt_clocksync_syncs_total{trigger=\"resumed\"") !=
+                std::string::npos);
     }
 
     // A sync request is answered by a job that started after it, with the
@@ -219,7 +222,7 @@ private slots:
     {
         DaemonConfig next = config();
         next.policy.skipBelowNs = 5'000'000'000; // tolerance 5 s
-        next.concurrency = 9;                     // needs a restart
+        next.concurrency = 9;                    // needs a restart
         const QStringList changes = m_daemon->reload(next);
         QVERIFY2(changes.contains("tolerance-us = 5000000"), qPrintable(changes.join('|')));
         QVERIFY2(changes.contains("concurrency = 9 (kept until a restart)"),
@@ -243,10 +246,9 @@ private slots:
         r.attempts = 2;
         const std::vector<std::string> f = journalFields(r);
         QVERIFY(f.front().rfind("MESSAGE=web1: restored: synced", 0) == 0);
-        for (const char* want :
-             {"DOMAIN=web1", "TRIGGER=restored", "OUTCOME=synced", "ATTEMPTS=2",
-              "OFFSET_BEFORE_NS=-5000000000", "OFFSET_AFTER_NS=12000", "PRIORITY=6",
-              "SYSLOG_IDENTIFIER=virt-clocksyncd"})
+        for (const char* want : {"DOMAIN=web1", "TRIGGER=restored", "OUTCOME=synced", "ATTEMPTS=2",
+                                 "OFFSET_BEFORE_NS=-5000000000", "OFFSET_AFTER_NS=12000",
+                                 "PRIORITY=6", "SYSLOG_IDENTIFIER=virt-clocksyncd"})
             QVERIFY2(std::find(f.begin(), f.end(), want) != f.end(), want);
     }
 

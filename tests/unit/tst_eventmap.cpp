@@ -9,7 +9,6 @@
 using namespace clocksync;
 using A = EventAction;
 
-
 class TestEventMap : public QObject
 {
     Q_OBJECT
@@ -53,9 +52,9 @@ private slots:
         QTest::newRow("stopped") << int(VIR_DOMAIN_EVENT_STOPPED)
                                  << int(VIR_DOMAIN_EVENT_STOPPED_SAVED)
                                  << A{A::Stop, Trigger::Resumed};
-        QTest::newRow("stopped/migrated") << int(VIR_DOMAIN_EVENT_STOPPED)
-                                          << int(VIR_DOMAIN_EVENT_STOPPED_MIGRATED)
-                                          << A{A::Forget, Trigger::Resumed}; // runs elsewhere
+        QTest::newRow("stopped/migrated")
+            << int(VIR_DOMAIN_EVENT_STOPPED) << int(VIR_DOMAIN_EVENT_STOPPED_MIGRATED)
+            << A{A::Forget, Trigger::Resumed}; // runs elsewhere
         QTest::newRow("shutdown") << int(VIR_DOMAIN_EVENT_SHUTDOWN) << 0
                                   << A{A::Stop, Trigger::Resumed};
         QTest::newRow("crashed") << int(VIR_DOMAIN_EVENT_CRASHED) << 0
@@ -98,7 +97,8 @@ private slots:
     {
         MigrationSides m;
         m.incoming("dst");
-        QCOMPARE(triggerName(m.resumed("dst", false)), triggerName(Trigger::MigratedIn)); // post-copy
+        QCOMPARE(triggerName(m.resumed("dst", false)),
+                 triggerName(Trigger::MigratedIn)); // post-copy
         QCOMPARE(triggerName(m.resumed("dst", true)), triggerName(Trigger::MigratedIn));
         // The migration is over: the next resume-after-migration here is a failed outgoing one.
         QCOMPARE(triggerName(m.resumed("dst", true)), triggerName(Trigger::MigrationFailed));
@@ -110,11 +110,11 @@ private slots:
 
     void triggerNamesRoundTrip()
     {
-        for (Trigger t : {Trigger::Resumed, Trigger::MigratedIn, Trigger::SnapshotReverted,
-                          Trigger::Restored, Trigger::PmWakeup, Trigger::Booted, Trigger::HostWake,
-                          Trigger::Reconcile, Trigger::Request, Trigger::PolicyChanged,
-                          Trigger::HostClockStep, Trigger::DriftWatch, Trigger::MigrationFailed,
-                          Trigger::RtcChanged}) {
+        for (Trigger t :
+             {Trigger::Resumed, Trigger::MigratedIn, Trigger::SnapshotReverted, Trigger::Restored,
+              Trigger::PmWakeup, Trigger::Booted, Trigger::HostWake, Trigger::Reconcile,
+              Trigger::Request, Trigger::PolicyChanged, Trigger::HostClockStep, Trigger::DriftWatch,
+              Trigger::MigrationFailed, Trigger::RtcChanged}) {
             auto back = triggerFromName(triggerName(t));
             QVERIFY(back);
             QCOMPARE(int(*back), int(t));

@@ -667,7 +667,6 @@ private slots:
             QCOMPARE(r.outcome, Outcome::Synced);
             QCOMPARE(agent.sets, 1);
             QVERIFY(r.remeasures >= 1);
-            QVERIFY(clock.sleeps >= 1);
             QVERIFY(std::llabs(r.after->offsetNs) <= 50'000);
             QVERIFY(r.coarseLatencyNs > 0);
             QVERIFY(r.coarseLatencyNs < r.latencyNs);
@@ -697,6 +696,39 @@ private slots:
         QVERIFY(r.latencyNs - r.coarseLatencyNs <= 1'100'000'000);
     }
 
+    void refineWaitsForOtherGuestsPhase1()
+    {
+        // Another guest is still in phase 1: this guest's refine does not set
+        // (nor measure) until that one is done, then refines alone.
+        FakeClock clock;
+        FakeAgent agent(clock, -3'000'000'000);
+        agent.setDelaysNs = {200'000};
+        agent.setDurationNs = 0;
+        DelayModel delay = quietFloor();
+        RefineGate gate;
+        gate.phase1Started(); // the other guest
+        SyncRequest req = request();
+        req.gate = &gate;
+        agent.onSet = [&] { agent.busyRttsNs = std::deque<int64_t>(15, 1'600'000); };
+        int getsWhileWaiting = -1;
+        clock.onSleep = [&] {
+            if (clock.sleeps == 1)
+                getsWhileWaiting = agent.gets;
+            if (clock.sleeps == 3) {
+                QCOMPARE(agent.gets, getsWhileWaiting); // no measuring while waiting
+                gate.phase1Ended();
+            }
+        };
+        SyncResult r = runSync(agent, clock, req, delay);
+        QCOMPARE(r.outcome, Outcome::Synced);
+        QCOMPARE(agent.sets, 1);
+        QVERIFY(clock.sleeps >= 3);
+        QVERIFY(r.remeasures >= 1);
+        // Balanced: nothing in phase 1, the gate free.
+        QVERIFY(gate.tryEnter());
+        gate.leave();
+    }
+
     void othersWaitingDefersTheRefineOnce()
     {
         FakeClock clock;
@@ -718,8 +750,9 @@ private slots:
         QVERIFY(!s.begin()); // within tolerance, a refine due: others first
         QCOMPARE(agent.sets, 1);
         QVERIFY(s.pendingOffsetNs() > 0);
-        const SyncResult r = s.refine();
-        QCOMPARE(r.outcome, Outcome::Synced);
+        const std::optional<SyncResult> r = s.refine();
+        QVERIFY(r);
+        QCOMPARE(r->outcome, Outcome::Synced);
         QCOMPARE(asked, 1);
         QCOMPARE(agent.sets, 1);
 
@@ -729,6 +762,35 @@ private slots:
         req.othersWaiting = [] { return false; };
         Sync s2(lone, clock, req, delay);
         QVERIFY(s2.begin());
+    }
+
+    void refineYieldsAgainWhileTheGateIsTakenAndOthersWait()
+    {
+        // A refine never holds a worker waiting for the gate while a first
+        // set waits for a worker: it steps back again, and ends once free.
+        FakeClock clock;
+        FakeAgent agent(clock, -3'000'000'000);
+        agent.setDelaysNs = {200'000};
+        agent.setDurationNs = 0;
+        DelayModel delay = quietFloor();
+        RefineGate gate;
+        QVERIFY(gate.tryEnter()); // another guest's refine
+        SyncRequest req = request();
+        req.gate = &gate;
+        bool waiting = true;
+        req.othersWaiting = [&] { return waiting; };
+        agent.onSet = [&] { agent.busyRttsNs = std::deque<int64_t>(15, 1'600'000); };
+        Sync s(agent, clock, req, delay);
+        QVERIFY(!s.begin());
+        QVERIFY(!s.refine());
+        QVERIFY(!s.refine());
+        QCOMPARE(agent.sets, 1);
+        gate.leave();
+        waiting = false;
+        const std::optional<SyncResult> r = s.refine();
+        QVERIFY(r);
+        QCOMPARE(r->outcome, Outcome::Synced);
+        QCOMPARE(agent.sets, 1);
     }
 
     void pauseDuringRefineKeepsTheCoarseResult()
