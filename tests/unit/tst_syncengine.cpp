@@ -9,6 +9,31 @@
 using namespace clocksync;
 using qga::ErrorKind;
 
+// A domain whose quiet round trip is 400 us, 3 s behind; its set lands
+// exactly (symmetric delay, no hwclock) and the verify right after the
+// first set runs on a busy path (+1.2 ms before the guest reads: it
+// reads ~+600 us, within tolerance but wrong).
+struct RefineRig
+{
+    FakeClock clock;
+    FakeAgent agent{clock, -3'000'000'000};
+    DelayModel delay;
+    SyncRequest req;
+    explicit RefineRig(int busySamples = 15)
+    {
+        agent.setDelaysNs = {200'000};
+        agent.setDurationNs = 0;
+        for (int i = 0; i < 5; ++i)
+            delay.noteRtt(400'000);
+        req.trigger = Trigger::Resumed;
+        agent.onSet = [this, busySamples] {
+            if (agent.sets == 1)
+                agent.busyRttsNs = std::deque<int64_t>(std::size_t(busySamples), 1'600'000);
+        };
+    }
+    SyncResult run() { return runSync(agent, clock, req, delay); }
+};
+
 class TestSyncEngine : public QObject
 {
     Q_OBJECT
@@ -630,47 +655,26 @@ private slots:
 
     // ---- phase 2 (issue 16): refine only from a quiet path ----
 
-    // A domain whose quiet round trip is 400 us.
-    static DelayModel quietFloor()
-    {
-        DelayModel d;
-        for (int i = 0; i < 5; ++i)
-            d.noteRtt(400'000);
-        return d;
-    }
-
     void busyVerifyIsRemeasuredWhenQuiet()
     {
-        // The set lands exactly (symmetric delay), but the verify right after
-        // it runs on a busy path: +1.2 ms before the guest reads, so it reads
-        // ~+600 us. Within tolerance, not quiet: no verdict, no second set
-        // aimed from it; a re-measure once the path is quiet finds the truth.
+        // The busy verify is within tolerance but not quiet: no verdict, no
+        // second set aimed from it; a re-measure on a quiet path finds the truth.
         for (const int64_t window : {int64_t(5'000'000'000), int64_t(0)}) {
-            FakeClock clock;
-            FakeAgent agent(clock, -3'000'000'000);
-            agent.setDelaysNs = {200'000};
-            agent.setDurationNs = 0;
-            DelayModel delay = quietFloor();
-            SyncRequest req = request();
-            req.policy.refineWindowNs = window;
-            int sets = 0;
-            agent.onSet = [&] {
-                if (++sets == 1)
-                    agent.busyRttsNs = std::deque<int64_t>(15, 1'600'000);
-            };
-            SyncResult r = runSync(agent, clock, req, delay);
-            if (window == 0) { // today's behaviour: the busy verify costs a set
+            RefineRig rig;
+            rig.req.policy.refineWindowNs = window;
+            SyncResult r = rig.run();
+            if (window == 0) { // the engine before issue 16: the busy verify costs a set
                 QCOMPARE(r.remeasures, 0);
-                QVERIFY(agent.sets >= 2);
+                QVERIFY(rig.agent.sets >= 2);
                 continue;
             }
             QCOMPARE(r.outcome, Outcome::Synced);
-            QCOMPARE(agent.sets, 1);
+            QCOMPARE(rig.agent.sets, 1);
             QVERIFY(r.remeasures >= 1);
             QVERIFY(std::llabs(r.after->offsetNs) <= 50'000);
             QVERIFY(r.coarseLatencyNs > 0);
             QVERIFY(r.coarseLatencyNs < r.latencyNs);
-            QCOMPARE(delay.observations, 0); // nothing learned from the busy verify
+            QCOMPARE(rig.delay.observations, 0); // nothing learned from the busy verify
         }
     }
 
@@ -678,17 +682,11 @@ private slots:
     {
         // The path stays busy: the guest is within tolerance (phase 1 done),
         // the refine waits for the window and stops, approximate, saying why.
-        FakeClock clock;
-        FakeAgent agent(clock, -3'000'000'000);
-        agent.setDelaysNs = {200'000};
-        agent.setDurationNs = 0;
-        DelayModel delay = quietFloor();
-        SyncRequest req = request();
-        req.policy.refineWindowNs = 1'000'000'000;
-        agent.onSet = [&] { agent.busyRttsNs = std::deque<int64_t>(10'000, 1'600'000); };
-        SyncResult r = runSync(agent, clock, req, delay);
+        RefineRig rig(10'000);
+        rig.req.policy.refineWindowNs = 1'000'000'000;
+        SyncResult r = rig.run();
         QCOMPARE(r.outcome, Outcome::Approximate);
-        QCOMPARE(agent.sets, 1);
+        QCOMPARE(rig.agent.sets, 1);
         QVERIFY2(r.note.find("not quiet") != std::string::npos, r.note.c_str());
         QVERIFY(r.coarseLatencyNs > 0);
         // It waited for the window, and not much longer (one last re-measure).
@@ -700,29 +698,23 @@ private slots:
     {
         // Another guest is still in phase 1: this guest's refine does not set
         // (nor measure) until that one is done, then refines alone.
-        FakeClock clock;
-        FakeAgent agent(clock, -3'000'000'000);
-        agent.setDelaysNs = {200'000};
-        agent.setDurationNs = 0;
-        DelayModel delay = quietFloor();
+        RefineRig rig;
         RefineGate gate;
         gate.phase1Started(); // the other guest
-        SyncRequest req = request();
-        req.gate = &gate;
-        agent.onSet = [&] { agent.busyRttsNs = std::deque<int64_t>(15, 1'600'000); };
+        rig.req.gate = &gate;
         int getsWhileWaiting = -1;
-        clock.onSleep = [&] {
-            if (clock.sleeps == 1)
-                getsWhileWaiting = agent.gets;
-            if (clock.sleeps == 3) {
-                QCOMPARE(agent.gets, getsWhileWaiting); // no measuring while waiting
+        rig.clock.onSleep = [&] {
+            if (rig.clock.sleeps == 1)
+                getsWhileWaiting = rig.agent.gets;
+            if (rig.clock.sleeps == 3) {
+                QCOMPARE(rig.agent.gets, getsWhileWaiting); // no measuring while waiting
                 gate.phase1Ended();
             }
         };
-        SyncResult r = runSync(agent, clock, req, delay);
+        SyncResult r = rig.run();
         QCOMPARE(r.outcome, Outcome::Synced);
-        QCOMPARE(agent.sets, 1);
-        QVERIFY(clock.sleeps >= 3);
+        QCOMPARE(rig.agent.sets, 1);
+        QVERIFY(rig.clock.sleeps >= 3);
         QVERIFY(r.remeasures >= 1);
         // Balanced: nothing in phase 1, the gate free.
         QVERIFY(gate.tryEnter());
@@ -731,36 +723,26 @@ private slots:
 
     void othersWaitingDefersTheRefineOnce()
     {
-        FakeClock clock;
-        FakeAgent agent(clock, -3'000'000'000);
-        agent.setDelaysNs = {200'000};
-        agent.setDurationNs = 0;
-        DelayModel delay = quietFloor();
-        SyncRequest req = request();
+        RefineRig rig;
         int asked = 0;
-        req.othersWaiting = [&] {
+        rig.req.othersWaiting = [&] {
             ++asked;
             return true;
         };
-        agent.onSet = [&] {
-            if (agent.sets == 1)
-                agent.busyRttsNs = std::deque<int64_t>(15, 1'600'000);
-        };
-        Sync s(agent, clock, req, delay);
+        Sync s(rig.agent, rig.clock, rig.req, rig.delay);
         QVERIFY(!s.begin()); // within tolerance, a refine due: others first
-        QCOMPARE(agent.sets, 1);
+        QCOMPARE(rig.agent.sets, 1);
         QVERIFY(s.pendingOffsetNs() > 0);
         const std::optional<SyncResult> r = s.refine();
         QVERIFY(r);
         QCOMPARE(r->outcome, Outcome::Synced);
         QCOMPARE(asked, 1);
-        QCOMPARE(agent.sets, 1);
+        QCOMPARE(rig.agent.sets, 1);
 
         // Nobody waiting: begin() finishes the sync itself.
-        FakeAgent lone(clock, -3'000'000'000);
-        lone.setDelaysNs = {200'000};
-        req.othersWaiting = [] { return false; };
-        Sync s2(lone, clock, req, delay);
+        RefineRig lone;
+        lone.req.othersWaiting = [] { return false; };
+        Sync s2(lone.agent, lone.clock, lone.req, lone.delay);
         QVERIFY(s2.begin());
     }
 
@@ -768,50 +750,40 @@ private slots:
     {
         // A refine never holds a worker waiting for the gate while a first
         // set waits for a worker: it steps back again, and ends once free.
-        FakeClock clock;
-        FakeAgent agent(clock, -3'000'000'000);
-        agent.setDelaysNs = {200'000};
-        agent.setDurationNs = 0;
-        DelayModel delay = quietFloor();
+        RefineRig rig;
         RefineGate gate;
         QVERIFY(gate.tryEnter()); // another guest's refine
-        SyncRequest req = request();
-        req.gate = &gate;
+        rig.req.gate = &gate;
         bool waiting = true;
-        req.othersWaiting = [&] { return waiting; };
-        agent.onSet = [&] { agent.busyRttsNs = std::deque<int64_t>(15, 1'600'000); };
-        Sync s(agent, clock, req, delay);
+        rig.req.othersWaiting = [&] { return waiting; };
+        Sync s(rig.agent, rig.clock, rig.req, rig.delay);
         QVERIFY(!s.begin());
         QVERIFY(!s.refine());
         QVERIFY(!s.refine());
-        QCOMPARE(agent.sets, 1);
+        QCOMPARE(rig.agent.sets, 1);
         gate.leave();
         waiting = false;
         const std::optional<SyncResult> r = s.refine();
         QVERIFY(r);
         QCOMPARE(r->outcome, Outcome::Synced);
-        QCOMPARE(agent.sets, 1);
+        QCOMPARE(rig.agent.sets, 1);
     }
 
     void pauseDuringRefineKeepsTheCoarseResult()
     {
-        FakeClock clock;
-        FakeAgent agent(clock, -3'000'000'000);
-        agent.setDelaysNs = {200'000};
-        agent.setDurationNs = 0;
-        DelayModel delay = quietFloor();
-        SyncRequest req = request();
+        RefineRig rig;
         bool running = true;
-        req.stillRunning = [&]() -> qga::Expected<bool> { return running; };
-        agent.onSet = [&] {
-            agent.busyRttsNs = std::deque<int64_t>(15, 1'600'000);
+        rig.req.stillRunning = [&]() -> qga::Expected<bool> { return running; };
+        const std::function<void()> busy = rig.agent.onSet;
+        rig.agent.onSet = [&] {
+            busy();
             running = false; // paused again right after the first set
         };
-        SyncResult r = runSync(agent, clock, req, delay);
+        SyncResult r = rig.run();
         QCOMPARE(r.outcome, Outcome::Approximate);
         QVERIFY2(r.note.find("stopped running during the refine") != std::string::npos,
                  r.note.c_str());
-        QCOMPARE(agent.sets, 1);
+        QCOMPARE(rig.agent.sets, 1);
     }
 
     void expensiveSetsBuyMoreSamples()
