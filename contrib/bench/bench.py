@@ -339,6 +339,62 @@ def restore_and_idle(res, work, g, a):
                    "cpu_seconds": cpu1 - cpu0}
 
 
+QUIET = "refine when quiet (window 5 s, default)"
+
+
+def targets(res):
+    """Issue 16's targets next to what this run measured (rows without data
+    in this run are left out). Each number with its n; the ruler's
+    repeatability (printed above) is the floor under all of them."""
+    rows = []
+    if "storm" in res and QUIET in res["storm"]["variants"]:
+        runs = res["storm"]["variants"][QUIET]
+        g = res["storm"]["guests"]
+        coarse = [None if any(x is None for x in r["coarse_ms"]) else max(r["coarse_ms"]) / 1000 for r in runs]
+        allr = [abs(x) for r in runs for x in r["residual_us"]]
+        worst = max(c for c in coarse if c is not None) if any(c is not None for c in coarse) else None
+        rows.append(("%d guests at once: all within tolerance, worst of %d runs" % (g, len(runs)), "<= 0.5 s",
+                     "never" if None in coarse else "%.2f s" % worst, None not in coarse and worst <= 0.5))
+        med = statistics.median(allr)
+        rows.append(("%d guests at once: median \\|residual\\| after refine (n=%d)" % (g, len(allr)), "<= 60 us",
+                     fmt_us(med), med <= 60))
+        rows.append(("%d guests at once: max \\|residual\\| (n=%d)" % (g, len(allr)), "<= 250 us",
+                     fmt_us(max(allr)), max(allr) <= 250))
+    if "debian" in res and QUIET in res["debian"]["variants"]:
+        cyc = res["debian"]["variants"][QUIET]
+        early = statistics.median(abs(c["at_read_us"]) for c in cyc)
+        rows.append(("Debian 12 guest: median \\|residual\\| %.0f s after resume (n=%d)" % (
+            res["debian"]["read_after_s"], len(cyc)), "<= 50 us", fmt_us(early), early <= 50))
+        co = [c["coarse_ms"] for c in cyc if c["coarse_ms"] is not None]
+        dn = statistics.median(c["done_ms"] for c in cyc)
+        cm = statistics.median(co) if co else None
+        rows.append(("Debian 12 guest: resume -> within tolerance / -> done, median (n=%d)" % len(cyc),
+                     "<= 1.2 s / <= 3 s", "%s / %.2f s" % ("never" if cm is None else "%.2f s" % (cm / 1000),
+                                                          dn / 1000), cm is not None and cm <= 1200 and dn <= 3000))
+    if res.get("methods", {}).get("virt-clocksyncd"):
+        d = res["methods"]["virt-clocksyncd"]
+        s = d["summary"]
+        rows.append(("single guest: median \\|residual\\| (n=%d)" % s["n"], "<= 25 us", fmt_us(s["median"]),
+                     s["median"] <= 25 and s["n"] >= 100))
+        rows.append(("single guest: p99 \\|residual\\| (n=%d)" % s["n"], "<= 150 us", pct_text(s, "p99", fmt_us),
+                     s["p99"] is not None and s["p99"] <= 150))
+        co = [x for x in d.get("coarse_ms", []) if x is not None]
+        if co:
+            rows.append(("resume event -> within tolerance, median (n=%d)" % len(co), "<= 20 ms",
+                         "%.1f ms" % statistics.median(co), statistics.median(co) <= 20))
+        rows.append(("resume event -> done, median (n=%d)" % len(d["latency_ms"]), "<= 60 ms",
+                     "%.1f ms" % statistics.median(d["latency_ms"]), statistics.median(d["latency_ms"]) <= 60))
+    if not rows:
+        return
+    print()
+    print("### Targets (issue 16)")
+    print()
+    print("| metric | target | this run | met |")
+    print("|---|---|---|---|")
+    for name, target, got, ok in rows:
+        print("| %s | %s | %s | %s |" % (name, target, got, "yes" if ok else "**no**"))
+
+
 def report(res, out):
     rep = res["ruler_repeatability"]
     print("## Residual |offset| after suspend %.0f s / resume" % res["pause_s"])
@@ -439,6 +495,7 @@ def report(res, out):
         for s in res["scale"]:
             print("| %d | %d | %.1f us | %.1f MiB |" % (s["guests"], s["syncs"], s["cpu_us_per_sync"],
                                                       s["peak_rss_mib"]))
+    targets(res)
     if not res.get("methods"):
         return
     # Plot.
