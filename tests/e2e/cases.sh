@@ -419,11 +419,18 @@ case_system_save_restore() {
 # qemu-guest-agent package and unit, systemd-timesyncd (no reachable server).
 # Its guest-set-time returns only after util-linux's hwclock -w, which waits
 # for the RTC's next second (up to ~1 s); the time itself is applied first.
-# What an operator can accept: the guest right DEBIAN_READ_AFTER_S after the
-# event, whatever the daemon is still doing then. So each case reads the ruler
-# at that moment (the bound), and again after the daemon's verdict (its claim
-# checked against the ruler).
+# What an operator can accept: the guest within the daemon's tolerance (1 ms,
+# phase 1's promise) DEBIAN_READ_AFTER_S after the event, whatever the daemon
+# is still doing then; and within DEBIAN_RESIDUAL_MAX_US once the daemon gives
+# its verdict, which must agree with the ruler. Why these numbers: here every
+# set replies only after hwclock -w (0.45-2 s), sets scatter by 100-320 us
+# (the daemon's learned jitter on this guest), a first set lands up to ~0.7 ms
+# off (seen at +3 s in a CI-like run: -724 us, the refine still under way),
+# and where sets are this expensive the daemon stops at the set jitter after 3
+# of them rather than spend 7 s of sets (-282 us seen after a verdict).
 DEBIAN_READ_AFTER_S=${DEBIAN_READ_AFTER_S:-3}
+DEBIAN_EARLY_MAX_US=${DEBIAN_EARLY_MAX_US:-1000}
+DEBIAN_RESIDUAL_MAX_US=${DEBIAN_RESIDUAL_MAX_US:-500}
 
 # at_after T0 SECONDS: returns SECONDS after T0 (date +%s.%N), at once if later
 # (the ruler's reading moment is the scenario, not a synchronisation).
@@ -434,23 +441,24 @@ at_after() {
 }
 
 # debian_check GUEST WHAT T0 EVENT-PATTERN: the reading DEBIAN_READ_AFTER_S
-# after T0 within the bound (no claim: an independent reading), then the
-# daemon's verdict and the claim in it against the ruler.
+# after T0 within DEBIAN_EARLY_MAX_US (no claim: an independent reading), then
+# the daemon's verdict, within DEBIAN_RESIDUAL_MAX_US and agreeing with the ruler.
 debian_check() {
     local g=$1 what=$2 t0=$3 pattern=$4 reading verdict
     at_after "$t0" "$DEBIAN_READ_AFTER_S"
     reading=$(ruler "$g")
-    verdict=$(python3 - "$RESIDUAL_MAX_US" "$reading" <<'PY'
+    verdict=$(python3 - "$DEBIAN_EARLY_MAX_US" "$reading" <<'PY'
 import json, sys
 bound, r = float(sys.argv[1]), json.loads(sys.argv[2])
 off = r["offset_ns"] / 1000.0
 print("ruler %+.1f us (+/-%.1f)" % (off, r["uncertainty_ns"] / 1000.0))
 sys.exit(0 if abs(off) <= bound else 1)
 PY
-) || fail "$g: $DEBIAN_READ_AFTER_S s after the $what: $verdict, beyond the bound $RESIDUAL_MAX_US us"
+) || fail "$g: $DEBIAN_READ_AFTER_S s after the $what: $verdict, beyond the bound $DEBIAN_EARLY_MAX_US us"
     log "$g: $DEBIAN_READ_AFTER_S s after the $what: $verdict"
     echo "RESULT case=$CASE guest=$g event=\"$what, read at +${DEBIAN_READ_AFTER_S} s\" residual_us=$(sed -E 's/ruler ([-+][0-9.]+).*/\1/' <<<"$verdict")" >> "${E2E_RESULTS:-/dev/null}"
     wait_log "$g: $pattern: (synced|approximate)" 60
+    RESIDUAL_MAX_US=$DEBIAN_RESIDUAL_MAX_US
     assert_residual "$g" "$what (the daemon's verdict)"
 }
 
