@@ -63,8 +63,9 @@ std::string describe(const SyncResult& r)
     if (r.attempts > 0)
         s += ", " + std::to_string(r.attempts) + (r.attempts == 1 ? " set" : " sets");
     char ms[64];
-    // Phase 1's moment, where it differs from the end: a refine followed.
-    if (r.attempts > 0 && r.coarseLatencyNs > 0 && r.coarseLatencyNs != r.latencyNs) {
+    // Phase 1's moment, where it differs from the end: a refine followed
+    // (not on a failure: the guest did not stay there).
+    if (r.ok() && r.attempts > 0 && r.coarseLatencyNs > 0 && r.coarseLatencyNs != r.latencyNs) {
         std::snprintf(ms, sizeof(ms), "within tolerance at %.1f ms, ", r.coarseLatencyNs / 1e6);
         s += ", " + std::string(ms);
     } else {

@@ -73,7 +73,7 @@ void Metrics::record(const SyncResult& r)
         m_residual.observe(std::fabs(r.after->offsetNs / 1e9));
     if (verified)
         m_latency.observe(r.latencyNs / 1e9);
-    if (r.coarseLatencyNs > 0)
+    if (verified && r.coarseLatencyNs > 0)
         m_coarseLatency.observe(r.coarseLatencyNs / 1e9);
 }
 

@@ -429,6 +429,7 @@ private slots:
         r.after = Measurement{30'000, 0, 0, 5};
         r.attempts = 2;
         r.latencyNs = 40'000'000;
+        r.coarseLatencyNs = 12'000'000;
         r.domain = "vm";
         r.finishedAtNs = 1'800'000'000'123'000'000;
         m.record(r);
@@ -457,6 +458,9 @@ private slots:
         QCOMPARE(values.value("virt_clocksync_residual_seconds_count"), 2.0);
         QCOMPARE(values.value("virt_clocksync_latency_seconds_count"),
                  1.0); // failures have no latency
+        QCOMPARE(values.value("virt_clocksync_coarse_latency_seconds_count"), 1.0); // nor phase 1's
+        QCOMPARE(values.value("virt_clocksync_coarse_latency_seconds_bucket{le=\"0.01\"}"), 0.0);
+        QCOMPARE(values.value("virt_clocksync_coarse_latency_seconds_bucket{le=\"0.025\"}"), 1.0);
         QCOMPARE(values.value("virt_clocksync_libvirt_connected"), 1.0);
         QCOMPARE(values.value("virt_clocksync_guests{state=\"pending\"}"), 1.0);
         // The last success stays at the synced result; the last attempt moved on.
