@@ -11,7 +11,7 @@
 #                                              (default: kernel + initramfs, ~5 s to the
 #                                              agent), debian (Debian 12 with systemd,
 #                                              Debian's qemu-guest-agent and
-#                                              systemd-timesyncd, ~30 s; a qcow2 overlay
+#                                              systemd-timesyncd, ~40 s; a qcow2 overlay
 #                                              per guest), debian-chrony (the same with
 #                                              chrony instead of timesyncd)
 #   lab.sh down                                destroy everything, kill stray processes
