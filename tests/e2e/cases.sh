@@ -397,11 +397,11 @@ case_system_group_user() {
     assert_residual "$g" "suspend 3 s / resume (system libvirtd, daemon as a libvirt-group user)"
 }
 
-# Save/restore under the system daemon. Not in the CI list: on this machine
-# the system libvirtd re-probes QEMU for ~50 s on every define (restore
-# defines), and the restored guest's sync then ran on a path so loaded that
-# it failed (-5.3 ms after 10 sets, verify +/-0.8 ms) in 1 of 3 runs. Run it
-# with: bash tests/e2e/cases.sh system_save_restore
+# Save/restore under the system daemon. On this machine the system libvirtd
+# re-probes QEMU on a define (restore defines; /dev/kvm is present but not
+# usable, so its capabilities cache never holds), which loads the host while
+# the restored guest syncs: before the refine gate, 1 run in 3 failed here
+# (-5.3 ms after 10 sets); the two-phase engine waits for a quiet path.
 case_system_save_restore() {
     system_mode
     g=$(lab_up -n 1)
