@@ -414,6 +414,9 @@ public:
         Expected<Measurement> m = measure(m_agent, samplesFor(m_p, m_delay), m_delay.bestRttNs);
         if (!m)
             return fail(m.error());
+        qCDebug(lcEngine, "started %.1f ms after the trigger, measured in %.1f ms (%d samples)",
+                (m_start - (m_req.triggerMonoNs ? m_req.triggerMonoNs : m_start)) / 1e6,
+                (m_clock.monotonicNs() - m_start) / 1e6, m->samples);
         m_delay.noteRtt(m->rttNs);
         m_r.before = m_last = *m;
         m_lim = effectiveLimits(m_p, m_rtc, m->granularityNs);

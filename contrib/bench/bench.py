@@ -17,6 +17,7 @@ import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, ti
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(REPO, "build", "release", "agent")
+PY = None  # the staged ruler and set_scatter.py, readable by the lab user
 LAB = ["bash", os.path.join(REPO, "contrib", "lab", "lab.sh")]
 sys.path.insert(0, os.path.join(REPO, "contrib", "ruler"))
 import ruler  # noqa: E402  the independent ruler
@@ -74,7 +75,7 @@ def pause(guests, seconds):
 
 
 class Daemon:
-    def __init__(self, workdir, sync_lines=(), reconcile_timeout=60):
+    def __init__(self, workdir, sync_lines=(), reconcile_timeout=60, engine_debug=False):
         self.log = os.path.join(workdir, "daemon.log")
         open(self.log, "w").close()
         os.chmod(self.log, 0o666)
@@ -83,7 +84,9 @@ class Daemon:
             f.write("[daemon]\nuri = qemu:///session\n[sync]\n" + "".join(l + "\n" for l in sync_lines))
         os.chmod(conf, 0o644)
         # lab.sh run execs (setpriv, env, the daemon): self.p.pid is the daemon's own pid.
-        self.p = subprocess.Popen(LAB + ["run", os.path.join(BIN, "virt-clocksyncd"), "--config", conf],
+        # The engine's debug lines time each step of a sync (the latency breakdown).
+        env = ["env", "QT_LOGGING_RULES=clocksync.engine.debug=true"] if engine_debug else []
+        self.p = subprocess.Popen(LAB + ["run"] + env + [os.path.join(BIN, "virt-clocksyncd"), "--config", conf],
                                   stdout=open(self.log, "a"), stderr=subprocess.STDOUT)
         self.wait_for(r"reconcile:", 0, reconcile_timeout)
         comm = open("/proc/%d/comm" % self.p.pid).read().strip()
@@ -126,6 +129,43 @@ class Daemon:
 def latency_ms(line):
     m = re.search(r"([0-9.]+) ms after trigger", line)
     return float(m.group(1)) if m else None
+
+
+def steps_ms(lines):
+    """A one-guest sync's first steps from the engine's debug lines before its
+    result line: trigger -> sync start (policy, domain facts, agent), the first
+    measurement, the first set's reply; None where a step did not happen."""
+    start = measure = set_reply = None
+    for l in lines:
+        m = re.search(r"started ([0-9.]+) ms after the trigger, measured in ([0-9.]+) ms", l)
+        if m:
+            start, measure = float(m.group(1)), float(m.group(2))
+        m = re.search(r"attempt 1: set returned after ([0-9.]+) ms", l)
+        if m:
+            set_reply = float(m.group(1))
+    return {"start_ms": start, "measure_ms": measure, "set_reply_ms": set_reply}
+
+
+def set_scatter(g, ref, trials, delay_ns):
+    """contrib/bench/set_scatter.py on the lab guest (no daemon): where single
+    sets land on the ruler, and how well the libvirt path's min-RTT reading
+    agrees with the ruler."""
+    out = json.loads(lab("run", "python3", os.path.join(PY, "set_scatter.py"), g, ref, str(trials),
+                         str(delay_ns)))
+    t = out["trials"]
+    delay_us = [(out["delay_ns"] - x["ruler_ns"]) / 1000 for x in t]
+    def verify_err(n):
+        return [(min(x["post"][:n])[1] - x["ruler_ns"]) / 1000 for x in t]
+    def spread(v):
+        return {"mean": statistics.mean(v), "stdev": statistics.stdev(v),
+                "p5": pct(v, 5) if len(v) >= 20 else min(v), "p95": pct(v, 95) if len(v) >= 20 else max(v)}
+    pre_rtt = [min(x["pre"])[0] / 1000 for x in t]
+    mx, my = statistics.mean(pre_rtt), statistics.mean(delay_us)
+    cov = sum((a - mx) * (b - my) for a, b in zip(pre_rtt, delay_us)) / (len(t) - 1)
+    return {"n": len(t), "set_delay_us": spread(delay_us), "set_delay_median_us": statistics.median(delay_us),
+            "corr_delay_pre_rtt": cov / statistics.stdev(pre_rtt) / statistics.stdev(delay_us),
+            "verify_err_5_us": spread(verify_err(5)), "verify_err_10_us": spread(verify_err(10)),
+            "set_reply_ms": statistics.median(x["set_reply_ns"] / 1e6 for x in t), "raw": out}
 
 
 def coarse_ms(line):
@@ -233,7 +273,8 @@ def main():
     ap.add_argument("--report", metavar="BENCH_JSON", help="only print the report of an earlier run")
     ap.add_argument("--storm-runs", type=int, default=3, help="mass resumes per refine variant")
     ap.add_argument("--debian-cycles", type=int, default=10, help="resumes of the Debian guest per variant")
-    ap.add_argument("--sections", default="methods,restore,storm,debian,scale",
+    ap.add_argument("--set-trials", type=int, default=60, help="single sets measured in the bounds section")
+    ap.add_argument("--sections", default="methods,bounds,restore,storm,debian,scale",
                     help="comma-separated subset to run (e.g. storm,debian)")
     a = ap.parse_args()
     sections = set(a.sections.split(","))
@@ -253,6 +294,14 @@ def main():
         os.chmod(os.path.join(staged, b), 0o755)
     os.chmod(staged, 0o755)
     BIN = staged
+    global PY
+    PY = os.path.join(work, "py")
+    os.makedirs(PY)
+    for f in (os.path.join(REPO, "contrib", "ruler", "ruler.py"), os.path.join(REPO, "contrib", "bench",
+                                                                              "set_scatter.py")):
+        shutil.copy(f, PY)
+        os.chmod(os.path.join(PY, os.path.basename(f)), 0o644)
+    os.chmod(PY, 0o755)
     res = {"machine": sh(["uname", "-srm"]).stdout.strip(), "cpus": os.cpu_count(), "cycles": a.n,
            "daemon_cycles": a.daemon_cycles, "pause_s": a.pause, "methods": {}}
 
@@ -273,8 +322,8 @@ def main():
     for name, action in methods if "methods" in sections else []:
         cycles = a.daemon_cycles if name == "virt-clocksyncd" else a.n
         print("method: %s (%d cycles)" % (name, cycles), file=sys.stderr)
-        samples, lat, coarse = [], [], []
-        daemon = Daemon(work) if name == "virt-clocksyncd" else None
+        samples, lat, coarse, steps = [], [], [], []
+        daemon = Daemon(work, engine_debug=True) if name == "virt-clocksyncd" else None
         for i in range(cycles):
             start = len(daemon.lines()) if daemon else 0
             pause([g], a.pause)
@@ -282,6 +331,8 @@ def main():
                 line = daemon.wait_for(r"%s: resumed: " % g, start, 60)[0]
                 lat.append(latency_ms(line))
                 coarse.append(coarse_ms(line))
+                lines = daemon.lines()[start:]
+                steps.append(steps_ms(lines[:lines.index(line)]))
             elif name.startswith("naive"):
                 lab("run", "python3", "-c",
                     "import libvirt,time;c=libvirt.open('qemu:///session');d=c.lookupByName('%s');"
@@ -294,6 +345,12 @@ def main():
             daemon.stop()
         res["methods"][name] = {"residual_us": samples, "latency_ms": lat, "coarse_ms": coarse,
                                 "summary": summary(samples)}
+        if steps:
+            res["methods"][name]["steps_ms"] = steps
+
+    if "bounds" in sections and a.set_trials >= 3:
+        print("bounds: %d single sets, no daemon" % a.set_trials, file=sys.stderr)
+        res["bounds"] = set_scatter(g, ref, a.set_trials, 600000)
 
     # Restore -> verified latency (agent reconnect included).
     if "restore" in sections:
@@ -395,6 +452,30 @@ def targets(res):
         print("| %s | %s | %s | %s |" % (name, target, got, "yes" if ok else "**no**"))
 
 
+def bounds_report(res):
+    b = res.get("bounds")
+    if not b:
+        return
+    rep = res["ruler_repeatability"]
+    row = lambda name, v: print("| %s | %.1f us | %.1f us | %.1f / %.1f us |" % (
+        name, v["mean"], v["stdev"], v["p5"], v["p95"]))
+    print()
+    print("### What bounds one guest's residual (no daemon: %d single sets through libvirt, each read on the ruler)"
+          % b["n"])
+    print()
+    print("| quantity | mean | stdev | p5 / p95 |")
+    print("|---|---|---|---|")
+    row("where a set lands: its real delay (host clock read -> guest clock set)", b["set_delay_us"])
+    row("libvirt-path reading (min RTT of 5) minus the ruler, right after a set", b["verify_err_5_us"])
+    row("libvirt-path reading (min RTT of 10) minus the ruler, right after a set", b["verify_err_10_us"])
+    print("| the ruler's own repeatability (above) | - | %.1f us | - |" % rep["stdev_us"])
+    print()
+    print("A set's reply takes %.1f ms (median: qemu-ga runs hwclock -w before it replies). The delay's correlation "
+          "with the round trip measured just before the set: %.2f. One set cannot be placed closer than the "
+          "delay's spread; a daemon verifies (to about the second row) and sets again, so its residual is the "
+          "spread cut down by a few tries, not the verify's precision." % (b["set_reply_ms"], b["corr_delay_pre_rtt"]))
+
+
 def report(res, out):
     rep = res["ruler_repeatability"]
     print("## Residual |offset| after suspend %.0f s / resume" % res["pause_s"])
@@ -435,6 +516,16 @@ def report(res, out):
             len(d), statistics.median(d), pct_text(summary(d), "p99", ms),
             "; -> within tolerance: median %.1f ms, p99 %s" % (statistics.median(c), pct_text(summary(c), "p99", ms))
             if c else ""))
+        st = res["methods"]["virt-clocksyncd"].get("steps_ms")
+        if st:
+            def med(key):
+                v = [x[key] for x in st if x[key] is not None]
+                return "%.1f ms (n=%d)" % (statistics.median(v), len(v)) if v else "-"
+            print()
+            print("Phase 1's steps (daemon's debug lines, medians): trigger -> sync start (policy, domain facts, "
+                  "agent) %s; first measurement %s; first set's reply %s; then the verify." % (
+                      med("start_ms"), med("measure_ms"), med("set_reply_ms")))
+    bounds_report(res)
     if res.get("restore_to_verified_ms"):
         r = res["restore_to_verified_ms"]
         print()
