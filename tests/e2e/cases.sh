@@ -437,19 +437,9 @@ DEBIAN_RESIDUAL_MAX_US=${DEBIAN_RESIDUAL_MAX_US:-500}
 # claim: an independent reading), then the daemon's verdict, within
 # DEBIAN_RESIDUAL_MAX_US and agreeing with the ruler.
 debian_check() {
-    local g=$1 what=$2 pattern=$3 reading verdict
+    local g=$1 what=$2 pattern=$3
     sleep "$DEBIAN_READ_AFTER_S" # the reading moment is the scenario, not a synchronisation
-    reading=$(ruler "$g")
-    verdict=$(python3 - "$DEBIAN_EARLY_MAX_US" "$reading" <<'PY'
-import json, sys
-bound, r = float(sys.argv[1]), json.loads(sys.argv[2])
-off = r["offset_ns"] / 1000.0
-print("ruler %+.1f us (+/-%.1f)" % (off, r["uncertainty_ns"] / 1000.0))
-sys.exit(0 if abs(off) <= bound else 1)
-PY
-) || fail "$g: $DEBIAN_READ_AFTER_S s after the $what: $verdict, beyond the bound $DEBIAN_EARLY_MAX_US us"
-    log "$g: $DEBIAN_READ_AFTER_S s after the $what: $verdict"
-    echo "RESULT case=$CASE guest=$g event=\"$what, read at +${DEBIAN_READ_AFTER_S} s\" residual_us=$(sed -E 's/ruler ([-+][0-9.]+).*/\1/' <<<"$verdict")" >> "${E2E_RESULTS:-/dev/null}"
+    assert_offset_within "$g" "$DEBIAN_EARLY_MAX_US" "$what, read at +${DEBIAN_READ_AFTER_S} s"
     wait_log "$g: $pattern: (synced|approximate)" 60
     RESIDUAL_MAX_US=$DEBIAN_RESIDUAL_MAX_US
     assert_residual "$g" "$what (the daemon's verdict)"

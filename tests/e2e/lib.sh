@@ -229,6 +229,18 @@ assert_offset_beyond() {
         "$us" "$min_us" || fail "$guest: offset $us us, expected the guest to be left off by >= $min_us us"
 }
 
+# assert_offset_within GUEST MAX_US WHAT: one ruler reading, whatever the
+# daemon is doing at that moment (no claim of its is involved), within MAX_US;
+# logged, and recorded in E2E_RESULTS as WHAT.
+assert_offset_within() {
+    local guest=$1 max_us=$2 what=$3 us
+    us=$(ruler_us "$guest")
+    log "$guest: $what: ruler $us us (bound $max_us us)"
+    echo "RESULT case=$CASE guest=$guest event=\"$what\" residual_us=$us" >> "${E2E_RESULTS:-/dev/null}"
+    python3 -c 'import sys; sys.exit(0 if abs(float(sys.argv[1])) <= float(sys.argv[2]) else 1)' \
+        "$us" "$max_us" || fail "$guest: $what: offset $us us, beyond the bound $max_us us"
+}
+
 lab_up() { $LAB up "$@"; }
 
 # pause_resume GUEST SECONDS: the scenario of most cases, a pause of that
