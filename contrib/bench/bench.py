@@ -58,6 +58,7 @@ def calibrate(reps):
     finally:
         p.terminate()
         p.wait()
+        shutil.rmtree(d, ignore_errors=True)
     offs = [v[0] for v in vals]
     return {"bias_ns": statistics.median(offs), "spread_ns": max(offs) - min(offs),
             "rtt_min_ns": min(v[1] for v in vals), "samples": offs}
@@ -284,6 +285,14 @@ def main():
         return
     os.makedirs(a.out, exist_ok=True)
     work = tempfile.mkdtemp()
+    try:
+        run_sections(a, sections, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # staged binaries, daemon logs: nothing is left in /tmp
+
+
+def run_sections(a, sections, work):
+    """Every section asked for, in WORK (a temporary directory the caller removes)."""
     os.chmod(work, 0o755)
     # The lab user runs the daemon: stage binaries it can reach wherever the checkout lives.
     global BIN
