@@ -211,7 +211,7 @@ def storm(work, n_guests, runs, pause_s):
     return out
 
 
-def debian(work, cycles, pause_s, read_after_s=3.0):
+def debian(work, cycles, pause_s, set_trials, read_after_s=3.0):
     """The Debian 12 guest (systemd, Debian's own qemu-ga: every set waits for
     hwclock -w): per resume, the ruler DEBIAN_READ_AFTER after the resume
     command returned, then after the daemon's verdict; coarse and done latency."""
@@ -234,6 +234,9 @@ def debian(work, cycles, pause_s, read_after_s=3.0):
                        "outcome": re.search(r"resumed: ([a-z-]+)", line).group(1)})
         daemon.stop()
         out["variants"][name] = rs
+    if set_trials >= 3:
+        print("debian guest: bounds, %d single sets, no daemon" % set_trials, file=sys.stderr)
+        out["bounds"] = set_scatter(g, ref, set_trials, 600000)
     lab("down")
     return out
 
@@ -367,7 +370,7 @@ def run_sections(a, sections, work):
     if "storm" in sections and a.mass:
         res["storm"] = storm(work, a.mass, a.storm_runs, a.pause)
     if "debian" in sections and a.debian_cycles:
-        res["debian"] = debian(work, a.debian_cycles, a.pause)
+        res["debian"] = debian(work, a.debian_cycles, a.pause, a.set_trials // 2 if "bounds" in sections else 0)
     lab("down")
 
     # Scale without VMs (simulated guests, fake agents).
@@ -461,23 +464,21 @@ def targets(res):
         print("| %s | %s | %s | %s |" % (name, target, got, "yes" if ok else "**no**"))
 
 
-def bounds_report(res):
-    b = res.get("bounds")
+def bounds_report(b, rep, guest):
     if not b:
         return
-    rep = res["ruler_repeatability"]
     row = lambda name, v: print("| %s | %.1f us | %.1f us | %.1f / %.1f us |" % (
         name, v["mean"], v["stdev"], v["p5"], v["p95"]))
     print()
-    print("### What bounds one guest's residual (no daemon: %d single sets through libvirt, each read on the ruler)"
-          % b["n"])
+    print("### What bounds one guest's residual, %s (no daemon: %d single sets through libvirt, each read on the "
+          "ruler)" % (guest, b["n"]))
     print()
     print("| quantity | mean | stdev | p5 / p95 |")
     print("|---|---|---|---|")
     row("where a set lands: its real delay (host clock read -> guest clock set)", b["set_delay_us"])
     row("libvirt-path reading (min RTT of 5) minus the ruler, right after a set", b["verify_err_5_us"])
     row("libvirt-path reading (min RTT of 10) minus the ruler, right after a set", b["verify_err_10_us"])
-    print("| the ruler's own repeatability (above) | - | %.1f us | - |" % rep["stdev_us"])
+    print("| the ruler's own repeatability (lab guest, above) | - | %.1f us | - |" % rep["stdev_us"])
     print()
     print("A set's reply takes %.1f ms (median: qemu-ga runs hwclock -w before it replies). The delay's correlation "
           "with the round trip measured just before the set: %.2f. One set cannot be placed closer than the "
@@ -534,7 +535,7 @@ def report(res, out):
             print("Phase 1's steps (daemon's debug lines, medians): trigger -> sync start (policy, domain facts, "
                   "agent) %s; first measurement %s; first set's reply %s; then the verify." % (
                       med("start_ms"), med("measure_ms"), med("set_reply_ms")))
-    bounds_report(res)
+    bounds_report(res.get("bounds"), res["ruler_repeatability"], "the lab guest")
     if res.get("restore_to_verified_ms"):
         r = res["restore_to_verified_ms"]
         print()
@@ -583,6 +584,7 @@ def report(res, out):
                 fmt_us(statistics.median(late)), fmt_us(max(late)),
                 ms(statistics.median(co)) if co else "never", ms(statistics.median(dn)), ms(max(dn)),
                 ", ".join("%s %d" % kv for kv in sorted(outc.items()))))
+        bounds_report(de.get("bounds"), res["ruler_repeatability"], "the Debian 12 guest")
     if "idle" in res:
         i = res["idle"]
         print()
