@@ -422,15 +422,18 @@ case_system_save_restore() {
 # What an operator can accept: the guest within the daemon's tolerance (1 ms,
 # phase 1's promise) DEBIAN_READ_AFTER_S after the event, whatever the daemon
 # is still doing then; and within DEBIAN_RESIDUAL_MAX_US once the daemon gives
-# its verdict, which must agree with the ruler. Why these numbers: here every
-# set replies only after hwclock -w (0.45-2 s), sets scatter by 100-320 us
-# (the daemon's learned jitter on this guest), a first set lands up to ~0.7 ms
-# off (seen at +3 s in a CI-like run: -724 us, the refine still under way),
-# and where sets are this expensive the daemon stops at the set jitter after 3
-# of them rather than spend 7 s of sets (-282 us seen after a verdict).
+# its verdict, which must agree with the ruler (check_claim.py: a daemon that
+# claims what it did not verify fails here). Why the tolerance for both and
+# not less: a single set scatters by a stdev of ~190 us on this guest (bench
+# bounds section, n=20), each set costs ~0.7 s, and the daemon stops at the
+# set jitter; in 22 runs of these cases the ruler read up to -724 us at +3 s
+# (the refine still under way) and up to -410 us after a verdict (median
+# |residual| 76 us). A tighter bound here would fail a correct daemon now and then; the
+# accuracy bounds that catch a broken one (no delay compensation, no verify,
+# a constant error) are the lab guest's 300 us under the mutation check.
 DEBIAN_READ_AFTER_S=${DEBIAN_READ_AFTER_S:-3}
 DEBIAN_EARLY_MAX_US=${DEBIAN_EARLY_MAX_US:-1000}
-DEBIAN_RESIDUAL_MAX_US=${DEBIAN_RESIDUAL_MAX_US:-500}
+DEBIAN_RESIDUAL_MAX_US=${DEBIAN_RESIDUAL_MAX_US:-1000}
 
 # debian_check GUEST WHAT EVENT-PATTERN, right after the event's command
 # returned: the reading DEBIAN_READ_AFTER_S later within DEBIAN_EARLY_MAX_US (no
