@@ -401,7 +401,8 @@ case_system_group_user() {
 # while the engine refined at once: the restored guest's sync ran on a loaded
 # path (the system libvirtd was busy with QEMU for ~50 s after the define) and
 # failed in 1 run of 3 (-5.3 ms after 10 sets); with the two-phase engine it
-# passed 5 of 5 (-15.9, +20.0, +47.9, -103.5, +50.5 us on the ruler).
+# passed 6 of 6 (-15.9, +20.0, +47.9, -103.5, +50.5, -16.4 us on the ruler,
+# the last in a fresh-machine run).
 case_system_save_restore() {
     system_mode
     g=$(lab_up -n 1)
@@ -428,9 +429,10 @@ case_system_save_restore() {
 # bounds section, n=20), each set costs ~0.7 s, and the daemon stops at the
 # set jitter; in 22 runs of these cases the ruler read up to -724 us at +3 s
 # (the refine still under way) and up to -410 us after a verdict (median
-# |residual| 76 us). A tighter bound here would fail a correct daemon now and then; the
-# accuracy bounds that catch a broken one (no delay compensation, no verify,
-# a constant error) are the lab guest's 300 us under the mutation check.
+# |residual| 76 us). A tighter bound here would fail a correct daemon now and
+# then; the accuracy bounds that catch a broken one (no delay compensation,
+# no verify, a constant error) are the lab guest's 300 us under the mutation
+# check.
 DEBIAN_READ_AFTER_S=${DEBIAN_READ_AFTER_S:-3}
 DEBIAN_EARLY_MAX_US=${DEBIAN_EARLY_MAX_US:-1000}
 DEBIAN_RESIDUAL_MAX_US=${DEBIAN_RESIDUAL_MAX_US:-1000}
