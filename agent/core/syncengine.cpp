@@ -375,6 +375,10 @@ bool transient(ErrorKind k)
 constexpr int64_t kFirstQuietPauseNs = 5'000'000;
 constexpr int64_t kMaxQuietPauseNs = 160'000'000;
 
+// How long after a set a quiet re-measure still shows where that set landed
+// (a TCG guest drifts up to ~15 us/s against the host).
+constexpr int64_t kLearnAfterSetNs = 1'000'000'000;
+
 } // namespace
 
 // One sync's I/O, around the decisions above. Each step returns a finished
@@ -512,6 +516,7 @@ private:
                 if (!v)
                     return fail(v.error());
                 m_delay.noteRtt(v->rttNs);
+                learnFromRemeasure(*v);
                 m_r.after = m_last = *v;
                 ++m_r.remeasures;
                 if (!inTolerance(*v, m_lim))
@@ -545,6 +550,7 @@ private:
             return gone;
         const int64_t d = m_rtc ? 0 : m_delay.estimate(m_last.rttNs);
         m_setFromQuiet = quietPath(m_last, m_delay);
+        m_unlearned.reset(); // a re-measure after this set shows this set only
         const int64_t setStart = m_clock.monotonicNs();
         Expected<void> set = setOnce(d);
         const int64_t setCost = m_clock.monotonicNs() - setStart;
@@ -612,9 +618,16 @@ private:
             return fail(qga::makeError(ErrorKind::BadClock,
                                        "guest clock does not advance (it shows the same time "
                                        "before and after the set)"));
-        // Learn only from a set made on a quiet path and verified on one.
-        if (!m_rtc && m_setFromQuiet && shouldLearn(v, m_delay, m_lim))
-            m_delay.learn(m_last.rttNs, d, v.offsetNs);
+        // Learn only from a set made on a quiet path and verified on one. A
+        // busy verify teaches nothing, but the quiet re-measure that follows it
+        // (settle) still shows where this set landed: it learns then.
+        m_unlearned.reset();
+        if (!m_rtc && m_setFromQuiet) {
+            if (shouldLearn(v, m_delay, m_lim))
+                m_delay.learn(m_last.rttNs, d, v.offsetNs);
+            else if (!quietPath(v, m_delay))
+                m_unlearned = UnlearnedSet{m_last.rttNs, d, m_clock.monotonicNs()};
+        }
         m_last = v;
         if (inTolerance(v, m_lim))
             noteCoarse();
@@ -629,6 +642,18 @@ private:
             return fail(qga::makeError(ErrorKind::BadClock, "guest re-read its RTC but is still " +
                                                                 formatOffset(v.offsetNs) + " off"));
         return std::nullopt;
+    }
+
+    // The first quiet re-measure after a set whose verify was busy, soon
+    // enough after it: the set's observation (never when another set came between).
+    void learnFromRemeasure(const Measurement& v)
+    {
+        if (!m_unlearned || !quietPath(v, m_delay))
+            return; // busy again: a later quiet re-measure may still teach it
+        if (m_clock.monotonicNs() - m_unlearned->atNs <= kLearnAfterSetNs &&
+            shouldLearn(v, m_delay, m_lim))
+            m_delay.learn(m_unlearned->basisRttNs, m_unlearned->estimateNs, v.offsetNs);
+        m_unlearned.reset();
     }
 
     void noteCoarse()
@@ -691,6 +716,13 @@ private:
     bool m_inGate = false;
     bool m_yieldNow = false;
     int64_t m_coarseMonoNs = 0;
+    struct UnlearnedSet
+    {
+        int64_t basisRttNs; // the round trip the estimate was made from
+        int64_t estimateNs;
+        int64_t atNs; // monotonic, when its busy verify ended
+    };
+    std::optional<UnlearnedSet> m_unlearned; // a set whose busy verify taught nothing
     std::optional<qga::Error> m_lastSetError; // the last set failed (transient), retrying
 };
 
