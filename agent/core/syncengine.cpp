@@ -722,7 +722,7 @@ private:
         int64_t estimateNs;
         int64_t atNs; // monotonic, when its busy verify ended
     };
-    std::optional<UnlearnedSet> m_unlearned; // a set whose busy verify taught nothing
+    std::optional<UnlearnedSet> m_unlearned;  // a set whose busy verify taught nothing
     std::optional<qga::Error> m_lastSetError; // the last set failed (transient), retrying
 };
 
