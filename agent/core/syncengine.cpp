@@ -419,8 +419,7 @@ public:
         if (!m)
             return fail(m.error());
         qCDebug(lcEngine, "started %.1f ms after the trigger, measured in %.1f ms (%d samples)",
-                (m_start - (m_req.triggerMonoNs ? m_req.triggerMonoNs : m_start)) / 1e6,
-                (m_clock.monotonicNs() - m_start) / 1e6, m->samples);
+                (m_start - triggerNs()) / 1e6, (m_clock.monotonicNs() - m_start) / 1e6, m->samples);
         m_delay.noteRtt(m->rttNs);
         m_r.before = m_last = *m;
         m_lim = effectiveLimits(m_p, m_rtc, m->granularityNs);
@@ -621,7 +620,6 @@ private:
         // Learn only from a set made on a quiet path and verified on one. A
         // busy verify teaches nothing, but the quiet re-measure that follows it
         // (settle) still shows where this set landed: it learns then.
-        m_unlearned.reset();
         if (!m_rtc && m_setFromQuiet) {
             if (shouldLearn(v, m_delay, m_lim))
                 m_delay.learn(m_last.rttNs, d, v.offsetNs);
@@ -656,14 +654,16 @@ private:
         m_unlearned.reset();
     }
 
+    // Latencies count from the trigger; a request without one, from the start.
+    int64_t triggerNs() const { return m_req.triggerMonoNs ? m_req.triggerMonoNs : m_start; }
+
     void noteCoarse()
     {
         endPhase1();
         if (m_r.coarseLatencyNs > 0)
             return;
         m_coarseMonoNs = m_clock.monotonicNs();
-        m_r.coarseLatencyNs = std::max<int64_t>(
-            1, m_coarseMonoNs - (m_req.triggerMonoNs ? m_req.triggerMonoNs : m_start));
+        m_r.coarseLatencyNs = std::max<int64_t>(1, m_coarseMonoNs - triggerNs());
     }
 
     SyncResult outOfAttempts()
@@ -685,7 +685,7 @@ private:
             m_r.note = std::move(note);
         const int64_t now = m_clock.monotonicNs();
         m_r.durationNs = now - m_start;
-        m_r.latencyNs = now - (m_req.triggerMonoNs ? m_req.triggerMonoNs : m_start);
+        m_r.latencyNs = now - triggerNs();
         m_r.finishedAtNs = m_clock.realtimeNs();
         return m_r;
     }

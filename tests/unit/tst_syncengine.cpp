@@ -688,12 +688,17 @@ private slots:
         // only verifies learned from, every set would land 500 us behind until
         // the attempts ran out (seen in a CI-like run: 9 sets, +510 us). The
         // quiet re-measure after the first set teaches the delay.
-        RefineRig rig;
-        rig.agent.setDelaysNs = {700'000};
-        rig.agent.onSet = [&rig] {
-            rig.agent.busyRttsNs = std::deque<int64_t>(std::size_t(15), 1'600'000);
+        // The set lands 500 us behind the model's estimate; the next
+        // `busy` reads after each set take 1.6 ms (the floor is 0.4 ms).
+        const auto busyAfterEverySet = [](RefineRig& rig, std::size_t busy) {
+            rig.agent.setDelaysNs = {700'000};
+            rig.agent.onSet = [&rig, busy] {
+                rig.agent.busyRttsNs = std::deque<int64_t>(busy, 1'600'000);
+            };
+            rig.req.policy.refineWindowNs = 5'000'000'000;
         };
-        rig.req.policy.refineWindowNs = 5'000'000'000;
+        RefineRig rig;
+        busyAfterEverySet(rig, 15); // the verify: every sample busy
         SyncResult r = rig.run();
         QCOMPARE(r.outcome, Outcome::Synced);
         QCOMPARE(rig.agent.sets, 2);
@@ -701,12 +706,7 @@ private slots:
         QVERIFY(rig.delay.observations >= 1);
         // A re-measure too long after the set teaches nothing (the guest drifts).
         RefineRig late;
-        late.agent.setDelaysNs = {700'000};
-        late.agent.onSet = [&late] {
-            late.agent.busyRttsNs = std::deque<int64_t>(std::size_t(15), 1'600'000);
-            late.agent.busyRttsNs.insert(late.agent.busyRttsNs.end(), std::size_t(300), 1'600'000);
-        };
-        late.req.policy.refineWindowNs = 5'000'000'000;
+        busyAfterEverySet(late, 315); // busy for more than a second of re-measures
         late.run();
         QCOMPARE(late.delay.observations, 0);
     }
