@@ -323,6 +323,13 @@ cmd_migrate() {
 
 # ---- system mode: libvirtd (and virtlogd) started by hand ------------------
 SYSTEM_SOCK=/run/libvirt/libvirt-sock
+# unix_socket_answers PATH: something accepts connections on that socket.
+unix_socket_answers() {
+    python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(2)
+s.connect(sys.argv[1])' "$1" 2>/dev/null
+}
 system_start() {
     getent passwd libvirt-qemu >/dev/null ||
         { echo "lab system: libvirt-daemon-system is not installed" >&2; exit 1; }
@@ -331,7 +338,18 @@ system_start() {
     fi
     mkdir -p /run/libvirt
     # QEMU's logs go through virtlogd (socket-activated where systemd runs).
-    [ -S /run/libvirt/virtlogd-sock ] || virtlogd -d -p /run/clocklab-virtlogd.pid
+    # A socket file alone proves nothing: a virtlogd that was killed leaves
+    # its sockets behind (CI once failed every system case on "Connection
+    # refused" there), so it is tried, and a dead one replaced.
+    if ! unix_socket_answers /run/libvirt/virtlogd-sock; then
+        rm -f /run/libvirt/virtlogd-sock /run/libvirt/virtlogd-admin-sock
+        virtlogd -d -p /run/clocklab-virtlogd.pid
+        local until=$(( $(date +%s) + 10 ))
+        until unix_socket_answers /run/libvirt/virtlogd-sock; do
+            [ "$(date +%s)" -lt "$until" ] || { echo "lab system: virtlogd did not come up" >&2; exit 1; }
+            sleep 0.1 # polling the daemon's socket, bounded by the deadline
+        done
+    fi
     # Debian lets the libvirt group in through polkit (60-libvirt.rules),
     # which needs the system D-Bus; this test machine has none, so the same
     # access is given by the socket's group and mode alone.
