@@ -436,18 +436,48 @@ case_system_save_restore() {
 DEBIAN_READ_AFTER_S=${DEBIAN_READ_AFTER_S:-3}
 DEBIAN_EARLY_MAX_US=${DEBIAN_EARLY_MAX_US:-1000}
 DEBIAN_RESIDUAL_MAX_US=${DEBIAN_RESIDUAL_MAX_US:-1000}
+# A set that lands off (the guest busy at that moment) leaves the guest there
+# until the set's reply -- up to ~2.7 s here (hwclock) -- lets the daemon verify
+# and set again. Measured: 3 of 56 sets after a resume landed beyond 1 ms
+# (one refine set -1027 us, its reply 1993 ms), and CI once read -16.5 ms at +3 s.
+# Such a reading is no failure of the daemon if the daemon's own verify saw the
+# excursion (its log) and the guest is back within the bound within
+# DEBIAN_RECOVER_S; a daemon that did not notice, or does not correct, fails.
+DEBIAN_RECOVER_S=${DEBIAN_RECOVER_S:-3}
 
 # debian_check GUEST WHAT EVENT-PATTERN, right after the event's command
 # returned: the reading DEBIAN_READ_AFTER_S later within DEBIAN_EARLY_MAX_US (no
-# claim: an independent reading), then the daemon's verdict, within
-# DEBIAN_RESIDUAL_MAX_US and agreeing with the ruler.
+# claim: an independent reading; an excursion the daemon saw and corrected
+# passes, see above), then the daemon's verdict, within DEBIAN_RESIDUAL_MAX_US
+# and agreeing with the ruler.
 debian_check() {
     local g=$1 what=$2 pattern=$3
     sleep "$DEBIAN_READ_AFTER_S" # the reading moment is the scenario, not a synchronisation
-    assert_offset_within "$g" "$DEBIAN_EARLY_MAX_US" "$what, read at +${DEBIAN_READ_AFTER_S} s"
+    offset_within "$g" "$DEBIAN_EARLY_MAX_US" "$what, read at +${DEBIAN_READ_AFTER_S} s" ||
+        excursion_corrected "$g" "$what" "$DEBIAN_EARLY_MAX_US"
     wait_log "$g: $pattern: (synced|approximate)" 60
     RESIDUAL_MAX_US=$DEBIAN_RESIDUAL_MAX_US
     assert_residual "$g" "$what (the daemon's verdict)"
+}
+
+# excursion_corrected GUEST WHAT MAX_US, after a reading beyond MAX_US: the
+# ruler reads the guest within MAX_US again before DEBIAN_RECOVER_S have
+# passed, and by then the daemon's log (since the mark) shows a verify of its
+# own beyond MAX_US: it saw the excursion, it did not just get lucky.
+excursion_corrected() {
+    local g=$1 what=$2 max_us=$3 excursion=$OFFSET_US seen deadline
+    deadline=$(( $(date +%s) + DEBIAN_RECOVER_S ))
+    until offset_within "$g" "$max_us" "$what, after an excursion of $excursion us"; do
+        [ "$(date +%s)" -lt "$deadline" ] ||
+            fail "$g: $what: offset $excursion us at +${DEBIAN_READ_AFTER_S} s and still $OFFSET_US us ${DEBIAN_RECOVER_S} s later: not corrected"
+        sleep 0.2 # polling the guest's clock, bounded by the deadline
+    done
+    seen=$(tail -n "+$((LOG_MARK + 1))" "$DAEMON_LOG" | python3 -c 'import re,sys
+bound = float(sys.argv[1])
+print(" ".join(m.group(1) for m in re.finditer(r"verified ([+-]?\d+) us", sys.stdin.read())
+               if abs(float(m.group(1))) > bound))' "$max_us")
+    [ -n "$seen" ] || fail "$g: $what: offset $excursion us at +${DEBIAN_READ_AFTER_S} s, beyond the bound $max_us us, and no verify of the daemon saw an offset beyond it"
+    log "$g: $what: the excursion at +${DEBIAN_READ_AFTER_S} s was seen by the daemon's verify ($seen us) and corrected"
 }
 
 # guest_run GUEST CMD ARGS...: CMD's output in the guest (its main agent's guest-exec).
