@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <variant>
 
 Q_LOGGING_CATEGORY(lcEngine, "clocksync.engine", QtInfoMsg)
 
@@ -436,27 +437,31 @@ public:
     // Nullopt: it yielded again (a first set waits for a worker).
     std::optional<SyncResult> refine()
     {
-        m_yielded = true;
+        m_deferredOnce = true; // resumed: the one deferral to first sets is spent
         return rounds();
     }
 
     int64_t pendingOffsetNs() const { return std::llabs(m_last.offsetNs); }
 
 private:
+    // What settle() decided when the sync goes on: set now, or give the
+    // worker back (refine() resumes).
+    enum class Next { Set, Yield };
+
     std::optional<SyncResult> rounds()
     {
         while (!shouldStop(m_sets + 1, m_p.attempts, m_r.after, m_lim)) {
             if (refining()) {
-                if (!m_yielded && m_req.othersWaiting && m_req.othersWaiting()) {
-                    m_yielded = true;
+                // Other guests' first sets come before this refine, once.
+                if (!m_deferredOnce && m_req.othersWaiting && m_req.othersWaiting()) {
+                    m_deferredOnce = true;
                     return std::nullopt;
                 }
-                if (std::optional<SyncResult> done = settle())
-                    return done;
-                if (m_yieldNow) {
-                    m_yieldNow = false;
+                std::variant<SyncResult, Next> settled = settle();
+                if (SyncResult* done = std::get_if<SyncResult>(&settled))
+                    return std::move(*done);
+                if (std::get<Next>(settled) == Next::Yield)
                     return std::nullopt;
-                }
             }
             std::optional<SyncResult> done = round(m_sets + 1);
             leaveGate(); // held for one set and its verify
@@ -500,15 +505,16 @@ private:
     // guest in phase 1, no other refine -- then re-measures: outside the
     // tolerance again, or quiet and worth a set, it sets (gate held until
     // the verify); quiet and done, it ends; not quiet even alone, it waits
-    // on. The refine window bounds it all.
-    std::optional<SyncResult> settle()
+    // on; the gate taken while first sets wait for a worker, it yields. The
+    // refine window bounds it all.
+    std::variant<SyncResult, Next> settle()
     {
         if (m_p.refineWindowNs <= 0)
-            return std::nullopt; // refine at once (the engine before issue 16)
+            return Next::Set; // refine at once (the engine before issue 16)
         const int64_t deadline = m_coarseMonoNs + m_p.refineWindowNs;
         for (int64_t pause = kFirstQuietPauseNs;; pause = std::min(2 * pause, kMaxQuietPauseNs)) {
             if (std::optional<SyncResult> gone = confirmRunning())
-                return gone;
+                return std::move(*gone);
             if (enterGate()) {
                 Expected<Measurement> v =
                     measure(m_agent, samplesFor(m_p, m_delay), m_delay.bestRttNs);
@@ -519,19 +525,18 @@ private:
                 m_r.after = m_last = *v;
                 ++m_r.remeasures;
                 if (!inTolerance(*v, m_lim))
-                    return std::nullopt; // left its tolerance: set at once
+                    return Next::Set; // left its tolerance: set at once
                 if (quietPath(*v, m_delay)) {
                     std::string note;
                     if (std::optional<Outcome> o =
                             verdict(*v, m_lim, m_rtc, stopJitterNs(m_delay), note))
                         return finish(*o, note);
-                    return std::nullopt; // quiet, alone, and worth a set
+                    return Next::Set; // quiet, alone, and worth a set
                 }
                 leaveGate();
             } else if (m_req.othersWaiting && m_req.othersWaiting()) {
                 // Waiting for the gate would hold a worker that a first set needs.
-                m_yieldNow = true;
-                return std::nullopt;
+                return Next::Yield;
             }
             if (m_clock.monotonicNs() + pause > deadline)
                 return finish(Outcome::Approximate,
@@ -710,11 +715,10 @@ private:
     Limits m_lim;
     Measurement m_last; // the latest measurement: what the next set aims from
     int m_sets = 0;
-    bool m_yielded = false;
+    bool m_deferredOnce = false; // this refine stepped back for first sets (or was resumed)
     bool m_setFromQuiet = true;
     bool m_inPhase1 = false; // counted in the gate's phase 1
     bool m_inGate = false;
-    bool m_yieldNow = false;
     int64_t m_coarseMonoNs = 0;
     struct UnlearnedSet
     {
