@@ -23,19 +23,24 @@ bad=$(grep -rlE '#include "(daemon|controlserver|controlhandler|reporter|metrics
 [ -z "$bad" ] || fail "the CLI includes daemon code: $bad"
 
 # 2. Link lines. The daemon has no CLI objects, the CLI no daemon objects.
+# Each tool's output is taken whole before it is searched: `tool | grep -q`
+# under pipefail fails when grep stops reading early (the tool dies of
+# SIGPIPE), which turned a match into "no match" -- CI once failed the
+# ASan build's "does the daemon link libvirt" on exactly that.
+has() { grep -qE "$2" <<<"$1"; }
 daemon=$build/agent/virt-clocksyncd
 cli=$build/agent/virt-clocksync
-nm -C "$daemon" | grep -q 'clocksync::cli::' && fail "virt-clocksyncd contains CLI code"
-nm -C "$cli" | grep -qE 'clocksync::(Daemon|ControlServer|ControlHandler|Reporter)::' &&
+! has "$(nm -C "$daemon")" 'clocksync::cli::' || fail "virt-clocksyncd contains CLI code"
+! has "$(nm -C "$cli")" 'clocksync::(Daemon|ControlServer|ControlHandler|Reporter)::' ||
     fail "virt-clocksync contains daemon code"
 # Tests of the core link no libvirt and no Qt Network; the daemon's wiring
 # (tst_daemon: its /metrics endpoint is Qt Network) no libvirt.
 for t in tst_syncengine tst_tracker tst_config tst_driftwatch; do
-    ! ldd "$build/tests/$t" | grep -qE 'libvirt|Qt6Network' || fail "$t links libvirt or Qt Network"
+    ! has "$(ldd "$build/tests/$t")" 'libvirt|Qt6Network' || fail "$t links libvirt or Qt Network"
 done
-! ldd "$build/tests/tst_daemon" | grep -q 'libvirt' || fail "tst_daemon links libvirt"
+! has "$(ldd "$build/tests/tst_daemon")" 'libvirt' || fail "tst_daemon links libvirt"
 # The programs link what they need.
-ldd "$daemon" | grep -q 'libvirt.so' || fail "virt-clocksyncd does not link libvirt?"
+has "$(ldd "$daemon")" 'libvirt\.so' || fail "virt-clocksyncd does not link libvirt?"
 # 3. Every source file says its license (LICENSE: Apache-2.0).
 bad=$(find "$src/agent" "$src/qga" "$src/tests" "$src/contrib" "$src/conf" \
         -path "$src/tests/fuzz/corpus" -prune -o \
