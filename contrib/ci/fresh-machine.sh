@@ -44,7 +44,8 @@ rm -f /run/clocklab-libvirtd.pid /run/clocklab-virtlogd.pid /run/clocklab-libvir
 rm -rf /var/lib/clocklab-system
 ! dpkg -s virt-clocksync >/dev/null 2>&1 || dpkg --purge virt-clocksync >/dev/null
 rm -rf /var/lib/clocklab /run/clocklab-runtime /tmp/clocklab /tmp/clocksync-e2e.* \
-    /tmp/virt-clocksync-demo.* /tmp/virt-clocksyncd.*.log /tmp/clocksync-mutants.*
+    /tmp/virt-clocksync-demo.* /tmp/virt-clocksyncd.*.log /tmp/clocksync-mutants.* \
+    /tmp/clocksync-fresh-e2e-results.txt
 [ "$keep_cache" -eq 1 ] || rm -rf /var/cache/virt-clocksync-lab
 # An interrupted Debian guest build: mmdebstrap may have left its /proc and
 # /dev mounts in the tree (a /dev there is the host's own): unmount first,
@@ -61,6 +62,10 @@ rc=0
 (cd "$work/repo" && CI=true bash .ci/run) 2>&1 | tee "$work/ci.log" || rc=$?
 echo
 echo "== fresh-machine: .ci/run exit $rc after $(( $(date +%s) - start )) s"
+# Every ruler reading of the e2e run (one RESULT line each), kept: the clone goes.
+if cp "$work/repo/build/default/e2e-results.txt" /tmp/clocksync-fresh-e2e-results.txt 2>/dev/null; then
+    echo "== e2e readings: /tmp/clocksync-fresh-e2e-results.txt"
+fi
 grep -E "tests passed|Total Test time|\*\*\*(Failed|Skipped)|Not Run|Passed +[0-9.]+ sec" "$work/ci.log" |
     grep -E "tests passed|Total Test time|Failed|Skipped|Not Run" || true
 exit "$rc"
