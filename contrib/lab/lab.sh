@@ -344,9 +344,9 @@ system_start() {
     if ! unix_socket_answers /run/libvirt/virtlogd-sock; then
         rm -f /run/libvirt/virtlogd-sock /run/libvirt/virtlogd-admin-sock
         virtlogd -d -p /run/clocklab-virtlogd.pid
-        local until=$(( $(date +%s) + 10 ))
+        local logd_deadline=$(( $(date +%s) + 10 ))
         until unix_socket_answers /run/libvirt/virtlogd-sock; do
-            [ "$(date +%s)" -lt "$until" ] || { echo "lab system: virtlogd did not come up" >&2; exit 1; }
+            [ "$(date +%s)" -lt "$logd_deadline" ] || { echo "lab system: virtlogd did not come up" >&2; exit 1; }
             sleep 0.1 # polling the daemon's socket, bounded by the deadline
         done
     fi

@@ -253,11 +253,6 @@ print("%.1f\t(+/-%.1f, RTT %.1f us, median RTT %.1f us)" % (r["offset_ns"] / 1e3
         "$OFFSET_US" "$max_us"
 }
 
-# assert_offset_within GUEST MAX_US WHAT: offset_within, or the case fails.
-assert_offset_within() {
-    offset_within "$@" || fail "$1: $3: offset $OFFSET_US us, beyond the bound $2 us"
-}
-
 lab_up() { $LAB up "$@"; }
 
 # pause_resume GUEST SECONDS: the scenario of most cases, a pause of that
