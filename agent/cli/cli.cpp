@@ -213,14 +213,11 @@ int help(const QStringList& topics)
     return ExitOk;
 }
 
-Invocation invocation(const QCommandLineParser& p)
+Invocation invocation(const QCommandLineParser& p, const ConfigParse& config)
 {
     Invocation in;
     in.uri = p.value("connect");
     in.json = p.isSet("json");
-    const ConfigParse config = loadEffectiveConfig(p.value("config"));
-    for (const QString& w : config.warnings)
-        std::fprintf(stderr, "virt-clocksync: %s\n", qPrintable(w));
     in.config = config.config;
     in.control = controlPath(p.value("control"), in.config.controlSocket, in.uri);
     in.args = p.positionalArguments();
@@ -272,7 +269,14 @@ int run(const QStringList& argv)
     const qsizetype n = p.positionalArguments().size();
     if (n < cmd->minArgs || (cmd->maxArgs >= 0 && n > cmd->maxArgs))
         return fail(ExitUsage, QStringLiteral("usage: virt-clocksync %1 %2").arg(cmd->name, cmd->args));
-    return cmd->run(invocation(p));
+    // The daemon refuses a config it cannot read; so does the CLI, whose
+    // defaults (policy, control socket) come from it.
+    const ConfigParse config = loadEffectiveConfig(p.value("config"));
+    for (const QString& e : config.errors)
+        std::fprintf(stderr, "virt-clocksync: %s\n", qPrintable(e));
+    if (!config.ok())
+        return fail(ExitUsage, "the config has errors (see above): fix it, or pass --config FILE");
+    return cmd->run(invocation(p, config));
 }
 
 } // namespace clocksync::cli

@@ -2,6 +2,7 @@
 // Read-only checks: check-host, check-guest. Each probes into JSON first and
 // prints from that, so --json and the text show the same facts.
 #include "common.h"
+#include "libvirtbackend.h"
 #include "controlprotocol.h"
 #include "domainxml.h"
 #include "guesthealth.h"
@@ -49,10 +50,22 @@ struct GuestProbe
 GuestProbe probeAgent(const Invocation& in, const std::shared_ptr<virDomain>& dom)
 {
     GuestProbe p{{{"domain", in.args[0].toStdString()}}};
-    qga::CString xml(virDomainGetXMLDesc(dom.get(), 0));
-    const DomainFacts facts = parseDomainFacts(QString::fromUtf8(xml ? xml.get() : ""));
-    p.j["agent_channel"] = facts.agentChannel;
-    p.j["agent_connected"] = facts.agentConnected ? json(*facts.agentConnected) : json(nullptr);
+    const qga::Expected<DomainFacts> facts = LibvirtBackend::facts(dom.get());
+    if (!facts) {
+        p.j["domain_xml_error"] = facts.error().message;
+        p.code = ExitFailure;
+        return p;
+    }
+    p.j["agent_channel"] = facts->agentChannel;
+    p.j["agent_connected"] = facts->agentConnected ? json(*facts->agentConnected) : json(nullptr);
+    const SyncPlan plan = planFor(in.config, dom.get());
+    p.j["synced_by_daemon"] = !plan.skip;
+    if (plan.skip)
+        p.j["left_alone"] = *plan.skip;
+    else
+        p.j["intended_offset_ns"] = plan.target.shiftNs;
+    if (plan.configProblem)
+        p.code = ExitFailure;
     // guest-info has no typed libvirt API: this one call goes through
     // virDomainQemuAgentCommand (libvirt marks the domain "custom-ga-command").
     qga::RawLibvirtAgent raw(dom, qga::SystemClock::instance(), in.config.agentTimeoutSeconds);
@@ -70,7 +83,7 @@ GuestProbe probeAgent(const Invocation& in, const std::shared_ptr<virDomain>& do
     qga::LibvirtAgent agent(dom, qga::SystemClock::instance(), in.config.agentTimeoutSeconds);
     if (auto m = measure(agent, in.config.policy.samples)) {
         p.j["offset"] = measurementToJson(*m);
-        const SyncPolicy policy = effectivePolicy(in.config, dom.get(), nullptr);
+        const SyncPolicy policy = planFor(in.config, dom.get()).policy;
         if (std::llabs(m->offsetNs) > policy.skipBelowNs && p.code == ExitOk)
             p.code = ExitOutOfTolerance;
     }
@@ -80,7 +93,8 @@ GuestProbe probeAgent(const Invocation& in, const std::shared_ptr<virDomain>& do
 // --deep: the guest's own timekeeping, only if its policy allows guest-exec.
 json probeDeep(const Invocation& in, const std::shared_ptr<virDomain>& dom)
 {
-    if (!effectivePolicy(in.config, dom.get(), nullptr).allowGuestExec)
+    const SyncPlan plan = planFor(in.config, dom.get());
+    if (plan.configProblem || !plan.policy.allowGuestExec)
         return {{"skipped",
                  "not checked: the guest's clocksource, ptp_kvm and /dev/ptp*, and its time daemon "
                  "(chronyd/ntpd/timesyncd) and sync state; these need guest-exec, which this "
@@ -132,7 +146,18 @@ void printDeep(const json& d)
 
 void printGuest(const json& j)
 {
+    if (j.contains("domain_xml_error")) {
+        std::printf("domain XML                %s\n",
+                    j["domain_xml_error"].get<std::string>().c_str());
+        return;
+    }
     std::printf("agent channel configured  %s\n", yn(j["agent_channel"].get<bool>()));
+    if (j.contains("left_alone"))
+        std::printf("synced by the daemon      no: %s\n",
+                    j["left_alone"].get<std::string>().c_str());
+    else
+        std::printf("synced by the daemon      yes, to host UTC %s\n",
+                    formatOffset(j.value("intended_offset_ns", int64_t(0))).c_str());
     std::printf("agent connected           %s\n",
                 j["agent_connected"].is_null() ? "unknown" : yn(j["agent_connected"].get<bool>()));
     if (j.contains("agent_error")) {

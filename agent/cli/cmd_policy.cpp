@@ -64,13 +64,21 @@ int cmdPolicy(const Invocation& in)
         if (auto e = setPolicyKey(o, s.left(eq), s.mid(eq + 1)))
             return fail(ExitUsage, *e);
     }
-    if (clear || !sets.isEmpty()) {
+    const bool written = clear || !sets.isEmpty();
+    if (written) {
         if (auto w = LibvirtBackend::writePolicy(dom.get(), o); !w)
             return fail(ExitFailure, QString::fromStdString(w.error().message));
     }
-    for (const QString& w : current->warnings)
-        std::fprintf(stderr, "virt-clocksync: %s: metadata %s\n", qPrintable(in.args[0]),
-                     qPrintable(w));
+    if (!written && !current->ok()) {
+        // The daemon leaves the guest alone until the metadata is fixed; the
+        // effective settings would be a guess.
+        for (const QString& e : current->errors)
+            std::fprintf(stderr, "virt-clocksync: %s: %s\n", qPrintable(in.args[0]), qPrintable(e));
+        return fail(ExitFailure, QStringLiteral("%1: its policy metadata cannot be understood: the "
+                                                "daemon leaves this guest alone until it is fixed "
+                                                "(virt-clocksync policy %1 --clear, or --set)")
+                                     .arg(in.args[0]));
+    }
     printPolicy(in, o);
     return ExitOk;
 }

@@ -5,6 +5,7 @@
 #include "controlprotocol.h"
 
 #include "libvirtagent.h"
+#include "shiftedagent.h"
 #include "socketagent.h"
 #include "syncengine.h"
 
@@ -18,10 +19,14 @@ using nlohmann::json;
 namespace {
 
 // Through the daemon (it serialises with its own syncs); nullopt if none runs.
-std::optional<int> syncViaDaemon(const Invocation& in, bool all)
+std::optional<int> syncViaDaemon(const Invocation& in, bool all, const RequestTuning& tuning)
 {
     json req = daemonRequest("sync");
     req["all"] = all;
+    if (tuning.samples > 0)
+        req["samples"] = tuning.samples;
+    if (tuning.attempts > 0)
+        req["attempts"] = tuning.attempts;
     req["domains"] = json::array();
     for (const QString& a : in.args)
         req["domains"].push_back(a.toStdString());
@@ -56,32 +61,42 @@ QStringList runningDomains(virConnectPtr conn)
     return names;
 }
 
+// Decided as the daemon decides (planSync): a guest the daemon would leave
+// alone is left alone, and a guest meant to run at host + adjustment is set there.
 SyncResult syncOne(const Invocation& in, const std::shared_ptr<virDomain>& dom,
-                   const QString& name, int samples, int attempts)
+                   const QString& name, const RequestTuning& tuning)
 {
-    QStringList warnings;
     SyncRequest req;
     req.trigger = Trigger::Request;
     req.triggerMonoNs = qga::SystemClock::instance().monotonicNs();
-    req.policy = effectivePolicy(in.config, dom.get(), &warnings);
-    for (const QString& w : warnings)
-        std::fprintf(stderr, "virt-clocksync: %s: metadata %s\n", qPrintable(name), qPrintable(w));
-    if (samples)
-        req.policy.samples = samples;
-    if (attempts)
-        req.policy.attempts = attempts;
+    const SyncPlan plan = planFor(in.config, dom.get());
+    if (plan.skip) {
+        SyncResult r;
+        r.domain = name.toStdString();
+        r.outcome = Outcome::Skipped;
+        r.note = *plan.skip;
+        r.configProblem = plan.configProblem;
+        return r;
+    }
+    req.policy = plan.policy;
+    tuning.applyTo(req.policy);
     req.stillRunning = [d = dom.get()] {
         int state = 0, reason = 0;
         return virDomainGetState(d, &state, &reason, 0) == 0 && state == VIR_DOMAIN_RUNNING;
     };
-    qga::LibvirtAgent agent(dom, qga::SystemClock::instance(), in.config.agentTimeoutSeconds);
+    std::unique_ptr<qga::GuestAgent> agent = std::make_unique<qga::LibvirtAgent>(
+        dom, qga::SystemClock::instance(), in.config.agentTimeoutSeconds);
+    if (plan.target.shiftNs != 0)
+        agent = std::make_unique<ShiftedAgent>(std::move(agent), plan.target.shiftNs);
     DelayModel delay;
-    SyncResult r = runSync(agent, qga::SystemClock::instance(), req, delay);
+    SyncResult r = runSync(*agent, qga::SystemClock::instance(), req, delay);
     r.domain = name.toStdString();
+    if (!plan.target.note.empty())
+        r.note = r.note.empty() ? plan.target.note : r.note + "; " + plan.target.note;
     return r;
 }
 
-int syncDirect(const Invocation& in, bool all, int samples, int attempts)
+int syncDirect(const Invocation& in, bool all, const RequestTuning& tuning)
 {
     Connection c = openLibvirt(in.uri);
     if (!c.conn)
@@ -96,7 +111,7 @@ int syncDirect(const Invocation& in, bool all, int samples, int attempts)
             worst = std::max(worst, fail(ExitFailure, err));
             continue;
         }
-        const SyncResult r = syncOne(in, dom, name, samples, attempts);
+        const SyncResult r = syncOne(in, dom, name, tuning);
         if (in.json)
             out.push_back(resultToJson(r));
         else
@@ -121,10 +136,12 @@ int cmdSync(const Invocation& in)
     const bool all = in.isSet("all");
     if (all == !in.args.isEmpty())
         return fail(ExitUsage, "sync takes DOMAIN... or --all (see virt-clocksync help sync)");
-    if (!samples && !attempts)
-        if (std::optional<int> code = syncViaDaemon(in, all))
-            return *code;
-    return syncDirect(in, all, samples, attempts);
+    // A running daemon does the sync (never a second one beside its own);
+    // without one, this process does it, deciding as the daemon would.
+    const RequestTuning tuning{samples, attempts};
+    if (std::optional<int> code = syncViaDaemon(in, all, tuning))
+        return *code;
+    return syncDirect(in, all, tuning);
 }
 
 int cmdOffset(const Invocation& in)
@@ -144,7 +161,7 @@ int cmdOffset(const Invocation& in)
         std::shared_ptr<virDomain> dom;
         if (int code = openDomain(in.uri, name, c, dom))
             return code;
-        policy = effectivePolicy(in.config, dom.get(), nullptr);
+        policy = planFor(in.config, dom.get()).policy;
         agent = std::make_unique<qga::LibvirtAgent>(dom, qga::SystemClock::instance(),
                                                     in.config.agentTimeoutSeconds);
     }

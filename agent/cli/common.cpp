@@ -87,15 +87,9 @@ int openDomain(const QString& uri, const QString& name, Connection& c,
     return dom ? 0 : fail(ExitFailure, err);
 }
 
-SyncPolicy effectivePolicy(const DaemonConfig& config, virDomainPtr dom, QStringList* warnings)
+SyncPlan planFor(const DaemonConfig& config, virDomainPtr dom, Trigger t)
 {
-    SyncPolicy p = config.policy;
-    if (auto parsed = LibvirtBackend::readPolicy(dom)) {
-        if (warnings)
-            *warnings += parsed->warnings;
-        p = applyOverride(p, parsed->policy);
-    }
-    return p;
+    return planSync(t, config.policy, LibvirtBackend::readPolicy(dom), LibvirtBackend::facts(dom));
 }
 
 int countOption(const Invocation& in, const char* name, int max)

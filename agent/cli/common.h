@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "config.h"
 #include "libvirthandles.h"
+#include "syncplan.h"
 #include "syncresult.h"
 
 #include <nlohmann/json.hpp>
@@ -58,8 +59,10 @@ std::shared_ptr<virDomain> lookupDomain(virConnectPtr conn, const QString& name,
 // Connects and looks the domain up; 0, or the exit code after printing why.
 int openDomain(const QString& uri, const QString& name, Connection& c,
                std::shared_ptr<virDomain>& dom);
-// The config's defaults overridden by the domain's metadata.
-SyncPolicy effectivePolicy(const DaemonConfig& config, virDomainPtr dom, QStringList* warnings);
+// What a sync of this domain does -- its policy (the config's defaults with
+// the domain's metadata) and intended time (its live XML), or why it is left
+// alone -- decided by the core's planSync, as the daemon decides.
+SyncPlan planFor(const DaemonConfig& config, virDomainPtr dom, Trigger t = Trigger::Request);
 // N from a --samples/--attempts style option in 1..max; 0 if not given, -1 if invalid.
 int countOption(const Invocation& in, const char* name, int max);
 

@@ -25,49 +25,61 @@ QString formatConfig(const DaemonConfig& c)
 
 namespace {
 
-void warn(QStringList& warnings, const QString& where, const QString& what)
+QStringList keysOf(const QString& section)
 {
-    warnings << where + ": " + what + ", ignoring";
+    QStringList keys;
+    for (const Setting& s : settings())
+        if (s.section && section == QLatin1String(s.section))
+            keys << QLatin1String(s.key);
+    return keys;
 }
 
-} // namespace
-
-namespace {
+QString didYouMean(const QString& word, const QStringList& candidates)
+{
+    const QString m = closestMatch(word, candidates);
+    return m.isEmpty() ? QString() : QStringLiteral(" (did you mean '%1'?)").arg(m);
+}
 
 // One line of the file; section is the current section (updated by headers).
 void parseLine(QString line, QString& section, ConfigParse& out, const QString& where)
 {
-    auto warnHere = [&](const QString& what) { warn(out.warnings, where, what); };
+    auto errorHere = [&](const QString& what) { out.errors << where + ": " + what; };
     line = line.trimmed();
     if (line.isEmpty() || line.startsWith('#') || line.startsWith(';'))
         return;
     if (line.startsWith('[')) {
         if (!line.endsWith(']')) {
-            warnHere(QStringLiteral("malformed section header '%1'").arg(line));
+            errorHere(QStringLiteral("malformed section header '%1'").arg(line));
             section = QStringLiteral("?");
             return;
         }
         section = line.mid(1, line.size() - 2).trimmed();
         if (section != "daemon" && section != "sync")
-            warnHere(QStringLiteral("unknown section [%1]").arg(section));
+            errorHere(QStringLiteral("unknown section [%1]%2")
+                         .arg(section, didYouMean(section, {"daemon", "sync"})));
         return;
     }
     const qsizetype eq = line.indexOf('=');
     if (eq <= 0)
-        return warnHere(QStringLiteral("expected 'key = value', got '%1'").arg(line));
+        return errorHere(QStringLiteral("expected 'key = value', got '%1'").arg(line));
     const QString key = line.left(eq).trimmed();
     QString value = line.mid(eq + 1).trimmed();
     if (const qsizetype hash = value.indexOf(" #"); hash >= 0)
         value = value.left(hash).trimmed();
     if (section.isEmpty())
-        return warnHere(QStringLiteral("key '%1' outside of a section").arg(key));
+        return errorHere(QStringLiteral("key '%1' outside of a section").arg(key));
     if (section != "daemon" && section != "sync")
         return; // reported with the section
     const Setting* s = findSetting(qPrintable(section), key);
-    if (!s)
-        return warnHere(QStringLiteral("unknown key '%1' in [%2]").arg(key, section));
+    if (!s) {
+        QString hint = didYouMean(key, keysOf(section));
+        const QString other = section == "daemon" ? "sync" : "daemon";
+        if (hint.isEmpty() && findSetting(qPrintable(other), key))
+            hint = QStringLiteral(" (it belongs in [%1])").arg(other);
+        return errorHere(QStringLiteral("unknown key '%1' in [%2]%3").arg(key, section, hint));
+    }
     if (auto err = applySetting(*s, out.config, value))
-        warnHere(*err);
+        errorHere(*err);
 }
 
 } // namespace
@@ -89,8 +101,7 @@ ConfigParse loadOne(const QString& path, DaemonConfig base)
     QFile f(path);
     if (!f.open(QIODevice::ReadOnly)) {
         ConfigParse out{std::move(base), {}};
-        out.warnings
-            << QStringLiteral("%1: cannot read (%2), using defaults").arg(path, f.errorString());
+        out.errors << QStringLiteral("%1: cannot read (%2)").arg(path, f.errorString());
         return out;
     }
     const QByteArray data = f.read(1024 * 1024);
@@ -104,7 +115,7 @@ ConfigParse withDropIns(ConfigParse out, const QString& path)
     for (const QString& name : names) {
         ConfigParse next = loadOne(dir.filePath(name), out.config);
         out.config = next.config;
-        out.warnings += next.warnings;
+        out.errors += next.errors;
     }
     return out;
 }

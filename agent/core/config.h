@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // virt-clocksyncd.conf: INI, line based, the keys of the settings table
-// (settings.h). Unknown sections/keys and bad values are reported as
-// "file:line: ..., ignoring" and the default is kept, so a typo never stops
-// the daemon (systemd-timesyncd / chrony habit).
+// (settings.h). An unknown section or key, a bad value or an unreadable file
+// is an error naming file and line (with a "did you mean" where a key is
+// close): the daemon refuses to start on it and a reload keeps the running
+// config, as chronyd and sshd do -- a typo must never turn syncing on.
 #pragma once
 
 #include "settings.h"
@@ -15,7 +16,8 @@ namespace clocksync {
 struct ConfigParse
 {
     DaemonConfig config;
-    QStringList warnings;
+    QStringList errors; // "file:line: what" each; the config is not to be used if any
+    bool ok() const { return errors.isEmpty(); }
 };
 
 // Every key of the file, by section, in config-file syntax (what
@@ -24,7 +26,7 @@ QString formatConfig(const DaemonConfig& c);
 
 // Parses text on top of base (defaults unless given).
 ConfigParse parseConfig(const QString& text, const QString& fileName, DaemonConfig base = {});
-// Reads and parses a file; an unreadable file is a warning, defaults are kept.
+// Reads and parses a file; an unreadable file is an error.
 // Then its drop-ins, PATH.d/*.conf in name order, each on top of the last
 // (a later file wins), as chrony's confdir and timesyncd's .conf.d do.
 ConfigParse loadConfig(const QString& path);

@@ -69,6 +69,22 @@ qga::Expected<ControlRequest> parseControlRequest(std::string_view line)
             return bad("'all' must be true or false");
         r.all = a->get<bool>();
     }
+    // The CLI's --samples/--attempts, for this request's sync only.
+    struct Count
+    {
+        const char* key;
+        int max;
+        int RequestTuning::*member;
+    };
+    for (const Count& k : {Count{"samples", 1000, &RequestTuning::samples},
+                           Count{"attempts", 10, &RequestTuning::attempts}}) {
+        auto n = j.find(k.key);
+        if (n == j.end())
+            continue;
+        if (!n->is_number_integer() || n->get<int64_t>() < 1 || n->get<int64_t>() > k.max)
+            return bad(std::string("'") + k.key + "' must be 1.." + std::to_string(k.max));
+        r.tuning.*k.member = int(n->get<int64_t>());
+    }
     return r;
 }
 
@@ -123,6 +139,8 @@ json resultToJson(const SyncResult& r)
         j["error"] = {{"kind", qga::errorKindName(r.error->kind)}, {"message", r.error->message}};
     if (!r.note.empty())
         j["note"] = r.note;
+    if (r.configProblem)
+        j["config_problem"] = true;
     return j;
 }
 
@@ -155,6 +173,8 @@ SyncResult resultFromJson(const json& j)
     r.remeasures = int(num("remeasures"));
     r.finishedAtNs = num("finished_at_ns");
     r.note = str("note");
+    if (auto c = j.find("config_problem"); c != j.end() && c->is_boolean())
+        r.configProblem = c->get<bool>();
     if (auto b = j.find("before"); b != j.end() && b->is_object())
         r.before = measurementFromJson(*b);
     if (auto a = j.find("after"); a != j.end() && a->is_object())

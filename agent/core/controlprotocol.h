@@ -29,6 +29,7 @@ struct ControlRequest
     ControlCommand command = ControlCommand::Ping;
     std::vector<std::string> domains;
     bool all = false;
+    RequestTuning tuning; // sync: the CLI's --samples/--attempts
 };
 
 qga::Expected<ControlRequest> parseControlRequest(std::string_view line);

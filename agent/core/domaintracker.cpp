@@ -41,12 +41,14 @@ static bool mayOnlyMeasure(Trigger t)
 }
 
 uint64_t DomainTracker::trigger(const std::string& uuid, const std::string& name, Trigger t,
-                                bool agentReconnecting)
+                                bool agentReconnecting, const RequestTuning& tuning)
 {
     Entry& e = entry(uuid, name);
     const int64_t now = m_clock.monotonicNs();
     if (agentReconnecting)
         e.agentConnected = false;
+    if (tuning.samples > 0 || tuning.attempts > 0)
+        e.tuning = tuning;
     switch (e.state) {
     case DomainState::Syncing:
         // Something happened after the in-flight sync measured: sync again
@@ -55,7 +57,7 @@ uint64_t DomainTracker::trigger(const std::string& uuid, const std::string& name
         // unless the first could only measure.
         if (!e.again || (mayOnlyMeasure(e.again->first) && !mayOnlyMeasure(t)))
             e.again = {t, now};
-        return e.generation + 1;
+        return m_lastGeneration + 1; // whatever starts next has at least this
     case DomainState::WaitingAgent:
         // Coalesced into the pending trigger: nothing has measured yet.
         if (mayOnlyMeasure(e.trigger) && !mayOnlyMeasure(t))
@@ -65,14 +67,17 @@ uint64_t DomainTracker::trigger(const std::string& uuid, const std::string& name
         start(e, t, now);
         return e.generation;
     }
-    return e.generation + 1;
+    return m_lastGeneration + 1;
 }
 
-void DomainTracker::start(Entry& e, Trigger t, int64_t triggerMonoNs)
+void DomainTracker::start(Entry& e, Trigger t, int64_t triggerMonoNs, bool lateRetry)
 {
-    ++e.generation;
+    e.generation = ++m_lastGeneration;
     e.trigger = t;
     e.triggerMonoNs = triggerMonoNs;
+    e.retryNs = std::min(m_firstRetryNs, m_agentWaitNs / 4); // a few tries within the wait
+    if (!lateRetry)
+        e.lateRetries = 0;
     if (e.agentConnected == false)
         waitForAgent(e);
     else
@@ -83,7 +88,10 @@ void DomainTracker::dispatch(Entry& e)
 {
     if (e.agentDeadline)
         e.agentDeadline->stop();
+    if (e.agentRetry)
+        e.agentRetry->stop();
     e.state = DomainState::Syncing;
+    e.connectedWhileSyncing = false;
     e.cancelled = std::make_shared<std::atomic<bool>>(false);
     SyncJob job;
     job.uuid = e.uuid;
@@ -94,6 +102,7 @@ void DomainTracker::dispatch(Entry& e)
     job.delay = e.delay;
     job.generation = e.generation;
     job.cancelled = e.cancelled;
+    job.tuning = std::exchange(e.tuning, {});
     m_scheduler.submit(std::move(job));
 }
 
@@ -110,6 +119,33 @@ void DomainTracker::waitForAgent(Entry& e)
     // The deadline counts from the trigger, not from each retry.
     const int64_t left = e.triggerMonoNs + m_agentWaitNs - m_clock.monotonicNs();
     e.agentDeadline->start(int(std::max<int64_t>(0, left / 1'000'000)));
+    // An agent that stopped answering sends no event when it answers again,
+    // and an event may be lost: try again on a schedule too.
+    armRetry(e, e.retryNs);
+    e.retryNs = std::min(2 * e.retryNs, kMaxAgentRetryNs);
+}
+
+void DomainTracker::armRetry(Entry& e, int64_t delayNs)
+{
+    if (!e.agentRetry) {
+        e.agentRetry = std::make_unique<QTimer>();
+        e.agentRetry->setSingleShot(true);
+        const std::string uuid = e.uuid;
+        connect(e.agentRetry.get(), &QTimer::timeout, this, [this, uuid] { onAgentRetry(uuid); });
+    }
+    e.agentRetry->start(int(std::min<int64_t>(delayNs / 1'000'000, INT32_MAX)));
+}
+
+void DomainTracker::onAgentRetry(const std::string& uuid)
+{
+    auto it = m_domains.find(uuid);
+    if (it == m_domains.end())
+        return;
+    Entry& e = it->second;
+    if (e.state == DomainState::WaitingAgent)
+        dispatch(e);
+    else if (e.state == DomainState::Idle) // a late retry, after the deadline
+        start(e, e.trigger, m_clock.monotonicNs(), true);
 }
 
 void DomainTracker::cancel(const std::string& uuid, const std::string& reason)
@@ -118,18 +154,18 @@ void DomainTracker::cancel(const std::string& uuid, const std::string& reason)
     if (it == m_domains.end())
         return;
     Entry& e = it->second;
+    if (e.agentRetry)
+        e.agentRetry->stop(); // no late retry of a domain paused or stopped
     if (e.again) {
         // A trigger queued behind the running sync will not run: it ends
         // here, so that whoever waits for it (a control request) is answered.
         auto [t, when] = *e.again;
         e.again.reset();
-        const Trigger running = e.trigger;
-        ++e.generation;
-        e.trigger = t;
         SyncResult r = endedWithoutSync(e, Outcome::Cancelled);
+        r.trigger = t;
+        r.generation = ++m_lastGeneration; // the ticket its trigger got
         r.latencyNs = m_clock.monotonicNs() - when;
         r.note = reason;
-        e.trigger = running;
         emit syncFinished(r); // not kept as `last`: the running sync's result will be
     }
     if (e.state == DomainState::Syncing) {
@@ -169,6 +205,8 @@ void DomainTracker::agentState(const std::string& uuid, const std::string& name,
     e.agentConnected = connected;
     if (connected && e.state == DomainState::WaitingAgent)
         dispatch(e);
+    if (connected && e.state == DomainState::Syncing)
+        e.connectedWhileSyncing = true; // a job failing for want of it tries again at once
 }
 
 void DomainTracker::onJobFinished(const JobResult& jr)
@@ -178,22 +216,37 @@ void DomainTracker::onJobFinished(const JobResult& jr)
         return; // forgotten meanwhile
     Entry& e = it->second;
     const SyncResult& r = jr.result;
+    // A job of an entry forgotten and made again (an undefine while a sync
+    // ran, then an event), whose end was already published: not this one's.
+    if (e.state != DomainState::Syncing || r.generation != e.generation)
+        return;
     if (r.ok()) // a failed sync's model is not kept: it may have learned its failure
         e.delay = jr.delay;
     e.state = DomainState::Idle;
     if (jr.policy)
         emit policySeen(e.uuid, e.name, applyOverride(m_defaults, *jr.policy));
 
-    const bool agentMissing = r.outcome == Outcome::Failed && r.error &&
-                              r.error->kind == qga::ErrorKind::AgentUnavailable;
+    // Not connected, or connected and not answering (a busy or stopped guest
+    // agent): not an outcome yet. A "connected" event or the retry timer
+    // releases it; a set that may have landed meanwhile is measured first.
+    const bool agentMissing =
+        r.outcome == Outcome::Failed && r.error &&
+        (r.error->kind == qga::ErrorKind::AgentUnavailable || r.error->kind == qga::ErrorKind::Timeout);
     const bool deadlineLeft = m_clock.monotonicNs() < e.triggerMonoNs + m_agentWaitNs;
-    if (agentMissing && deadlineLeft && !e.cancelled->load()) {
-        // Not an outcome yet: the agent-lifecycle "connected" event releases it.
-        e.agentConnected = false;
-        waitForAgent(e);
-        return;
+    if (agentMissing && !e.cancelled->load()) {
+        e.agentError = r.error;
+        if (e.connectedWhileSyncing && deadlineLeft)
+            return dispatch(e);
+        if (r.error->kind == qga::ErrorKind::AgentUnavailable)
+            e.agentConnected = false;
+        if (deadlineLeft)
+            return waitForAgent(e);
     }
+    if (r.ok())
+        e.lateRetries = 0;
     publish(e, r);
+    if (agentMissing && !e.again)
+        retryLate(e);
     if (e.again) {
         auto [t, when] = *e.again;
         e.again.reset();
@@ -208,14 +261,34 @@ void DomainTracker::onAgentDeadline(const std::string& uuid)
         return;
     Entry& e = it->second;
     e.state = DomainState::Idle;
-    // We do not know any more: the next trigger tries the agent once instead
-    // of waiting for a "connected" event that may have been lost.
+    if (e.agentRetry)
+        e.agentRetry->stop();
+    // We do not know any more: the next try asks the agent instead of
+    // waiting for a "connected" event that may have been lost.
     e.agentConnected.reset();
     SyncResult r = endedWithoutSync(e, Outcome::Failed);
-    r.error = qga::makeError(qga::ErrorKind::AgentUnavailable,
-                             "guest agent did not connect within " +
-                                 std::to_string(m_agentWaitNs / 1'000'000'000) + " s");
+    const std::string within = " within " + std::to_string(m_agentWaitNs / 1'000'000'000) + " s";
+    if (e.agentError && e.agentError->kind == qga::ErrorKind::Timeout)
+        r.error = qga::makeError(qga::ErrorKind::Timeout,
+                                 "guest agent did not answer" + within + " (" +
+                                     e.agentError->message + ")");
+    else
+        r.error = qga::makeError(qga::ErrorKind::AgentUnavailable,
+                                 "guest agent did not connect" + within +
+                                     (e.agentError ? " (" + e.agentError->message + ")" : ""));
+    e.agentError.reset();
     publish(e, std::move(r));
+    retryLate(e);
+}
+
+// Past the deadline the agent is still tried, a few times and ever later:
+// a guest busy for minutes still gets its clock set when it is back.
+void DomainTracker::retryLate(Entry& e)
+{
+    if (e.lateRetries >= kLateRetries)
+        return;
+    armRetry(e, m_agentWaitNs << e.lateRetries);
+    ++e.lateRetries;
 }
 
 SyncResult DomainTracker::endedWithoutSync(const Entry& e, Outcome o) const

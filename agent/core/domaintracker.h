@@ -3,7 +3,9 @@
 //   idle → pending → (waiting for agent) → syncing → idle (result kept)
 // Triggers arriving meanwhile coalesce; a pause/stop cancels pending work and
 // aborts an in-flight sync before it sets anything more. Waiting for the agent
-// is driven by agent-lifecycle events, bounded by a deadline timer.
+// is driven by agent-lifecycle events and retried on a backing-off timer (an
+// agent that stopped answering sends no event), bounded by a deadline; past
+// it, a few later retries (docs/design.md, "Agent waits").
 #pragma once
 
 #include "scheduler.h"
@@ -39,6 +41,12 @@ public:
 
     void setDefaults(const SyncPolicy& p) { m_defaults = p; }
     void setAgentWait(int64_t ns) { m_agentWaitNs = ns; }
+    // The first retry of an agent that is missing or does not answer; each
+    // next one waits twice as long, up to kMaxAgentRetryNs.
+    void setFirstAgentRetry(int64_t ns) { m_firstRetryNs = ns; }
+    static constexpr int64_t kMaxAgentRetryNs = 30'000'000'000;
+    // After the agent-wait deadline: this many later tries, agent-wait x 1, 2, 4.
+    static constexpr int kLateRetries = 3;
 
     // Inputs (main thread).
     // waitForAgent: the agent is known to be reconnecting (restore, migration).
@@ -46,8 +54,9 @@ public:
     // at least the ticket comes from work that started after this trigger
     // (a sync already measuring when it arrives has an older generation).
     // A correcting trigger takes over a queued measure-only drift check.
+    // tuning: an operator's request's own samples/attempts, for its job.
     uint64_t trigger(const std::string& uuid, const std::string& name, Trigger t,
-                     bool waitForAgent = false);
+                     bool waitForAgent = false, const RequestTuning& tuning = {});
     void cancel(const std::string& uuid, const std::string& reason);
     // The domain is gone (undefined): pending work is cancelled (a control
     // request waiting for it is answered) and nothing about it is kept; a
@@ -79,20 +88,31 @@ private:
         Trigger trigger = Trigger::Request;
         int64_t triggerMonoNs = 0;
         std::unique_ptr<QTimer> agentDeadline;
+        std::unique_ptr<QTimer> agentRetry; // tries the agent again while waiting, and late
+        int64_t retryNs = 0;                // the next retry's delay
+        int lateRetries = 0;                // made since the last deadline passed
+        std::optional<qga::Error> agentError; // why the agent is being waited for
+        bool connectedWhileSyncing = false;   // a "connected" event came during the job
         std::shared_ptr<std::atomic<bool>> cancelled;
         std::optional<std::pair<Trigger, int64_t>> again; // arrived while syncing
-        uint64_t generation = 0; // bumped by every start(): which results answer which trigger
+        // Unique across entries (a domain forgotten and seen again gets new
+        // ones): which results answer which trigger, and which are stale.
+        uint64_t generation = 0;
+        RequestTuning tuning; // of a request, for the next job
         DelayModel delay;
         std::optional<SyncResult> last;
     };
 
     Entry& entry(const std::string& uuid, const std::string& name);
     // Idle → waiting for the agent, or straight to syncing.
-    void start(Entry& e, Trigger t, int64_t triggerMonoNs);
+    void start(Entry& e, Trigger t, int64_t triggerMonoNs, bool lateRetry = false);
     void dispatch(Entry& e);
     void waitForAgent(Entry& e);
     void onJobFinished(const JobResult& r);
     void onAgentDeadline(const std::string& uuid);
+    void onAgentRetry(const std::string& uuid);
+    void armRetry(Entry& e, int64_t delayNs);
+    void retryLate(Entry& e);
     void publish(Entry& e, SyncResult r);
     // A result for a wait that ended without a job (cancelled, agent deadline).
     SyncResult endedWithoutSync(const Entry& e, Outcome o) const;
@@ -101,6 +121,8 @@ private:
     const qga::Clock& m_clock;
     SyncPolicy m_defaults;
     int64_t m_agentWaitNs = 60'000'000'000;
+    int64_t m_firstRetryNs = 1'000'000'000;
+    uint64_t m_lastGeneration = 0;
     std::map<std::string, Entry> m_domains;
 };
 

@@ -1,15 +1,55 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "domainxml.h"
 
+#include "syncresult.h"
+
+#include <QStringList>
 #include <QXmlStreamReader>
 
 namespace clocksync {
 
-DomainFacts parseDomainFacts(const QString& xml)
+namespace {
+
+// Beyond this an adjustment is not a clock setting but a corrupt value (and
+// host time + it would overflow 64-bit nanoseconds).
+constexpr int64_t kMaxAdjustmentS = 100LL * 366 * 86'400;
+
+// <clock offset=... adjustment=... basis=...>; an error text if not understood.
+std::optional<std::string> readClock(const QXmlStreamAttributes& a, int64_t hostUtcOffsetS,
+                                     DomainFacts& f)
+{
+    const QString offset = a.value("offset").toString();
+    if (offset.isEmpty() || offset == "utc" || offset == "localtime" || offset == "timezone") {
+        f.clock = DomainFacts::Clock::Utc;
+        return std::nullopt;
+    }
+    if (offset == "absolute") {
+        f.clock = DomainFacts::Clock::Absolute;
+        return std::nullopt;
+    }
+    if (offset != "variable")
+        return "clock offset='" + offset.toStdString() + "' is not one this version knows";
+    const QString basis = a.value("basis").toString();
+    if (!basis.isEmpty() && basis != "utc" && basis != "localtime")
+        return "clock basis='" + basis.toStdString() + "' is not one this version knows";
+    bool ok = true;
+    const QString text = a.value("adjustment").toString().trimmed();
+    const qlonglong s = text.isEmpty() ? 0 : text.toLongLong(&ok);
+    if (!ok || s > kMaxAdjustmentS || s < -kMaxAdjustmentS)
+        return "clock adjustment='" + text.toStdString() + "' is not a plausible number of seconds";
+    f.clock = DomainFacts::Clock::Variable;
+    f.adjustmentNs = (s + (basis == "localtime" ? hostUtcOffsetS : 0)) * 1'000'000'000LL;
+    return std::nullopt;
+}
+
+} // namespace
+
+qga::Expected<DomainFacts> parseDomainFacts(const QString& xml, int64_t hostUtcOffsetS)
 {
     DomainFacts f;
     bool qemu = false;
     bool agent = false;
+    bool seenDomain = false;
     QXmlStreamReader r(xml);
     QStringList path;
     while (!r.atEnd()) {
@@ -23,19 +63,12 @@ DomainFacts parseDomainFacts(const QString& xml)
         path.append(r.name().toString());
         const QXmlStreamAttributes a = r.attributes();
         if (path == QStringList{"domain"}) {
+            seenDomain = true;
             qemu =
                 a.value("type") == QLatin1String("qemu") || a.value("type") == QLatin1String("kvm");
         } else if (path == QStringList{"domain", "clock"}) {
-            const QString offset = a.value("offset").toString();
-            const QString basis = a.value("basis").toString();
-            if (offset == QLatin1String("variable") && (basis.isEmpty() || basis == "utc")) {
-                bool ok = false;
-                const qlonglong s = a.value("adjustment").toLongLong(&ok);
-                f.clock = DomainFacts::Clock::Variable;
-                f.adjustmentNs = ok ? s * 1'000'000'000LL : 0;
-            } else if (offset == QLatin1String("absolute")) {
-                f.clock = DomainFacts::Clock::Absolute;
-            }
+            if (std::optional<std::string> err = readClock(a, hostUtcOffsetS, f))
+                return qga::makeError(qga::ErrorKind::Protocol, "domain XML: " + *err);
         } else if (path == QStringList{"domain", "devices", "channel", "target"} &&
                    a.value("name") == QLatin1String("org.qemu.guest_agent.0")) {
             agent = true;
@@ -44,11 +77,30 @@ DomainFacts parseDomainFacts(const QString& xml)
         }
     }
     if (r.hasError())
-        return DomainFacts{};
+        return qga::makeError(qga::ErrorKind::Protocol,
+                              "domain XML does not parse: " + r.errorString().toStdString());
+    if (!seenDomain)
+        return qga::makeError(qga::ErrorKind::Protocol, "domain XML has no <domain> element");
     // The channel is how QEMU reaches its guest agent; other drivers (libvirt's
     // test driver, say) answer the time calls without one.
     f.agentChannel = agent || !qemu;
     return f;
+}
+
+IntendedTime intendedTime(const DomainFacts& facts, SyncMode mode)
+{
+    IntendedTime t;
+    if (mode == SyncMode::HostUtc || mode == SyncMode::Rtc || mode == SyncMode::Off)
+        return t; // host UTC on purpose; the RTC carries the offset itself; nothing set
+    if (facts.clock == DomainFacts::Clock::Absolute) {
+        t.leaveAlone = "clock offset='absolute': the guest runs at a fixed time on purpose "
+                       "(policy mode=host-utc syncs it to host UTC anyway)";
+    } else if (facts.clock == DomainFacts::Clock::Variable && facts.adjustmentNs != 0) {
+        t.shiftNs = facts.adjustmentNs;
+        t.note = "target host " + formatOffset(t.shiftNs) +
+                 " (clock offset='variable'); offsets relative to it";
+    }
+    return t;
 }
 
 } // namespace clocksync

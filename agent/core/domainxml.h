@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
-// What the daemon needs to know from a domain's live XML, parsed with a real
-// XML reader: whether it has a guest-agent channel at all, and whether its
-// clock runs at an intended offset (<clock offset='variable'|'absolute'>).
+// What the daemon and the CLI need to know from a domain's live XML, parsed
+// with a real XML reader: whether it has a guest-agent channel at all, and
+// at what time its clock is meant to run (docs/design.md, "Intended time").
 #pragma once
+
+#include "expected.h"
+#include "policy.h"
 
 #include <QString>
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 namespace clocksync {
 
@@ -16,16 +20,32 @@ struct DomainFacts
     bool agentChannel = true; // QEMU: a <channel> whose target is org.qemu.guest_agent.0
     enum class Clock {
         Utc,      // utc, localtime, timezone: the guest's system clock keeps UTC
-        Variable, // offset='variable' basis='utc': UTC + adjustment, on purpose
+        Variable, // offset='variable': UTC + adjustment, on purpose
         Absolute, // offset='absolute': a fixed start time, on purpose
     } clock = Clock::Utc;
-    int64_t adjustmentNs = 0; // Variable: the live adjustment (libvirt keeps it current)
+    // Variable: the adjustment from host UTC. libvirt keeps it current in the
+    // live XML; basis='localtime' (an inactive definition) is converted with
+    // the host's UTC offset, as libvirt does when it starts the guest.
+    int64_t adjustmentNs = 0;
     // The agent channel's <target state='connected'|'disconnected'>; unknown
     // when there is no channel or libvirt does not say.
     std::optional<bool> agentConnected;
 };
 
-// Unparseable XML gives the defaults (treat the domain as today).
-DomainFacts parseDomainFacts(const QString& xml);
+// XML that cannot be parsed, or a <clock> this code does not understand, is
+// an error: the caller leaves the guest alone. hostUtcOffsetS: the host's
+// local time minus UTC, for basis='localtime'.
+qga::Expected<DomainFacts> parseDomainFacts(const QString& xml, int64_t hostUtcOffsetS = 0);
+
+// The time a sync aims the guest at, from its clock and the policy's mode:
+// host UTC + shiftNs, or a reason to leave the guest alone. The one rule
+// the daemon and every CLI path use.
+struct IntendedTime
+{
+    std::optional<std::string> leaveAlone;
+    int64_t shiftNs = 0;
+    std::string note; // what the result says about the target, empty for host UTC
+};
+IntendedTime intendedTime(const DomainFacts& facts, SyncMode mode);
 
 } // namespace clocksync

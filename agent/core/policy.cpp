@@ -13,6 +13,8 @@ const char* syncModeName(SyncMode mode)
     switch (mode) {
     case SyncMode::Host:
         return "host";
+    case SyncMode::HostUtc:
+        return "host-utc";
     case SyncMode::Rtc:
         return "rtc";
     case SyncMode::Off:
@@ -36,6 +38,8 @@ std::optional<SyncMode> parseMode(const QString& s)
     const QString v = s.trimmed().toLower();
     if (v == "host")
         return SyncMode::Host;
+    if (v == "host-utc")
+        return SyncMode::HostUtc;
     if (v == "rtc")
         return SyncMode::Rtc;
     if (v == "off")
@@ -67,8 +71,15 @@ std::optional<QString> setPolicyKey(PolicyOverride& o, const QString& key, const
         return std::nullopt;
     }
     const Setting* s = findDomainSetting(key);
-    if (!s)
-        return QStringLiteral("unknown policy key '%1'").arg(key);
+    if (!s) {
+        QStringList keys{"resync"};
+        for (const Setting& row : settings())
+            if (row.perDomain)
+                keys << QLatin1String(row.key);
+        const QString near = closestMatch(key, keys);
+        return QStringLiteral("unknown policy key '%1'%2")
+            .arg(key, near.isEmpty() ? QString() : " (did you mean '" + near + "'?)");
+    }
     DaemonConfig c;
     c.policy = o.values;
     if (auto err = applySetting(*s, c, value))
@@ -86,30 +97,27 @@ PolicyParse parsePolicyXml(const QString& xml)
     while (!r.atEnd() && !r.isStartElement())
         r.readNext();
     if (r.hasError() || !r.isStartElement()) {
-        out.warnings
-            << QStringLiteral("policy metadata is not XML (%1), ignoring").arg(r.errorString());
+        out.errors << QStringLiteral("policy metadata is not XML (%1)").arg(r.errorString());
         return out;
     }
     if (r.name() != QLatin1String("policy")) {
-        out.warnings << QStringLiteral(
-                            "policy metadata element is <%1>, expected <policy>, ignoring")
-                            .arg(r.name().toString());
+        out.errors << QStringLiteral("policy metadata element is <%1>, expected <policy>")
+                          .arg(r.name().toString());
         return out;
     }
     for (const QXmlStreamAttribute& a : r.attributes()) {
         if (!a.prefix().isEmpty() && a.prefix() == QLatin1String("xmlns"))
             continue;
         if (auto err = setPolicyKey(out.policy, a.name().toString(), a.value().toString()))
-            out.warnings << *err + QStringLiteral(", ignoring");
+            out.errors << *err;
     }
     // The element must be well-formed to the end.
     while (!r.atEnd())
         r.readNext();
-    if (r.hasError()) {
-        out.warnings
-            << QStringLiteral("policy metadata is malformed (%1), ignoring").arg(r.errorString());
+    if (r.hasError())
+        out.errors << QStringLiteral("policy metadata is malformed (%1)").arg(r.errorString());
+    if (!out.errors.isEmpty())
         out.policy = {};
-    }
     return out;
 }
 

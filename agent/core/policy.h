@@ -3,7 +3,9 @@
 // domain's own libvirt metadata under our namespace, e.g.
 //   virsh metadata DOM --uri https://virt-clocksync.org/xmlns/policy/1
 //         --key clocksync --set '<policy mode="off"/>' --live --config
-// Bad metadata is warned about and ignored attribute by attribute.
+// Metadata the daemon cannot understand -- not XML, an unknown key, a bad
+// value -- makes the guest's policy invalid: the guest is left alone (outcome
+// skipped, with the reason) until the operator fixes it.
 #pragma once
 
 #include <QMetaType>
@@ -18,7 +20,11 @@ namespace clocksync {
 inline constexpr const char* kMetadataUri = "https://virt-clocksync.org/xmlns/policy/1";
 inline constexpr const char* kMetadataKey = "clocksync";
 
-enum class SyncMode { Host, Rtc, Off };
+// host: the guest's intended time (host UTC, or UTC + the adjustment of a
+// variable clock; an absolute clock is left alone); host-utc: host UTC
+// whatever the domain's <clock> says (the explicit override); rtc: the guest
+// re-reads its RTC; off: never set.
+enum class SyncMode { Host, HostUtc, Rtc, Off };
 const char* syncModeName(SyncMode mode);
 
 struct SyncPolicy
@@ -61,10 +67,27 @@ struct PolicyOverride
 
 SyncPolicy applyOverride(SyncPolicy base, const PolicyOverride& o);
 
+// What an operator's request asks beyond the policy (virt-clocksync sync
+// --samples/--attempts): applied to that request's job only.
+struct RequestTuning
+{
+    int samples = 0;  // 0: the policy's
+    int attempts = 0; // 0: the policy's
+    void applyTo(SyncPolicy& p) const
+    {
+        if (samples > 0)
+            p.samples = samples;
+        if (attempts > 0)
+            p.attempts = attempts;
+    }
+};
+
+
 struct PolicyParse
 {
-    PolicyOverride policy;
-    QStringList warnings; // "..., ignoring"
+    PolicyOverride policy; // only meaningful when ok()
+    QStringList errors;    // what could not be understood; the guest is left alone
+    bool ok() const { return errors.isEmpty(); }
 };
 
 // Parses the <policy .../> element libvirt returns for our namespace.

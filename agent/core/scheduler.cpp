@@ -70,25 +70,6 @@ void Scheduler::deliver(const Lifetime::Handle& back, JobRun& run)
     back.post([this, out = run.take()]() { emit finished(out); });
 }
 
-std::optional<std::string> skipReason(Trigger t, const SyncPolicy& p, const DomainFacts& facts,
-                                      bool explicitMode)
-{
-    if (t == Trigger::DriftWatch && p.watchIntervalS == 0)
-        return "policy: watch-interval=0";
-    if (t == Trigger::RtcChanged && !p.onRtcChange)
-        return "policy: on-rtc-change=no";
-    if (t == Trigger::Booted && !p.syncOnBoot)
-        return "policy: sync-on-boot=no";
-    if (!p.active())
-        return "policy: mode=off";
-    if (!facts.agentChannel)
-        return "no guest agent channel configured";
-    if (facts.clock == DomainFacts::Clock::Absolute && !explicitMode)
-        return "clock offset='absolute': the guest runs at a fixed time on purpose "
-               "(set mode in its metadata to sync it anyway)";
-    return std::nullopt;
-}
-
 // One job's steps, on a worker: each may end it early (finishEarly).
 JobRun::JobRun(DomainBackend& backend, const qga::Clock& clock, SyncJob job,
                std::function<bool()> othersWaiting, RefineGate* gate)
@@ -111,18 +92,27 @@ JobRun::~JobRun() = default;
 
 bool JobRun::begin()
 {
-    readPolicy();
-    const DomainFacts facts = m_decided ? DomainFacts{} : readFacts();
-    // An explicit mode in the domain's metadata overrides an intended offset.
-    const bool explicitMode = m_out.policy && m_out.policy->has("mode");
-    if (m_decided)
-        return true;
-    if (m_job.cancelled->load())
+    if (m_job.cancelled->load()) {
         finishEarly(Outcome::Cancelled, std::nullopt, "cancelled before start");
-    else if (auto why = skipReason(m_job.trigger, m_req.policy, facts, explicitMode))
-        finishEarly(Outcome::Skipped, std::nullopt, *why);
-    else
-        return startSync(facts, explicitMode);
+        return true;
+    }
+    const qga::Expected<PolicyParse> policy = m_backend.readPolicy(m_job.uuid);
+    const qga::Expected<DomainFacts> facts = m_backend.facts(m_job.uuid);
+    for (const qga::Error* e : {policy ? nullptr : &policy.error(), facts ? nullptr : &facts.error()})
+        if (e && e->kind == qga::ErrorKind::NotRunning) {
+            finishEarly(Outcome::Cancelled, std::nullopt, "domain is gone");
+            return true;
+        }
+    const SyncPlan plan = planSync(m_job.trigger, m_job.defaults, policy, facts);
+    m_out.policy = plan.own;
+    m_req.policy = plan.policy;
+    m_job.tuning.applyTo(m_req.policy);
+    if (!plan.skip)
+        return startSync(plan.target);
+    if (plan.configProblem)
+        qCWarning(lcPolicy).noquote() << QString::fromStdString(m_job.domain + ": " + *plan.skip);
+    finishEarly(Outcome::Skipped, std::nullopt, *plan.skip);
+    m_out.result.configProblem = plan.configProblem;
     return true;
 }
 
@@ -151,38 +141,7 @@ JobResult JobRun::take()
     return std::move(m_out);
 }
 
-void JobRun::readPolicy()
-{
-    if (qga::Expected<PolicyParse> pol = m_backend.readPolicy(m_job.uuid)) {
-        for (const QString& w : pol->warnings)
-            qCWarning(lcPolicy).noquote()
-                << QString::fromStdString(m_job.domain) << ": metadata" << w;
-        m_out.policy = pol->policy;
-        m_req.policy = applyOverride(m_job.defaults, pol->policy);
-    } else if (pol.error().kind == qga::ErrorKind::NotRunning) {
-        finishEarly(Outcome::Cancelled, std::nullopt, "domain is gone");
-    } else {
-        qCWarning(lcPolicy).noquote() << QString::fromStdString(m_job.domain)
-                                      << ": cannot read policy metadata, using defaults:"
-                                      << QString::fromStdString(pol.error().message);
-    }
-}
-
-DomainFacts JobRun::readFacts()
-{
-    qga::Expected<DomainFacts> f = m_backend.facts(m_job.uuid);
-    if (f)
-        return *f;
-    if (f.error().kind == qga::ErrorKind::NotRunning)
-        finishEarly(Outcome::Cancelled, std::nullopt, "domain is gone");
-    else
-        qCWarning(lcPolicy).noquote() << QString::fromStdString(m_job.domain)
-                                      << ": cannot read the domain XML, assuming a UTC clock:"
-                                      << QString::fromStdString(f.error().message);
-    return {};
-}
-
-bool JobRun::startSync(const DomainFacts& facts, bool explicitMode)
+bool JobRun::startSync(const IntendedTime& target)
 {
     qga::Expected<std::unique_ptr<qga::GuestAgent>> agent = m_backend.openAgent(m_job.uuid);
     if (!agent) {
@@ -192,9 +151,9 @@ bool JobRun::startSync(const DomainFacts& facts, bool explicitMode)
     m_agent = std::move(*agent);
     m_req.policy.measureOnly = m_job.trigger == Trigger::DriftWatch && !m_req.policy.watchCorrect;
     // clock offset='variable': the guest is meant to run at host + adjustment.
-    if (facts.clock == DomainFacts::Clock::Variable && facts.adjustmentNs != 0 && !explicitMode) {
-        m_agent = std::make_unique<ShiftedAgent>(std::move(m_agent), facts.adjustmentNs);
-        m_shiftedNs = facts.adjustmentNs;
+    if (target.shiftNs != 0) {
+        m_agent = std::make_unique<ShiftedAgent>(std::move(m_agent), target.shiftNs);
+        m_targetNote = target.note;
     }
     m_sync = std::make_unique<Sync>(*m_agent, m_clock, m_req, m_out.delay);
     if (std::optional<SyncResult> r = m_sync->begin()) {
@@ -207,17 +166,14 @@ bool JobRun::startSync(const DomainFacts& facts, bool explicitMode)
 void JobRun::finishSync(SyncResult r)
 {
     m_out.result = std::move(r);
-    if (m_shiftedNs == 0)
+    if (m_targetNote.empty())
         return;
-    const std::string target = "target host " + formatOffset(m_shiftedNs) +
-                               " (clock offset='variable'); offsets relative to it";
     std::string& note = m_out.result.note;
-    note = note.empty() ? target : note + "; " + target;
+    note = note.empty() ? m_targetNote : note + "; " + m_targetNote;
 }
 
 void JobRun::finishEarly(Outcome o, std::optional<qga::Error> e, std::string note)
 {
-    m_decided = true;
     m_out.result.trigger = m_job.trigger;
     m_out.result.outcome = o;
     m_out.result.error = std::move(e);

@@ -10,6 +10,7 @@
 
 #include "domainbackend.h"
 #include "syncengine.h"
+#include "syncplan.h"
 
 #include "workerpool.h"
 #include <QObject>
@@ -28,6 +29,7 @@ struct SyncJob
     SyncPolicy defaults;
     DelayModel delay;
     uint64_t generation = 0; // the tracker's, copied into the result
+    RequestTuning tuning;
     std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
 };
 
@@ -38,10 +40,6 @@ struct JobResult
     std::optional<PolicyOverride> policy; // as read for this job
 };
 
-// Why a job must not sync this guest at all (policy, no agent channel, an
-// absolute clock), or nullopt. explicitMode: the domain's metadata sets mode.
-std::optional<std::string> skipReason(Trigger t, const SyncPolicy& p, const DomainFacts& facts,
-                                      bool explicitMode);
 
 // One job: the policy, the domain's facts, the agent, and its Sync in two
 // phases (the refine may run later, on another worker). Not thread-safe: one
@@ -59,9 +57,7 @@ public:
     JobResult take();
 
 private:
-    void readPolicy();
-    DomainFacts readFacts();
-    bool startSync(const DomainFacts& facts, bool explicitMode);
+    bool startSync(const IntendedTime& target);
     void finishSync(SyncResult r);
     void finishEarly(Outcome o, std::optional<qga::Error> e, std::string note);
 
@@ -72,8 +68,7 @@ private:
     SyncRequest m_req;
     std::unique_ptr<qga::GuestAgent> m_agent;
     std::unique_ptr<Sync> m_sync;
-    int64_t m_shiftedNs = 0;
-    bool m_decided = false;
+    std::string m_targetNote; // the intended time, when it is not host UTC
 };
 
 class Scheduler : public QObject

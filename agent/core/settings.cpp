@@ -2,7 +2,9 @@
 // The settings table and the row builders it is written with.
 #include "settings.h"
 
+#include <algorithm>
 #include <type_traits>
+#include <vector>
 
 namespace clocksync {
 
@@ -159,7 +161,7 @@ constexpr Setting kSettings[] = {
      nullptr},
     intKey<&SyncPolicy::samples, 1, 64>("sync", "samples", HostOnly, "1..64"),
     boolKey<&SyncPolicy::enabled>("sync", "enabled", PerDomain),
-    {"sync", "mode", PerDomain, ValueKind::Text, "host, rtc or off", setMode,
+    {"sync", "mode", PerDomain, ValueKind::Text, "host, host-utc, rtc or off", setMode,
      [](const DaemonConfig& c) { return QString::fromLatin1(syncModeName(c.policy.mode)); },
      copier<&SyncPolicy::mode>()},
     intKey<&SyncPolicy::skipBelowNs, 0, 3'600'000'000LL, 1000>("sync", "tolerance-us", PerDomain,
@@ -202,6 +204,42 @@ const Setting* findDomainSetting(const QString& key)
         if (s.perDomain && key == QLatin1String(s.key))
             return &s;
     return nullptr;
+}
+
+namespace {
+
+int editDistance(const QString& a, const QString& b)
+{
+    std::vector<int> row(size_t(b.size()) + 1);
+    for (size_t j = 0; j < row.size(); ++j)
+        row[j] = int(j);
+    for (qsizetype i = 1; i <= a.size(); ++i) {
+        int diagonal = row[0];
+        row[0] = int(i);
+        for (qsizetype j = 1; j <= b.size(); ++j) {
+            const int up = row[size_t(j)];
+            row[size_t(j)] = std::min({up + 1, row[size_t(j - 1)] + 1,
+                                       diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diagonal = up;
+        }
+    }
+    return row.back();
+}
+
+} // namespace
+
+QString closestMatch(const QString& word, const QStringList& candidates)
+{
+    QString best;
+    int bestDistance = 3;
+    for (const QString& c : candidates) {
+        const int d = c.startsWith(word) && word.size() >= 3 ? 1 : editDistance(word, c);
+        if (d < bestDistance) {
+            best = c;
+            bestDistance = d;
+        }
+    }
+    return best;
 }
 
 std::optional<QString> applySetting(const Setting& s, DaemonConfig& c, const QString& value)

@@ -9,6 +9,7 @@
 #include "policy.h"
 
 #include <QString>
+#include <QStringList>
 
 #include <span>
 
@@ -56,6 +57,10 @@ std::span<const Setting> settings();
 const Setting* findSetting(const char* section, const QString& key);
 // The row of a per-domain key; null if key is not one.
 const Setting* findDomainSetting(const QString& key);
+
+// The candidate closest to word (edit distance at most 2, or a prefix), or
+// empty: the "did you mean" of an error.
+QString closestMatch(const QString& word, const QStringList& candidates);
 
 // Sets one key from text; an error text ("invalid value ...") if invalid.
 std::optional<QString> applySetting(const Setting& s, DaemonConfig& c, const QString& value);

@@ -61,6 +61,9 @@ struct SyncResult
     std::optional<qga::Error> error;
     std::string note;        // human detail (why skipped, ...)
     uint64_t generation = 0; // the domain's trigger generation (DomainTracker::trigger)
+    // Skipped because its policy metadata or domain XML could not be read or
+    // understood: the operator has something to fix.
+    bool configProblem = false;
 
     bool ok() const
     {

@@ -61,7 +61,8 @@ void ControlHandler::sync(const ControlRequest& req, ControlServer::Reply reply)
             controlError("not connected to libvirt (" + m_hypervisor.uri().toStdString() + ")"));
     if (req.all == !req.domains.empty())
         return reply(controlError("sync needs domain names or all=true"));
-    m_hypervisor.listRunning([this, names = req.domains, all = req.all, reply](DomainList running) {
+    m_hypervisor.listRunning([this, names = req.domains, all = req.all, tuning = req.tuning,
+                              reply](DomainList running) {
         DomainList chosen;
         for (const std::string& n : names) {
             auto it = std::find_if(running.begin(), running.end(),
@@ -70,11 +71,12 @@ void ControlHandler::sync(const ControlRequest& req, ControlServer::Reply reply)
                 return reply(controlError("no running domain named '" + n + "'"));
             chosen.push_back(*it);
         }
-        requestSync(all ? running : chosen, reply);
+        requestSync(all ? running : chosen, tuning, reply);
     });
 }
 
-void ControlHandler::requestSync(const DomainList& domains, ControlServer::Reply reply)
+void ControlHandler::requestSync(const DomainList& domains, const RequestTuning& tuning,
+                                 ControlServer::Reply reply)
 {
     if (domains.empty()) {
         json j = controlOk();
@@ -85,7 +87,7 @@ void ControlHandler::requestSync(const DomainList& domains, ControlServer::Reply
     p->reply = std::move(reply);
     m_pending.push_back(p);
     for (const auto& [uuid, name] : domains)
-        p->waiting[uuid] = m_tracker.trigger(uuid, name, Trigger::Request);
+        p->waiting[uuid] = m_tracker.trigger(uuid, name, Trigger::Request, false, tuning);
 }
 
 void ControlHandler::onResult(const SyncResult& r)

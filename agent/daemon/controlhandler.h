@@ -34,7 +34,8 @@ public:
 
 private:
     void sync(const ControlRequest& req, ControlServer::Reply reply);
-    void requestSync(const DomainList& domains, ControlServer::Reply reply);
+    void requestSync(const DomainList& domains, const RequestTuning& tuning,
+                     ControlServer::Reply reply);
 
     DomainTracker& m_tracker;
     Hypervisor& m_hypervisor;

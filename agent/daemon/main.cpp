@@ -50,31 +50,39 @@ Options parseOptions(const QCoreApplication& app)
     QCommandLineOption fgOpt("foreground",
                              "Run in the foreground (always the case; accepted for scripts).");
     QCommandLineOption checkOpt(
-        "check-config", "Parse the config, print the problems and the effective settings, exit "
-                        "(status 1 if anything was ignored).");
+        "check-config", "Parse the config and print the effective settings (status 0), or its "
+                        "errors, each with file and line (status 1), and exit.");
     cli.addOptions({uriOpt, configOpt, fgOpt, checkOpt});
     cli.process(app);
     return {cli.value(uriOpt), cli.value(configOpt), cli.isSet(checkOpt)};
 }
 
-// The config as given: the file, its drop-ins, then --uri. Problems go to stderr.
+// The config as given: the file, its drop-ins, then --uri. Errors go to stderr.
 ConfigParse readConfig(const Options& o)
 {
     ConfigParse parsed = loadEffectiveConfig(o.configPath);
-    for (const QString& w : parsed.warnings)
-        std::fprintf(stderr, "%s\n", qPrintable(w));
+    for (const QString& e : parsed.errors)
+        std::fprintf(stderr, "virt-clocksyncd: %s\n", qPrintable(e));
     if (!o.uri.isEmpty())
         parsed.config.uri = o.uri;
     return parsed;
 }
 
+// The effective settings, or (status 1) only the errors: a config with
+// errors is never used, so its "effective settings" would be a lie.
 int checkConfig(const ConfigParse& parsed)
 {
+    if (!parsed.ok()) {
+        std::fprintf(stderr, "virt-clocksyncd: %lld error(s); the daemon would not start with "
+                             "this config\n",
+                     static_cast<long long>(parsed.errors.size()));
+        return 1;
+    }
     DaemonConfig config = parsed.config;
     if (config.controlSocket.isEmpty()) // show where it will be
         config.controlSocket = defaultControlPath(config.uri);
     std::printf("%s", qPrintable(formatConfig(config)));
-    return parsed.warnings.isEmpty() ? 0 : 1;
+    return 0;
 }
 
 // SIGTERM/SIGINT stop; SIGHUP reloads the config (and drop-ins), tracked state kept.
@@ -83,7 +91,13 @@ void handleSignals(UnixSignals& sigs, Daemon& daemon, const Options& o)
     sigs.install({SIGTERM, SIGINT, SIGHUP});
     QObject::connect(&sigs, &UnixSignals::received, &daemon, [&daemon, o](int sig) {
         if (sig == SIGHUP) {
-            const QStringList changes = daemon.reload(readConfig(o).config);
+            const ConfigParse next = readConfig(o);
+            if (!next.ok()) {
+                std::fprintf(stderr, "virt-clocksyncd: not reloaded: the config has errors "
+                                     "(above); the running config is kept\n");
+                return;
+            }
+            const QStringList changes = daemon.reload(next.config);
             std::fprintf(stderr, "virt-clocksyncd: reloaded the config: %s\n",
                          changes.isEmpty() ? "no change"
                                            : qPrintable(QString::number(changes.size()) +
@@ -137,6 +151,10 @@ int main(int argc, char** argv)
     const ConfigParse parsed = readConfig(options);
     if (options.checkConfig)
         return checkConfig(parsed);
+    if (!parsed.ok()) {
+        std::fprintf(stderr, "virt-clocksyncd: not starting: the config has errors (above)\n");
+        return 1;
+    }
     if (!startLibvirtEventLoop()) {
         std::fprintf(stderr, "virt-clocksyncd: cannot start libvirt's event loop\n");
         return 1;

@@ -55,6 +55,8 @@ void Metrics::record(const SyncResult& r)
     if (r.error)
         ++m_agentErrors[qga::errorKindName(r.error->kind)];
     DomainSeries& d = m_domains[r.domain];
+    if (r.outcome != Outcome::Cancelled)
+        d.configProblem = r.configProblem ? 1 : 0;
     if (r.after)
         d.offsetNs = r.after->offsetNs;
     else if (r.before)
@@ -140,7 +142,7 @@ void Metrics::renderDomains(std::string& out) const
         const char* name;
         const char* help;
         std::optional<int64_t> DomainSeries::*value;
-        int decimals; // nanoseconds kept for offsets, milliseconds for timestamps
+        int decimals; // nanoseconds kept for offsets, milliseconds for timestamps; 0: a count
     };
     static const Gauge gauges[] = {
         {"virt_clocksync_guest_offset_seconds", "Latest measured offset per guest (guest - host).",
@@ -151,13 +153,20 @@ void Metrics::renderDomains(std::string& out) const
         {"virt_clocksync_last_attempt_timestamp_seconds",
          "When a sync after a trigger last ended, whatever its outcome (Unix time).",
          &DomainSeries::attemptNs, 3},
+        {"virt_clocksync_guest_config_problem",
+         "1 while a guest is left alone because its policy metadata or domain XML could not "
+         "be read or understood.",
+         &DomainSeries::configProblem, 0},
     };
     for (const Gauge& g : gauges) {
         out += std::string("# HELP ") + g.name + " " + g.help + "\n# TYPE " + g.name + " gauge\n";
         for (const auto& [domain, series] : m_domains)
             if (const std::optional<int64_t>& v = series.*g.value) {
                 char value[64];
-                std::snprintf(value, sizeof(value), "%.*f", g.decimals, double(*v) / 1e9);
+                if (g.decimals == 0)
+                    std::snprintf(value, sizeof(value), "%lld", static_cast<long long>(*v));
+                else
+                    std::snprintf(value, sizeof(value), "%.*f", g.decimals, double(*v) / 1e9);
                 out += std::string(g.name) + "{domain=\"" + label(domain) + "\"} " + value + "\n";
             }
     }

@@ -6,6 +6,8 @@
 
 #include <libvirt/virterror.h>
 
+#include <QDateTime>
+
 namespace clocksync {
 
 using qga::ErrorKind;
@@ -85,10 +87,16 @@ qga::Expected<DomainFacts> LibvirtBackend::facts(const std::string& uuid)
     auto dom = lookup(uuid);
     if (!dom)
         return dom.error();
-    qga::CString xml(virDomainGetXMLDesc(dom->get(), 0)); // live: the current adjustment
+    return facts(dom->get());
+}
+
+qga::Expected<DomainFacts> LibvirtBackend::facts(virDomainPtr dom)
+{
+    qga::CString xml(virDomainGetXMLDesc(dom, 0)); // live: the current adjustment
     if (!xml)
         return qga::lastLibvirtError("virDomainGetXMLDesc");
-    return parseDomainFacts(QString::fromUtf8(xml.get()));
+    return parseDomainFacts(QString::fromUtf8(xml.get()),
+                            QDateTime::currentDateTime().offsetFromUtc());
 }
 
 qga::Expected<std::unique_ptr<qga::GuestAgent>> LibvirtBackend::openAgent(const std::string& uuid)

@@ -27,6 +27,8 @@ public:
     // Shared with the CLI.
     static qga::Expected<PolicyParse> readPolicy(virDomainPtr dom);
     static qga::Expected<void> writePolicy(virDomainPtr dom, const PolicyOverride& o);
+    // From the live XML, with the host's current UTC offset for basis='localtime'.
+    static qga::Expected<DomainFacts> facts(virDomainPtr dom);
 
 private:
     qga::Expected<std::shared_ptr<virDomain>> lookup(const std::string& uuid);

@@ -152,6 +152,8 @@ public:
         int64_t offsetNs = -5'000'000'000;
         std::optional<qga::Error> agentError; // openAgent/first call fails
         bool hang = false;                    // openAgent blocks until release(uuid)
+        std::optional<qga::Error> policyError; // readPolicy fails (libvirt could not say)
+        std::optional<qga::Error> factsError;  // facts fails (no live XML)
     };
 
     explicit FakeBackend(FakeClock& clock) : m_clock(clock) {}
@@ -223,10 +225,14 @@ public:
     }
     qga::Expected<clocksync::PolicyParse> readPolicy(const std::string& uuid) override
     {
+        if (auto e = field(uuid, &Domain::policyError); e && *e)
+            return **e;
         return field(uuid, &Domain::policy);
     }
     qga::Expected<clocksync::DomainFacts> facts(const std::string& uuid) override
     {
+        if (auto e = field(uuid, &Domain::factsError); e && *e)
+            return **e;
         return field(uuid, &Domain::facts);
     }
     qga::Expected<bool> isRunning(const std::string& uuid) override

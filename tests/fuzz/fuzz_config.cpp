@@ -18,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     // What --check-config prints reads back, without a warning, to the same settings.
     const QString shown = clocksync::formatConfig(c);
     clocksync::ConfigParse again = clocksync::parseConfig(shown, "shown.conf");
-    if (!again.warnings.isEmpty() || clocksync::formatConfig(again.config) != shown)
+    if (!again.errors.isEmpty() || clocksync::formatConfig(again.config) != shown)
         __builtin_trap();
     return 0;
 }

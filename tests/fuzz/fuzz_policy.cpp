@@ -18,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     QStringList keysA = p.policy.keys, keysB = again.policy.keys;
     keysA.sort();
     keysB.sort();
-    if (!again.warnings.isEmpty() || keysA != keysB || again.policy.resync != p.policy.resync ||
+    if (!again.errors.isEmpty() || keysA != keysB || again.policy.resync != p.policy.resync ||
         a.mode != b.mode || a.attempts != b.attempts || a.skipBelowNs != b.skipBelowNs ||
         clocksync::policyToXml(again.policy) != clocksync::policyToXml(p.policy))
         __builtin_trap();

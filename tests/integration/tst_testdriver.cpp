@@ -136,11 +136,15 @@ private slots:
         QVERIFY(!m_daemon->driftWatch().timerActive());
     }
 
-    void restoreWaitsForTheAgent()
+    void restoreWaitsForTheAgentButNotForever()
     {
-        // The test driver never reports an agent connecting: the sync must
-        // wait for it, then fail with a clear reason at the deadline (1 s).
-        const QString file = QDir::temp().filePath("clocksync-test-save.img");
+        // The test driver never reports an agent connecting: the sync waits
+        // for it, and does not wait for that event alone -- its retry timer
+        // tries the agent (here the driver's, which answers) within the
+        // deadline (1 s), without any event.
+        QTemporaryDir dir; // removed however the test ends
+        QVERIFY(dir.isValid());
+        const QString file = dir.filePath("save.img");
         QCOMPARE(virDomainSave(m_dom.get(), file.toUtf8().constData()), 0);
         QCOMPARE(virDomainRestore(m_conn.get(), file.toUtf8().constData()), 0);
         QTRY_VERIFY_WITH_TIMEOUT(!m_daemon->tracker().status().empty() &&
@@ -148,9 +152,8 @@ private slots:
                                          DomainState::WaitingAgent,
                                  5000);
         SyncResult r = waitResult(Trigger::Restored);
-        QCOMPARE(r.outcome, Outcome::Failed);
-        QVERIFY2(r.error && r.error->message.find("did not connect") != std::string::npos,
-                 describe(r).c_str());
+        QVERIFY2(r.ok() && r.outcome != Outcome::Skipped, describe(r).c_str());
+        QVERIFY2(r.latencyNs < 1'000'000'000, describe(r).c_str());
         m_dom.reset(virDomainLookupByName(m_conn.get(), "test"));
         QVERIFY(m_dom);
     }

@@ -189,13 +189,56 @@ private slots:
         Rig rig;
         rig.tracker.setAgentWait(50'000'000); // 50 ms
         rig.backend.setDomain("u1", {});
+        rig.backend.setAgentError("u1", qga::makeError(qga::ErrorKind::AgentUnavailable, "gone"));
         rig.tracker.trigger("u1", "vm1", Trigger::Restored, true); // "connected" never comes
         QVERIFY(rig.waitResults(1));
         QCOMPARE(rig.result(0).outcome, Outcome::Failed);
+        rig.backend.setAgentError("u1", std::nullopt);
         rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
         QVERIFY(rig.waitResults(2));
         QCOMPARE(rig.result(1).outcome, Outcome::Synced);
-        QCOMPARE(rig.backend.opened(), 1);
+        QCOMPARE(rig.result(1).trigger, Trigger::Resumed);
+    }
+
+    // An agent that does not answer in time (libvirt: "not responding") is
+    // connected: no "connected" event will come. It is retried on a timer, and
+    // the guest ends synced once it answers -- no event, no other trigger.
+    void agentTimeoutIsRetriedWithoutAnEvent()
+    {
+        Rig rig;
+        rig.tracker.setAgentWait(10'000'000'000);
+        rig.tracker.setFirstAgentRetry(20'000'000); // 20 ms, then 40, 80 ...
+        rig.backend.setDomain("u1", {});
+        rig.backend.setAgentError("u1", qga::makeError(qga::ErrorKind::Timeout, "not responding"));
+        rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
+        QTRY_VERIFY_WITH_TIMEOUT(rig.backend.opened() >= 2, 5000); // tried again by itself
+        QCOMPARE(rig.spy.size(), 0);                                // not an outcome yet
+        rig.backend.setAgentError("u1", std::nullopt);
+        QVERIFY(rig.waitResults(1));
+        QCOMPARE(rig.result(0).outcome, Outcome::Synced);
+        QCOMPARE(rig.result(0).trigger, Trigger::Resumed);
+    }
+
+    // Past the deadline the failure is published, naming the real cause, and
+    // the agent is still tried later (agent-wait x 1, 2, 4), not only at the
+    // next trigger.
+    void agentIsRetriedLateAfterTheDeadline()
+    {
+        Rig rig;
+        rig.tracker.setAgentWait(40'000'000); // 40 ms
+        rig.backend.setDomain("u1", {});
+        rig.backend.setAgentError("u1", qga::makeError(qga::ErrorKind::Timeout, "not responding"));
+        rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
+        QVERIFY(rig.waitResults(1));
+        QCOMPARE(rig.result(0).outcome, Outcome::Failed);
+        QCOMPARE(rig.result(0).error->kind, qga::ErrorKind::Timeout);
+        QVERIFY2(rig.result(0).error->message.find("did not answer within") != std::string::npos &&
+                     rig.result(0).error->message.find("not responding") != std::string::npos,
+                 rig.result(0).error->message.c_str());
+        rig.backend.setAgentError("u1", std::nullopt);
+        QVERIFY(rig.waitResults(2));
+        QCOMPARE(rig.result(1).outcome, Outcome::Synced);
+        QCOMPARE(rig.result(1).trigger, Trigger::Resumed);
     }
 
     // Reconcile (after a reconnect, events may be lost) tries a waiting
@@ -274,11 +317,134 @@ private slots:
         rig.tracker.trigger("abs", "abs", Trigger::Resumed);
         QVERIFY(rig.waitResults(2));
         QCOMPARE(rig.result(1).outcome, Outcome::Skipped);
-        a.policy = parsePolicyXml("<policy mode=\"host\"/>");
+        a.policy = parsePolicyXml("<policy mode=\"host\"/>"); // the default: its own time
         rig.backend.setDomain("abs", a);
         rig.tracker.trigger("abs", "abs", Trigger::Resumed);
         QVERIFY(rig.waitResults(3));
-        QCOMPARE(rig.result(2).outcome, Outcome::Synced);
+        QCOMPARE(rig.result(2).outcome, Outcome::Skipped);
+        a.policy = parsePolicyXml("<policy mode=\"host-utc\"/>"); // the explicit override
+        rig.backend.setDomain("abs", a);
+        rig.tracker.trigger("abs", "abs", Trigger::Resumed);
+        QVERIFY(rig.waitResults(4));
+        QCOMPARE(rig.result(3).outcome, Outcome::Synced);
+    }
+
+    // An explicit mode=host in the metadata (how an operator turns syncing
+    // back on after mode=off) keeps the intended offset; a negative
+    // adjustment is kept as a positive one is; host-utc drops it, by name.
+    void explicitHostModeKeepsTheIntendedOffset()
+    {
+        Rig rig;
+        FakeBackend::Domain v;
+        v.offsetNs = 3600'000'000'000 - 3'000'000'000;
+        v.facts.clock = DomainFacts::Clock::Variable;
+        v.facts.adjustmentNs = 3600'000'000'000;
+        v.policy = parsePolicyXml("<policy mode=\"host\"/>");
+        rig.backend.setDomain("var", v);
+        rig.tracker.trigger("var", "var", Trigger::Resumed);
+        QVERIFY(rig.waitResults(1));
+        QCOMPARE(rig.result(0).before->offsetNs, -3'000'000'000); // against host + 3600 s
+        QVERIFY(rig.result(0).note.find("target host +3600.000 s") != std::string::npos);
+
+        FakeBackend::Domain neg;
+        neg.offsetNs = -7200'000'000'000 - 2'000'000'000;
+        neg.facts.clock = DomainFacts::Clock::Variable;
+        neg.facts.adjustmentNs = -7200'000'000'000;
+        rig.backend.setDomain("neg", neg);
+        rig.tracker.trigger("neg", "neg", Trigger::Resumed);
+        QVERIFY(rig.waitResults(2));
+        QCOMPARE(rig.result(1).outcome, Outcome::Synced);
+        QCOMPARE(rig.result(1).before->offsetNs, -2'000'000'000);
+        QVERIFY(rig.result(1).note.find("target host -7200.000 s") != std::string::npos);
+
+        v.policy = parsePolicyXml("<policy mode=\"host-utc\"/>");
+        rig.backend.setDomain("var", v);
+        rig.tracker.trigger("var", "var", Trigger::Resumed);
+        QVERIFY(rig.waitResults(3));
+        QCOMPARE(rig.result(2).before->offsetNs, 3597'000'000'000); // against host UTC
+        QVERIFY(rig.result(2).note.find("target host") == std::string::npos);
+    }
+
+    // Fail closed: metadata with a typo, metadata libvirt cannot return, or a
+    // domain XML that cannot be read leave the guest alone -- skipped, with
+    // the reason, marked as a config problem -- and never open its agent.
+    void unreadablePolicyOrXmlLeavesTheGuestAlone()
+    {
+        Rig rig;
+        FakeBackend::Domain d;
+        d.policy = parsePolicyXml("<policy mode=\"of\"/>");
+        rig.backend.setDomain("u1", d);
+        rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
+        QVERIFY(rig.waitResults(1));
+        QCOMPARE(rig.result(0).outcome, Outcome::Skipped);
+        QVERIFY(rig.result(0).configProblem);
+        QVERIFY2(rig.result(0).note.find("invalid value 'of' for 'mode'") != std::string::npos,
+                 rig.result(0).note.c_str());
+
+        d.policy = {};
+        d.policyError = qga::makeError(qga::ErrorKind::Transport, "cannot read metadata");
+        rig.backend.setDomain("u1", d);
+        rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
+        QVERIFY(rig.waitResults(2));
+        QCOMPARE(rig.result(1).outcome, Outcome::Skipped);
+        QVERIFY(rig.result(1).configProblem);
+        QVERIFY(rig.result(1).note.find("cannot read its policy metadata") != std::string::npos);
+
+        d.policyError.reset();
+        d.factsError = qga::makeError(qga::ErrorKind::Protocol, "domain XML does not parse");
+        rig.backend.setDomain("u1", d);
+        rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
+        QVERIFY(rig.waitResults(3));
+        QCOMPARE(rig.result(2).outcome, Outcome::Skipped);
+        QVERIFY(rig.result(2).note.find("cannot read its domain XML") != std::string::npos);
+        QCOMPARE(rig.backend.opened(), 0);
+
+        d.factsError.reset(); // fixed: synced at the next trigger
+        rig.backend.setDomain("u1", d);
+        rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
+        QVERIFY(rig.waitResults(4));
+        QCOMPARE(rig.result(3).outcome, Outcome::Synced);
+        QVERIFY(!rig.result(3).configProblem);
+    }
+
+    // A request's own --samples/--attempts reach its job, and only its job.
+    void requestTuningReachesItsJobOnly()
+    {
+        Rig rig;
+        rig.backend.setDomain("u1", {});
+        rig.tracker.trigger("u1", "vm1", Trigger::Request, false, RequestTuning{20, 0});
+        QVERIFY(rig.waitResults(1));
+        QCOMPARE(rig.result(0).before->samples, 20);
+        rig.tracker.trigger("u1", "vm1", Trigger::Request);
+        QVERIFY(rig.waitResults(2));
+        QCOMPARE(rig.result(1).before->samples, SyncPolicy{}.samples);
+    }
+
+    // A result belongs to the job that made it: undefine while a sync runs,
+    // then an event that makes the entry again and starts a second job. The
+    // first job's late result is dropped; it neither ends the second job nor
+    // answers its trigger.
+    void staleResultOfAForgottenEntryIsDropped()
+    {
+        Rig rig;
+        rig.backend.setDomain("u1", {});
+        rig.backend.closeGate();
+        rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
+        QVERIFY(rig.backend.waitForBlocked(1, std::chrono::seconds(5)));
+        rig.tracker.forget("u1"); // virsh undefine of the running guest
+        QVERIFY(rig.waitResults(1));
+        QCOMPARE(rig.result(0).outcome, Outcome::Cancelled);
+        const uint64_t ticket = rig.tracker.trigger("u1", "vm1", Trigger::RtcChanged);
+        QVERIFY(rig.backend.waitForBlocked(2, std::chrono::seconds(5)));
+        rig.backend.openGate();
+        QVERIFY(rig.waitResults(2));
+        QVERIFY(rig.scheduler.waitForDone(5000));
+        QCoreApplication::sendPostedEvents();
+        QCoreApplication::processEvents();
+        QCOMPARE(rig.spy.size(), 2); // the forgotten job's result was not published
+        QCOMPARE(rig.result(1).trigger, Trigger::RtcChanged);
+        QCOMPARE(rig.result(1).generation, ticket);
+        QCOMPARE(rig.tracker.status()[0].state, DomainState::Idle);
     }
 
     // Why a job does not sync at all, in the order the job checks it.
@@ -286,36 +452,39 @@ private slots:
     {
         const SyncPolicy p;
         const DomainFacts facts;
-        QVERIFY(!skipReason(Trigger::Resumed, p, facts, false));
-        QCOMPARE(*skipReason(Trigger::DriftWatch, p, facts, false),
-                 std::string("policy: watch-interval=0"));
-        QCOMPARE(*skipReason(Trigger::Booted, p, facts, false),
-                 std::string("policy: sync-on-boot=no"));
+        QVERIFY(!skipReason(Trigger::Resumed, p, facts));
+        QCOMPARE(*skipReason(Trigger::DriftWatch, p, facts), std::string("policy: watch-interval=0"));
+        QCOMPARE(*skipReason(Trigger::Booted, p, facts), std::string("policy: sync-on-boot=no"));
         SyncPolicy off;
         off.enabled = false;
-        QCOMPARE(*skipReason(Trigger::Resumed, off, facts, false), std::string("policy: mode=off"));
+        QCOMPARE(*skipReason(Trigger::Resumed, off, facts), std::string("policy: enabled=no"));
+        off = {};
+        off.mode = SyncMode::Off;
+        QCOMPARE(*skipReason(Trigger::Resumed, off, facts), std::string("policy: mode=off"));
         SyncPolicy noRtc;
         noRtc.onRtcChange = false;
-        QCOMPARE(*skipReason(Trigger::RtcChanged, noRtc, facts, false),
+        QCOMPARE(*skipReason(Trigger::RtcChanged, noRtc, facts),
                  std::string("policy: on-rtc-change=no"));
         DomainFacts noChannel;
         noChannel.agentChannel = false;
-        QVERIFY(skipReason(Trigger::Resumed, p, noChannel, false)->find("no guest agent") == 0);
+        QVERIFY(skipReason(Trigger::Resumed, p, noChannel)->find("no guest agent") == 0);
         DomainFacts absolute;
         absolute.clock = DomainFacts::Clock::Absolute;
-        QVERIFY(skipReason(Trigger::Resumed, p, absolute, false));
-        QVERIFY(!skipReason(Trigger::Resumed, p, absolute, true)); // mode set: sync anyway
+        QVERIFY(skipReason(Trigger::Resumed, p, absolute)); // mode=host: its own time
+        SyncPolicy utc;
+        utc.mode = SyncMode::HostUtc;
+        QVERIFY(!skipReason(Trigger::Resumed, utc, absolute)); // the explicit override
     }
 
     void domainFactsFromXml()
     {
-        const DomainFacts f = parseDomainFacts(
+        const DomainFacts f = *parseDomainFacts(
             "<domain type='kvm'><clock offset='variable' adjustment='3600' basis='utc'/><devices>"
             "<channel type='spicevmc'><target type='virtio' name='com.redhat.spice.0' "
             "state='connected'/></channel></devices></domain>");
         QVERIFY(!f.agentChannel);   // a spice channel is not an agent channel
         QVERIFY(!f.agentConnected); // ... nor is its state the agent's
-        const DomainFacts connected = parseDomainFacts(
+        const DomainFacts connected = *parseDomainFacts(
             "<domain type='qemu'><devices><channel type='unix'><target type='virtio' "
             "name='org.qemu.guest_agent.0' state='disconnected'/></channel><channel "
             "type='spicevmc'><target type='virtio' name='com.redhat.spice.0' state='connected'/>"
@@ -323,20 +492,15 @@ private slots:
         QCOMPARE(connected.agentConnected, std::optional<bool>(false));
         QCOMPARE(int(f.clock), int(DomainFacts::Clock::Variable));
         QCOMPARE(f.adjustmentNs, 3600'000'000'000);
-        const DomainFacts g = parseDomainFacts(
+        const DomainFacts g = *parseDomainFacts(
             "<domain type='qemu'><clock offset='localtime'/><devices><channel type='unix'>"
             "<target type='virtio' name='org.qemu.guest_agent.0'/></channel></devices></domain>");
         QVERIFY(g.agentChannel);
         QCOMPARE(int(g.clock), int(DomainFacts::Clock::Utc)); // Windows: UTC inside
-        QCOMPARE(int(parseDomainFacts("<domain><clock offset='variable' adjustment='60' "
-                                      "basis='localtime'/></domain>")
-                         .clock),
-                 int(DomainFacts::Clock::Utc));
         QCOMPARE(
-            int(parseDomainFacts("<domain><clock offset='absolute' start='0'/></domain>").clock),
+            int(parseDomainFacts("<domain><clock offset='absolute' start='0'/></domain>")->clock),
             int(DomainFacts::Clock::Absolute));
-        QVERIFY(parseDomainFacts("<domain type='qemu'><devices>").agentChannel); // broken: defaults
-        QVERIFY(parseDomainFacts("<domain type='test'/>").agentChannel); // no channel needed there
+        QVERIFY(parseDomainFacts("<domain type='test'/>")->agentChannel); // no channel needed there
     }
 
     // RTC_CHANGE: our own sets are ignored (during a sync and a grace period
@@ -448,13 +612,14 @@ private slots:
         Rig rig;
         rig.tracker.setAgentWait(50'000'000); // 50 ms
         rig.backend.setDomain("u1", {});
+        rig.backend.setAgentError("u1", qga::makeError(qga::ErrorKind::AgentUnavailable, "gone"));
         rig.tracker.trigger("u1", "vm1", Trigger::Restored, true);
         QVERIFY(rig.waitResults(1));
         SyncResult r = rig.result(0);
         QCOMPARE(r.outcome, Outcome::Failed);
         QCOMPARE(r.error->kind, qga::ErrorKind::AgentUnavailable);
         QVERIFY(r.error->message.find("did not connect") != std::string::npos);
-        QCOMPARE(rig.backend.opened(), 0);
+        QVERIFY(rig.backend.opened() >= 1); // tried within the wait, not only waited
         // A late "connected" no longer starts anything by itself.
         rig.tracker.agentState("u1", "vm1", true);
         QCOMPARE(rig.tracker.pendingCount(), 0);

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "syncplan.h"
+
+namespace clocksync {
+
+std::optional<std::string> skipReason(Trigger t, const SyncPolicy& p, const DomainFacts& facts)
+{
+    if (t == Trigger::DriftWatch && p.watchIntervalS == 0)
+        return "policy: watch-interval=0";
+    if (t == Trigger::RtcChanged && !p.onRtcChange)
+        return "policy: on-rtc-change=no";
+    if (t == Trigger::Booted && !p.syncOnBoot)
+        return "policy: sync-on-boot=no";
+    if (!p.active())
+        return p.enabled ? "policy: mode=off" : "policy: enabled=no";
+    if (!facts.agentChannel)
+        return "no guest agent channel configured";
+    return intendedTime(facts, p.mode).leaveAlone;
+}
+
+SyncPlan planSync(Trigger t, const SyncPolicy& defaults, const qga::Expected<PolicyParse>& policy,
+                  const qga::Expected<DomainFacts>& facts)
+{
+    SyncPlan plan;
+    plan.policy = defaults;
+    auto problem = [&plan](const std::string& why) {
+        plan.skip = why + "; left alone until that is fixed";
+        plan.configProblem = true;
+        return plan;
+    };
+    if (!policy)
+        return problem("cannot read its policy metadata: " + policy.error().message);
+    if (!policy->ok())
+        return problem("policy metadata: " + policy->errors.join("; ").toStdString());
+    plan.own = policy->policy;
+    plan.policy = applyOverride(defaults, policy->policy);
+    if (!facts)
+        return problem("cannot read its domain XML: " + facts.error().message);
+    plan.skip = skipReason(t, plan.policy, *facts);
+    if (!plan.skip)
+        plan.target = intendedTime(*facts, plan.policy.mode);
+    return plan;
+}
+
+} // namespace clocksync
