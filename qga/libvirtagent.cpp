@@ -7,47 +7,52 @@
 
 namespace qga {
 
+ErrorKind libvirtErrorKind(int code, const std::string& message)
+{
+    switch (code) {
+    case VIR_ERR_AGENT_UNRESPONSIVE:
+        // libvirt uses this one code for three things: an agent that is not
+        // connected (no event will say otherwise until it connects), one that
+        // went away mid-command, and one that is connected but did not answer
+        // in time ("not available for now") -- which no event will announce
+        // when it answers again: that one must be retried, and a set it may
+        // have applied measured.
+        if (message.find("not connected") != std::string::npos ||
+            message.find("disappeared") != std::string::npos ||
+            message.find("not configured") != std::string::npos)
+            return ErrorKind::AgentUnavailable;
+        return ErrorKind::Timeout;
+    case VIR_ERR_ARGUMENT_UNSUPPORTED:
+    case VIR_ERR_OPERATION_UNSUPPORTED:
+    case VIR_ERR_NO_SUPPORT:
+        return ErrorKind::Unsupported;
+    case VIR_ERR_OPERATION_INVALID:
+    case VIR_ERR_NO_DOMAIN:
+        return ErrorKind::NotRunning;
+    case VIR_ERR_OPERATION_TIMEOUT:
+        return ErrorKind::Timeout;
+    case VIR_ERR_AGENT_UNSYNCED:
+        return ErrorKind::Protocol;
+    case VIR_ERR_OPERATION_FAILED:
+    case VIR_ERR_INTERNAL_ERROR: {
+        // libvirt reports agent-side errors (incl. a blocked command) this way.
+        const ErrorKind kind = protocol::classifyAgentError("", message);
+        if (kind == ErrorKind::AgentError && message.find("agent") == std::string::npos)
+            return ErrorKind::Transport;
+        return kind;
+    }
+    default:
+        return ErrorKind::Transport;
+    }
+}
+
 Error lastLibvirtError(const char* what)
 {
     virErrorPtr err = virGetLastError();
     if (!err)
         return makeError(ErrorKind::Transport, std::string(what) + ": unknown libvirt error");
-    std::string text = std::string(what) + ": " + (err->message ? err->message : "(no message)");
-    ErrorKind kind = ErrorKind::Transport;
-    switch (err->code) {
-    case VIR_ERR_AGENT_UNRESPONSIVE:
-        kind = ErrorKind::AgentUnavailable;
-        break;
-    case VIR_ERR_ARGUMENT_UNSUPPORTED:
-    case VIR_ERR_OPERATION_UNSUPPORTED:
-    case VIR_ERR_NO_SUPPORT:
-        kind = ErrorKind::Unsupported;
-        break;
-    case VIR_ERR_OPERATION_INVALID:
-        kind = ErrorKind::NotRunning;
-        break;
-    case VIR_ERR_NO_DOMAIN:
-        kind = ErrorKind::NotRunning;
-        break;
-    case VIR_ERR_OPERATION_TIMEOUT:
-        kind = ErrorKind::Timeout;
-        break;
-    case VIR_ERR_AGENT_UNSYNCED:
-        kind = ErrorKind::Protocol;
-        break;
-    case VIR_ERR_OPERATION_FAILED:
-    case VIR_ERR_INTERNAL_ERROR: {
-        // libvirt reports agent-side errors (incl. a blocked command) this way.
-        std::string msg = err->message ? err->message : "";
-        kind = protocol::classifyAgentError("", msg);
-        if (kind == ErrorKind::AgentError && msg.find("agent") == std::string::npos)
-            kind = ErrorKind::Transport;
-        break;
-    }
-    default:
-        break;
-    }
-    return makeError(kind, text);
+    const std::string message = err->message ? err->message : "(no message)";
+    return makeError(libvirtErrorKind(err->code, message), std::string(what) + ": " + message);
 }
 
 // ---- LibvirtAgent --------------------------------------------------------

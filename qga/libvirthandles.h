@@ -39,5 +39,8 @@ inline std::shared_ptr<virDomain> shareDomain(virDomainPtr dom)
 // The calling thread's last libvirt error, mapped to an ErrorKind, with
 // libvirt's own text preserved.
 Error lastLibvirtError(const char* what);
+// The kind of a libvirt error (virErrorNumber code and message): what the
+// engine and the tracker branch on.
+ErrorKind libvirtErrorKind(int code, const std::string& message);
 
 } // namespace qga

@@ -12,6 +12,8 @@
 #include <QObject>
 #include <QString>
 
+#include "expected.h"
+
 #include <functional>
 #include <string>
 #include <utility>
@@ -35,8 +37,9 @@ public:
     virtual int reconnects() const = 0;
     virtual QString uri() const = 0;
     // The running domains, listed off the main thread; fn runs on the main
-    // thread later, and not at all while disconnected or after stop().
-    virtual void listRunning(std::function<void(DomainList)> fn) = 0;
+    // thread later, and not at all while disconnected or after stop(). A
+    // listing that failed is an error, never "no domains".
+    virtual void listRunning(std::function<void(qga::Expected<DomainList>)> fn) = 0;
     // Thread-safe: called from the scheduler's workers.
     virtual DomainBackend& backend() = 0;
 

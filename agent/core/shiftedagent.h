@@ -6,6 +6,7 @@
 #pragma once
 
 #include "guestagent.h"
+#include "sample.h"
 
 #include <memory>
 
@@ -25,7 +26,7 @@ public:
     {
         qga::Expected<qga::TimeSample> s = m_inner->getTime();
         if (s)
-            s->guestNs -= m_shift;
+            s->guestNs = qga::saturatingSub(s->guestNs, m_shift);
         return s;
     }
     qga::Expected<void> setTime(int64_t guestNs) override

@@ -327,7 +327,9 @@ int64_t stopJitterNs(const DelayModel& d)
 std::optional<SyncStop> beforeSetting(const SyncPolicy& p, Trigger t, const Measurement& m,
                                       const Limits& l)
 {
-    if (inTolerance(m, l))
+    // In sync only if it is so whatever the reading's uncertainty: +0.9 ms
+    // +/-5 ms may well be 5 ms off.
+    if (inTolerance(m, l) && std::llabs(m.offsetNs) + m.uncertaintyNs <= l.toleranceNs)
         return SyncStop{Outcome::InSync, {}};
     if (p.measureOnly)
         return SyncStop{Outcome::Drifted, "measured only (watch-correct=no)"};
@@ -515,6 +517,8 @@ private:
         for (int64_t pause = kFirstQuietPauseNs;; pause = std::min(2 * pause, kMaxQuietPauseNs)) {
             if (std::optional<SyncResult> gone = confirmRunning())
                 return std::move(*gone);
+            if (m_clock.monotonicNs() > deadline) // also after yielding the worker
+                return windowOver();
             if (enterGate()) {
                 Expected<Measurement> v =
                     measure(m_agent, samplesFor(m_p, m_delay), m_delay.bestRttNs);
@@ -539,12 +543,17 @@ private:
                 return Next::Yield;
             }
             if (m_clock.monotonicNs() + pause > deadline)
-                return finish(Outcome::Approximate,
-                              "the path was not quiet within the refine window (round trip " +
-                                  formatOffset(m_last.rttNs).substr(1) + ", floor " +
-                                  formatOffset(m_delay.bestRttNs).substr(1) + ")");
+                return windowOver();
             m_clock.sleepNs(pause);
         }
+    }
+
+    SyncResult windowOver()
+    {
+        return finish(Outcome::Approximate,
+                      "the path was not quiet within the refine window (round trip " +
+                          formatOffset(m_last.rttNs).substr(1) + ", floor " +
+                          formatOffset(m_delay.bestRttNs).substr(1) + ")");
     }
 
     std::optional<SyncResult> round(int attempt)
@@ -563,11 +572,17 @@ private:
         m_sets = m_r.attempts = attempt;
         m_r.delayEstimateNs = d;
         if (!set) {
-            if (transient(set.error().kind) && attempt < 2 * m_p.attempts) {
-                m_lastSetError = set.error(); // retried next round
-                return std::nullopt;
-            }
-            return fail(set.error());
+            if (!transient(set.error().kind) || attempt >= 2 * m_p.attempts)
+                return fail(set.error());
+            // It may have landed, late: measure where the guest is now (a set
+            // is never assumed), and learn nothing from it.
+            m_lastSetError = set.error();
+            m_setFromQuiet = false;
+            Expected<Measurement> v =
+                measure(m_agent, samplesFor(m_p, m_delay), m_delay.bestRttNs);
+            if (!v)
+                return fail(v.error());
+            return verified(attempt, d, *v);
         }
         if (!m_rtc)
             m_delay.noteSetCost(setCost);
@@ -674,7 +689,9 @@ private:
     SyncResult outOfAttempts()
     {
         if (m_r.after && inTolerance(*m_r.after, m_lim))
-            return finish(Outcome::Approximate);
+            return finish(Outcome::Approximate,
+                          m_lastSetError ? "the last set failed: " + m_lastSetError->message
+                                         : std::string());
         return fail(qga::makeError(ErrorKind::BadClock,
                                    "residual " + formatOffset(m_r.after ? m_r.after->offsetNs : 0) +
                                        " still outside tolerance after " +

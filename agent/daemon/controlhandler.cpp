@@ -62,7 +62,10 @@ void ControlHandler::sync(const ControlRequest& req, ControlServer::Reply reply)
     if (req.all == !req.domains.empty())
         return reply(controlError("sync needs domain names or all=true"));
     m_hypervisor.listRunning([this, names = req.domains, all = req.all, tuning = req.tuning,
-                              reply](DomainList running) {
+                              reply](qga::Expected<DomainList> listed) {
+        if (!listed)
+            return reply(controlError("cannot list the running domains: " + listed.error().message));
+        const DomainList& running = *listed;
         DomainList chosen;
         for (const std::string& n : names) {
             auto it = std::find_if(running.begin(), running.end(),

@@ -171,20 +171,39 @@ QStringList Daemon::reload(const DaemonConfig& next)
 void Daemon::onConnected()
 {
     // Events may have been lost while we were away: check every running guest.
-    m_hypervisor->listRunning([this](DomainList running) {
+    // A listing that failed is not "nothing runs": that would cancel every
+    // sync in flight and start none. Try again shortly.
+    m_hypervisor->listRunning([this](qga::Expected<DomainList> running) {
         if (m_stopping)
             return;
-        qCInfo(lcDaemon) << "reconciling" << running.size() << "running domain(s)";
-        m_tracker->reconcile(running);
+        if (!running) {
+            qCWarning(lcDaemon).noquote()
+                << "cannot list the running domains, reconciling again in"
+                << m_listRetryMs / 1000 << "s:" << QString::fromStdString(running.error().message);
+            QTimer::singleShot(m_listRetryMs, this, [this] {
+                if (m_hypervisor->isConnected())
+                    onConnected();
+            });
+            return;
+        }
+        qCInfo(lcDaemon) << "reconciling" << running->size() << "running domain(s)";
+        m_tracker->reconcile(*running);
     });
 }
 
 void Daemon::syncAllRunning(Trigger t)
 {
-    m_hypervisor->listRunning([this, t](DomainList running) {
+    m_hypervisor->listRunning([this, t](qga::Expected<DomainList> running) {
         if (m_stopping)
             return;
-        for (const auto& [uuid, name] : running)
+        if (!running) {
+            qCWarning(lcDaemon).noquote()
+                << "cannot list the running domains for" << QString::fromLatin1(triggerName(t)) << "; retrying in"
+                << m_listRetryMs / 1000 << "s:" << QString::fromStdString(running.error().message);
+            QTimer::singleShot(m_listRetryMs, this, [this, t] { syncAllRunning(t); });
+            return;
+        }
+        for (const auto& [uuid, name] : *running)
             m_tracker->trigger(uuid, name, t);
     });
 }

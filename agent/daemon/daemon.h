@@ -62,10 +62,14 @@ public:
     // The host clock was stepped by stepNs (also how tests inject a step).
     void onHostClockStep(int64_t stepNs);
 
+    // After a failed listing of the running domains, the next try (tests shorten it).
+    void setListRetryMs(int ms) { m_listRetryMs = ms; }
+
 signals:
     void syncFinished(const clocksync::SyncResult& result);
 
 private:
+    int m_listRetryMs = 5000;
     void wire();
     void onConnected();
     void onEvent(const QString& uuid, const QString& name, const EventAction& a);

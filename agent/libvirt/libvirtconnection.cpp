@@ -123,7 +123,7 @@ void LibvirtConnection::postEvent(virDomainPtr dom, EventAction action)
     postToMain([this, id, action] { emit domainEvent(id.uuid, id.name, action); });
 }
 
-void LibvirtConnection::listRunning(std::function<void(DomainList)> fn)
+void LibvirtConnection::listRunning(std::function<void(qga::Expected<DomainList>)> fn)
 {
     std::shared_ptr<virConnect> conn = connection();
     if (!conn)
@@ -132,6 +132,14 @@ void LibvirtConnection::listRunning(std::function<void(DomainList)> fn)
         DomainList out;
         virDomainPtr* doms = nullptr;
         const int n = virConnectListAllDomains(conn.get(), &doms, VIR_CONNECT_LIST_DOMAINS_RUNNING);
+        if (n < 0) {
+            qga::Error e = qga::lastLibvirtError("virConnectListAllDomains");
+            back.post([this, fn, e] {
+                if (!m_stopped)
+                    fn(e);
+            });
+            return;
+        }
         for (int i = 0; i < n; ++i) {
             const DomainId id = idOf(doms[i]);
             out.emplace_back(id.uuid.toStdString(), id.name.toStdString());

@@ -36,7 +36,7 @@ public:
     bool isConnected() const override { return m_connected; }
     QString uri() const override { return m_uri; }
     int reconnects() const override { return m_reconnects; }
-    void listRunning(std::function<void(DomainList)> fn) override;
+    void listRunning(std::function<void(qga::Expected<DomainList>)> fn) override;
     DomainBackend& backend() override { return m_backend; }
 
     // Thread-safe: the current connection, referenced (null while down).

@@ -32,10 +32,16 @@ public:
     int reconnects() const override { return m_reconnects; }
     QString uri() const override { return QStringLiteral("fake:///"); }
     // Asynchronous like libvirt's: answered from the event loop.
-    void listRunning(std::function<void(clocksync::DomainList)> fn) override
+    void listRunning(std::function<void(qga::Expected<clocksync::DomainList>)> fn) override
     {
         if (!m_connected)
             return;
+        if (failListing) {
+            QTimer::singleShot(0, this, [fn] {
+                fn(qga::makeError(qga::ErrorKind::Transport, "listing failed"));
+            });
+            return;
+        }
         clocksync::DomainList running;
         for (const auto& [uuid, name] : names)
             if (auto r = fake.isRunning(uuid); r && *r)
@@ -43,6 +49,7 @@ public:
         QTimer::singleShot(0, this, [fn, running] { fn(running); });
     }
     clocksync::DomainBackend& backend() override { return fake; }
+    bool failListing = false; // listRunning answers with an error
 
     void setConnected(bool c)
     {

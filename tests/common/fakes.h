@@ -69,6 +69,7 @@ public:
     // extra time spent before the guest reads (so their midpoint is biased).
     std::deque<int64_t> busyRttsNs;
     std::deque<qga::Error> setErrors;
+    bool setErrorsApply = false; // a failed set still lands (it timed out, then ran)
     std::function<void()> onSet; // called inside setTime (e.g. pause the domain)
     int64_t quantumNs = 0;       // reads and sets truncated to this (1 ms: an old Windows agent)
     void shift(int64_t ns) { m_offset += ns; }
@@ -111,10 +112,15 @@ public:
         ++sets;
         if (onSet)
             onSet();
-        if (!setErrors.empty()) {
+        if (!setErrors.empty() && !setErrorsApply) {
             qga::Error e = setErrors.front();
             setErrors.pop_front();
             return e;
+        }
+        std::optional<qga::Error> late;
+        if (!setErrors.empty()) {
+            late = setErrors.front();
+            setErrors.pop_front();
         }
         m_clock.advance(delay);
         if (quantumNs)
@@ -122,6 +128,8 @@ public:
         if (!ignoresSet)
             m_offset = guestNs - m_clock.realtimeNs();
         m_clock.advance(setDurationNs);
+        if (late)
+            return *late;
         return {};
     }
     qga::Expected<void> setTimeFromRtc() override

@@ -8,6 +8,7 @@
 #include "libvirtconnection.h"
 
 #include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
 
 #include <QCoreApplication>
 #include <QDir>
@@ -156,6 +157,26 @@ private slots:
         QVERIFY2(r.latencyNs < 1'000'000'000, describe(r).c_str());
         m_dom.reset(virDomainLookupByName(m_conn.get(), "test"));
         QVERIFY(m_dom);
+    }
+
+    // libvirt's one "agent unresponsive" code means three things; the kinds
+    // the tracker branches on must tell them apart.
+    void agentUnresponsiveIsMappedByWhatItSays()
+    {
+        using qga::ErrorKind;
+        const int code = VIR_ERR_AGENT_UNRESPONSIVE;
+        QCOMPARE(qga::libvirtErrorKind(code, "Guest agent is not responding: Guest agent not "
+                                             "available for now"),
+                 ErrorKind::Timeout);
+        QCOMPARE(qga::libvirtErrorKind(code, "Guest agent is not responding: QEMU guest agent is "
+                                             "not connected"),
+                 ErrorKind::AgentUnavailable);
+        QCOMPARE(qga::libvirtErrorKind(code, "Guest agent disappeared while executing command"),
+                 ErrorKind::AgentUnavailable);
+        QCOMPARE(qga::libvirtErrorKind(VIR_ERR_OPERATION_TIMEOUT, "timed out"), ErrorKind::Timeout);
+        QCOMPARE(qga::libvirtErrorKind(VIR_ERR_NO_DOMAIN, "no domain"), ErrorKind::NotRunning);
+        QCOMPARE(qga::libvirtErrorKind(VIR_ERR_OPERATION_UNSUPPORTED, "no"), ErrorKind::Unsupported);
+        QCOMPARE(qga::libvirtErrorKind(VIR_ERR_AGENT_UNSYNCED, "unsynced"), ErrorKind::Protocol);
     }
 
     void cleanupTestCase()

@@ -216,6 +216,26 @@ private slots:
         QVERIFY(metrics.find("virt_clocksync_libvirt_connected 1") != std::string::npos);
     }
 
+    // A listing of the running domains that fails is not "none run": the
+    // reconcile cancels nothing and is made again; a sync --all says why.
+    void failedListingIsNotAnEmptyOne()
+    {
+        m_daemon->setListRetryMs(50);
+        m_hv->setConnected(false);
+        m_hv->failListing = true;
+        m_hv->setConnected(true);
+        json req = request("sync");
+        req["all"] = true;
+        const json reply = ask(req);
+        QVERIFY2(!reply.value("ok", true), reply.dump().c_str());
+        QVERIFY(reply.value("error", std::string()).find("cannot list") != std::string::npos);
+        QCOMPARE(ask(request("status"))["domains"].size(), std::size_t(1)); // nothing forgotten
+        m_hv->failListing = false;
+        const SyncResult r = next(Trigger::Reconcile); // the retry reconciles
+        QCOMPARE(r.domain, std::string("vm1"));
+        QVERIFY(r.ok());
+    }
+
     // Reload: the sync defaults change at once, tracked state stays, and a
     // key that needs a restart is kept.
     void reloadKeepsTrackedState()

@@ -6,6 +6,8 @@
 
 #include <QTest>
 
+#include <limits>
+
 using namespace clocksync;
 using qga::ErrorKind;
 
@@ -363,6 +365,56 @@ private slots:
         SyncResult r = runSync(agent, clock, request(), delay);
         QCOMPARE(r.outcome, Outcome::Synced);
         QCOMPARE(agent.sets, 2);
+    }
+
+    // A set that timed out may still have landed: the engine measures before
+    // it sets again, and a guest it finds within target is not set twice.
+    void timedOutSetIsMeasuredNotAssumed()
+    {
+        FakeClock clock;
+        FakeAgent agent(clock, -1'000'000'000);
+        agent.setDelaysNs = {200'000}; // what the default delay estimate aims for
+        agent.setErrors.push_back(qga::makeError(ErrorKind::Timeout, "not available for now"));
+        agent.setErrorsApply = true;
+        DelayModel delay;
+        SyncResult r = runSync(agent, clock, request(), delay);
+        QVERIFY2(r.ok(), describe(r).c_str());
+        QCOMPARE(agent.sets, 1);
+        QVERIFY(std::llabs(r.after->offsetNs) <= SyncPolicy{}.targetNs);
+        QCOMPARE(delay.observations, 0); // nothing learned from a set that timed out
+    }
+
+    // "In sync" holds whatever the reading's uncertainty: +0.9 ms read with
+    // +/-5 ms is not left alone.
+    void inSyncNeedsTheUncertaintyToo()
+    {
+        FakeClock clock;
+        FakeAgent agent(clock, 900'000);
+        agent.rttNs = 10'000'000;
+        DelayModel delay;
+        SyncResult r = runSync(agent, clock, request(), delay);
+        QVERIFY2(r.outcome != Outcome::InSync, describe(r).c_str());
+        QVERIFY(agent.sets >= 1);
+    }
+
+    // Guest times at the ends of int64 (or libvirt's year-1677 floor) read as
+    // an offset of ~292 years without overflow, and a guest decades off is
+    // corrected like any other.
+    void absurdGuestTimesAreCorrectedWithoutOverflow()
+    {
+        constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+        qga::TimeSample low{1'700'000'000'000'000'000, std::numeric_limits<int64_t>::min(),
+                            1'700'000'000'000'400'000};
+        QCOMPARE(low.offsetNs(), -kMax);
+        qga::TimeSample high{-1'000, kMax, 1'000};
+        QCOMPARE(high.offsetNs(), kMax);
+        QCOMPARE(qga::saturatingSub(0, std::numeric_limits<int64_t>::min()), kMax);
+
+        FakeClock clock;
+        FakeAgent agent(clock, -40LL * 365 * 86'400 * 1'000'000'000); // 40 years behind
+        DelayModel delay;
+        SyncResult r = runSync(agent, clock, request(), delay);
+        QCOMPARE(r.outcome, Outcome::Synced);
     }
 
     void disabledSetFails()

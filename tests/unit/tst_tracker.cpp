@@ -503,6 +503,36 @@ private slots:
         QVERIFY(parseDomainFacts("<domain type='test'/>")->agentChannel); // no channel needed there
     }
 
+    // What libvirt's clock offsets mean for the time a guest is aimed at, and
+    // XML that is not understood is an error (the guest is left alone).
+    void intendedTimeOfEveryClock()
+    {
+        // basis='localtime' (an inactive definition): converted with the
+        // host's UTC offset, as libvirt does when it starts the guest.
+        const DomainFacts local = *parseDomainFacts(
+            "<domain><clock offset='variable' adjustment='60' basis='localtime'/></domain>", 3600);
+        QCOMPARE(int(local.clock), int(DomainFacts::Clock::Variable));
+        QCOMPARE(local.adjustmentNs, 3660'000'000'000);
+        const DomainFacts neg =
+            *parseDomainFacts("<domain><clock offset='variable' adjustment='-7200'/></domain>");
+        QCOMPARE(intendedTime(neg, SyncMode::Host).shiftNs, -7200'000'000'000);
+        QCOMPARE(intendedTime(neg, SyncMode::HostUtc).shiftNs, 0);
+        const DomainFacts tz =
+            *parseDomainFacts("<domain><clock offset='timezone' timezone='Europe/Paris'/></domain>");
+        QCOMPARE(intendedTime(tz, SyncMode::Host).shiftNs, 0); // the system clock keeps UTC
+        const DomainFacts abs = *parseDomainFacts("<domain><clock offset='absolute'/></domain>");
+        QVERIFY(intendedTime(abs, SyncMode::Host).leaveAlone);
+        QVERIFY(!intendedTime(abs, SyncMode::HostUtc).leaveAlone);
+        for (const char* bad : {"<domain><devices>",                                 // broken
+                                "<domain><clock offset='sometime'/></domain>",       // unknown
+                                "<domain><clock offset='variable' basis='mars'/></domain>",
+                                "<domain><clock offset='variable' adjustment='1e99'/></domain>",
+                                "<domain><clock offset='variable' "
+                                "adjustment='9223372036854775807'/></domain>", // would overflow
+                                ""})
+            QVERIFY2(!parseDomainFacts(bad), bad);
+    }
+
     // RTC_CHANGE: our own sets are ignored (during a sync and a grace period
     // after one that set), someone else's start one sync, and a burst folds
     // into one deferred sync at the end of the minimum interval.
