@@ -4,9 +4,7 @@
 
 #include "shiftedagent.h"
 
-#include <QLoggingCategory>
 
-Q_LOGGING_CATEGORY(lcPolicy, "clocksync.policy")
 
 namespace clocksync {
 
@@ -109,8 +107,6 @@ bool JobRun::begin()
     m_job.tuning.applyTo(m_req.policy);
     if (!plan.skip)
         return startSync(plan.target);
-    if (plan.configProblem)
-        qCWarning(lcPolicy).noquote() << QString::fromStdString(m_job.domain + ": " + *plan.skip);
     finishEarly(Outcome::Skipped, std::nullopt, *plan.skip);
     m_out.result.configProblem = plan.configProblem;
     return true;

@@ -205,19 +205,57 @@ static int64_t readGranularity(const std::vector<qga::TimeSample>& taken)
     return kMs;
 }
 
+ClockSteps observedSteps(const std::vector<qga::TimeSample>& taken)
+{
+    ClockSteps c;
+    for (std::size_t i = 1; i < taken.size(); ++i) {
+        const qga::TimeSample& a = taken[i - 1];
+        const qga::TimeSample& b = taken[i];
+        const int64_t moved = b.guestNs - a.guestNs;
+        // Equal readings ~an RTT apart: a microsecond clock never shows them.
+        if (moved == 0)
+            c.standstillNs =
+                std::max(c.standstillNs, b.hostMidpointNs() - a.hostMidpointNs());
+        else if (moved > b.hostAfterNs - a.hostBeforeNs) // further than host time went
+            c.jumpNs = std::max(c.jumpNs, moved);
+    }
+    return c;
+}
+
+int64_t ClockSteps::stepNs() const
+{
+    if (jumpNs > 0)
+        return std::max(jumpNs, standstillNs);
+    // It stood still but no step was seen: at least a millisecond, at least
+    // as long as it stood.
+    return standstillNs > 0 ? std::max<int64_t>(1'000'000, standstillNs) : 1;
+}
+
 // A guest clock that shows no progress over this much host time is stopped
 // (generous: Windows guests tick in 15.6 ms steps).
 constexpr int64_t kStoppedClockSpanNs = 20'000'000;
+// A clock that stood still is sampled on until it steps, over at most two
+// of the coarsest ticks (and this many samples).
+constexpr int64_t kStepSearchNs = 32'000'000;
+constexpr int kMaxStepSamples = 200;
 
 Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodRttNs)
 {
     std::vector<qga::TimeSample> taken;
     taken.reserve(std::size_t(samples) * 3);
-    for (int i = 0; i < samples * 3; ++i) {
+    for (int i = 0;; ++i) {
         if (i >= samples) {
-            // Enough unless the host is busy and a quieter sample is likely.
+            // Enough unless the clock stood still and its step has not shown
+            // yet (a Windows guest's clock ticks every 1-15.6 ms: sample
+            // across two ticks), or the host is busy and a quieter sample is
+            // likely (up to three times as many).
+            const ClockSteps steps = observedSteps(taken);
+            const bool stepUnseen =
+                steps.standstillNs > 0 && steps.jumpNs == 0 && i < kMaxStepSamples &&
+                taken.back().hostAfterNs - taken.front().hostBeforeNs < kStepSearchNs;
             const qga::TimeSample* best = qga::minRttSample(taken);
-            if (goodRttNs <= 0 || best->rttNs() <= 2 * goodRttNs)
+            const bool quiet = goodRttNs <= 0 || best->rttNs() <= 2 * goodRttNs;
+            if (!stepUnseen && (quiet || i >= samples * 3))
                 break;
         }
         Expected<qga::TimeSample> s = agent.getTime();
@@ -238,9 +276,10 @@ Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodR
     if (taken.size() > 1 && first.guestNs == last.guestNs &&
         last.hostAfterNs - first.hostBeforeNs >= kStoppedClockSpanNs)
         return qga::makeError(ErrorKind::BadClock, "guest clock does not advance");
+    const int64_t granularity = std::max(readGranularity(taken), observedSteps(taken).stepNs());
     return Measurement{best->offsetNs(),   best->uncertaintyNs(), best->rttNs(),
                        int(taken.size()),  first.guestNs,         last.guestNs,
-                       first.hostBeforeNs, last.hostAfterNs,      readGranularity(taken)};
+                       first.hostBeforeNs, last.hostAfterNs,      granularity};
 }
 
 // ---- the decisions ---------------------------------------------------------
@@ -425,7 +464,7 @@ public:
                 (m_start - triggerNs()) / 1e6, (m_clock.monotonicNs() - m_start) / 1e6, m->samples);
         m_delay.noteRtt(m->rttNs);
         m_r.before = m_last = *m;
-        m_lim = effectiveLimits(m_p, m_rtc, m->granularityNs);
+        noteStep(*m);
         if (std::optional<SyncStop> stop = beforeSetting(m_p, m_req.trigger, *m, m_lim)) {
             if (stop->outcome == Outcome::InSync) {
                 m_r.after = *m;
@@ -525,6 +564,7 @@ private:
                 if (!v)
                     return fail(v.error());
                 m_delay.noteRtt(v->rttNs);
+                noteStep(*v);
                 learnFromRemeasure(*v);
                 m_r.after = m_last = *v;
                 ++m_r.remeasures;
@@ -617,13 +657,22 @@ private:
             return set;
         m_rtc = true;
         m_r.mode = SyncMode::Rtc;
-        m_lim = effectiveLimits(m_p, m_rtc, m_last.granularityNs);
+        m_lim = effectiveLimits(m_p, m_rtc, m_delay.clockStepNs);
         return m_agent.setTimeFromRtc();
+    }
+
+    // The limits follow the coarsest step the clock has shown, in this sync
+    // or an earlier one: a tick is never chased, nor claimed finer than it is.
+    void noteStep(const Measurement& m)
+    {
+        m_delay.clockStepNs = std::max(m_delay.clockStepNs, m.granularityNs);
+        m_lim = effectiveLimits(m_p, m_rtc, m_delay.clockStepNs);
     }
 
     std::optional<SyncResult> verified(int attempt, int64_t d, const Measurement& v)
     {
         m_delay.noteRtt(v.rttNs);
+        noteStep(v);
         m_r.after = v;
         qCDebug(lcEngine,
                 "attempt %d: delay estimate %lld us, verified %+lld us (RTT %lld us, %d samples%s)",
@@ -705,6 +754,10 @@ private:
         m_r.outcome = o;
         if (!note.empty())
             m_r.note = std::move(note);
+        // A reading is no better than the clock's step: claim no less.
+        for (std::optional<Measurement>* m : {&m_r.before, &m_r.after})
+            if (*m && m_lim.granularityNs > 1)
+                (*m)->uncertaintyNs = std::max((*m)->uncertaintyNs, m_lim.granularityNs);
         const int64_t now = m_clock.monotonicNs();
         m_r.durationNs = now - m_start;
         m_r.latencyNs = now - triggerNs();

@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 namespace clocksync {
 
@@ -46,6 +47,9 @@ struct DelayModel
     static constexpr int kCostWindow = 5;
     std::array<int64_t, kCostWindow> recentSetCostNs{};
     int setCount = 0;
+    // The coarsest step the guest clock has shown (1: none): a clock that
+    // ticks is known to tick even when a measurement misses the tick.
+    int64_t clockStepNs = 1;
 
     void noteRtt(int64_t rttNs);
     void noteSetCost(int64_t ns);
@@ -109,6 +113,19 @@ struct SyncRequest
 // What "done" means for one guest: the policy's target and tolerance, raised
 // to what the guest can show (its read granularity) or be set to (the RTC's
 // whole seconds).
+// What a measurement's samples show of the guest clock's step: the longest
+// it stood still while host time went on, and the largest jump beyond the
+// host time between two reads (a tick). Linux qemu-ga reads in
+// microseconds and shows neither; Windows qemu-ga reads a clock that
+// advances per tick (1-15.6 ms).
+struct ClockSteps
+{
+    int64_t standstillNs = 0;
+    int64_t jumpNs = 0;
+    int64_t stepNs() const; // the step to assume: 1 when none is seen
+};
+ClockSteps observedSteps(const std::vector<qga::TimeSample>& taken);
+
 struct Limits
 {
     int64_t targetNs = 0;

@@ -146,7 +146,14 @@ int main(int argc, char** argv)
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName("virt-clocksyncd");
     QCoreApplication::setApplicationVersion(VIRT_CLOCKSYNC_VERSION);
-    qSetMessagePattern("%{if-category}%{category}: %{endif}%{message}");
+    // Under systemd, stderr goes to the journal: a <N> prefix gives each line
+    // its priority (warnings are warnings there, not info).
+    qSetMessagePattern(QStringLiteral("%1%{if-category}%{category}: %{endif}%{message}")
+                           .arg(qEnvironmentVariableIsSet("JOURNAL_STREAM")
+                                    ? "%{if-debug}<7>%{endif}%{if-info}<6>%{endif}"
+                                      "%{if-warning}<4>%{endif}%{if-critical}<3>%{endif}"
+                                      "%{if-fatal}<2>%{endif}"
+                                    : ""));
     const Options options = parseOptions(app);
     const ConfigParse parsed = readConfig(options);
     if (options.checkConfig)

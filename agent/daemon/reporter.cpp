@@ -19,7 +19,11 @@ namespace clocksync {
 
 void Reporter::record(const SyncResult& r)
 {
-    const bool standing = r.outcome == Outcome::Skipped && r.note.rfind("policy:", 0) != 0;
+    // A standing reason to skip (no agent channel, an absolute clock) is said
+    // once; a policy choice every time; so is a config problem, at warning
+    // priority -- the operator has something to fix.
+    const bool standing = r.outcome == Outcome::Skipped && r.note.rfind("policy:", 0) != 0 &&
+                          !r.configProblem;
     const bool repeatSkip = standing && m_skipNote[r.uuid] == r.note;
     m_skipNote[r.uuid] = r.outcome == Outcome::Skipped ? r.note : std::string();
     if (!repeatSkip)
@@ -48,7 +52,7 @@ std::vector<std::string> journalFields(const SyncResult& r)
 {
     std::vector<std::string> f = {
         "MESSAGE=" + r.domain + ": " + describe(r),
-        "PRIORITY=" + std::to_string(r.ok() ? 6 : 4),
+        "PRIORITY=" + std::to_string(r.ok() && !r.configProblem ? 6 : 4),
         "SYSLOG_IDENTIFIER=virt-clocksyncd",
         "DOMAIN=" + r.domain,
         "DOMAIN_UUID=" + r.uuid,
@@ -90,7 +94,7 @@ void logSyncResult(const SyncResult& r)
     }
 #endif
     const QString line = QString::fromStdString(r.domain + ": " + describe(r));
-    if (r.ok())
+    if (r.ok() && !r.configProblem)
         qCInfo(lcSync).noquote() << line;
     else
         qCWarning(lcSync).noquote() << line;

@@ -72,6 +72,10 @@ public:
     bool setErrorsApply = false; // a failed set still lands (it timed out, then ran)
     std::function<void()> onSet; // called inside setTime (e.g. pause the domain)
     int64_t quantumNs = 0;       // reads and sets truncated to this (1 ms: an old Windows agent)
+    // Windows qemu-ga: reads a clock that advances per tick (in 100 ns
+    // units), sets through SYSTEMTIME (whole milliseconds).
+    int64_t tickNs = 0;
+    int64_t setQuantumNs = 0;
     void shift(int64_t ns) { m_offset += ns; }
 
     int gets = 0;
@@ -102,6 +106,8 @@ public:
         s.guestNs = frozen ? 1'700'000'000'000'000'000 : m_clock.realtimeNs() + m_offset;
         if (quantumNs)
             s.guestNs -= s.guestNs % quantumNs;
+        if (tickNs) // the tick boundaries follow the guest's own clock since its last set
+            s.guestNs -= (s.guestNs - m_tickPhaseNs) % tickNs;
         m_clock.advance(rttNs - readDelayNs);
         s.hostAfterNs = m_clock.realtimeNs();
         return s;
@@ -125,8 +131,12 @@ public:
         m_clock.advance(delay);
         if (quantumNs)
             guestNs -= guestNs % quantumNs;
-        if (!ignoresSet)
+        if (setQuantumNs)
+            guestNs -= guestNs % setQuantumNs;
+        if (!ignoresSet) {
             m_offset = guestNs - m_clock.realtimeNs();
+            m_tickPhaseNs = guestNs;
+        }
         m_clock.advance(setDurationNs);
         if (late)
             return *late;
@@ -144,6 +154,7 @@ public:
 private:
     FakeClock& m_clock;
     int64_t m_offset;
+    int64_t m_tickPhaseNs = 0;
 };
 
 // A backend of simulated domains, each with its own fake agent factory.

@@ -639,6 +639,108 @@ case_variable_clock() {
     assert_residual "$g" "pause 3 s of a guest at host + 3600 s"
 }
 
+# ---- do no harm: fail closed, and the intended time on every path ----------
+
+# A typo in a domain's policy (mode="of" for "off") leaves the guest alone:
+# skipped with the reason, in the log, status, policy and metrics -- never
+# synced on the defaults.
+case_policy_typo() {
+    g=$(lab_up -n 1)
+    start_daemon
+    wait_log "$g: reconcile:" 30
+    mark_log
+    lvirsh metadata "$g" --uri https://virt-clocksync.org/xmlns/policy/1 --key clocksync \
+        --set '<policy mode="of"/>' --live >/dev/null
+    wait_log "$g: policy-changed: skipped" 30
+    mark_log
+    lvirsh suspend "$g" >/dev/null
+    sleep 3 # the pause the guest's clock falls behind by
+    lvirsh resume "$g" >/dev/null
+    wait_log "$g: resumed: skipped" 30
+    grep -q "invalid value 'of' for 'mode'" <<< "$WAIT_LINE" || fail "no reason: $WAIT_LINE"
+    assert_offset_beyond "$g" 2500000 # left alone: ~3 s behind
+    { cli status "$g" || true; } | tee "$WORK/status.txt"
+    grep -q "invalid value 'of' for 'mode'" "$WORK/status.txt" || fail "status does not say why"
+    if cli policy "$g" > "$WORK/policy.txt" 2>&1; then fail "policy $g exits 0 on broken metadata"; fi
+    grep -q "leaves this guest alone" "$WORK/policy.txt" || fail "policy does not say: $(cat "$WORK/policy.txt")"
+    cli metrics | grep -q "^virt_clocksync_guest_config_problem{domain=\"$g\"} 1" ||
+        fail "no config-problem metric"
+}
+
+# The CLI decides as the daemon does: a guest at host + 3600 s on purpose is
+# synced there by a direct `virt-clocksync sync`, and with a daemon running
+# a sync with --attempts goes through the daemon (no second sync beside it).
+case_intended_offset_cli() {
+    g=$(lab_up -n 1 --clock-adjust 3600)
+    INTENDED_US=3600000000
+    lvirsh suspend "$g" >/dev/null
+    sleep 3 # the pause the guest's clock falls behind by
+    lvirsh resume "$g" >/dev/null
+    out=$(cli sync "$g") || fail "virt-clocksync sync failed: $out"
+    log "$out"
+    grep -q "target host +3600.000 s" <<< "$out" || fail "the CLI does not keep the intended offset: $out"
+    assert_residual "$g" "a direct virt-clocksync sync of a guest at host + 3600 s" "$out"
+    start_daemon
+    wait_log "$g: reconcile:" 30
+    lvirsh suspend "$g" >/dev/null
+    sleep 3
+    lvirsh resume "$g" >/dev/null
+    out=$(cli sync --attempts 5 "$g") || fail "virt-clocksync sync --attempts failed: $out"
+    log "$out"
+    grep -q "via virt-clocksyncd" <<< "$out" || fail "--attempts bypassed the running daemon: $out"
+    assert_residual "$g" "virt-clocksync sync --attempts 5 with a daemon running" "$out"
+}
+
+# mode=off, then mode=host (how an operator turns syncing back on) keeps the
+# intended offset of a +3600 s guest.
+case_intended_offset_policy_toggle() {
+    g=$(lab_up -n 1 --clock-adjust 3600)
+    INTENDED_US=3600000000
+    start_daemon
+    wait_log "$g: reconcile:" 30
+    mark_log
+    cli policy "$g" --set mode=off >/dev/null
+    wait_log "$g: policy-changed: skipped" 30
+    mark_log
+    cli policy "$g" --set mode=host >/dev/null
+    wait_log "$g: policy-changed: (in-sync|synced|approximate)" 30
+    pause_resume "$g" 3
+    grep -q "target host +3600.000 s" <<< "$WAIT_LINE" || fail "mode=host dropped the intended offset"
+    assert_residual "$g" "mode off then host, pause 3 s of a guest at host + 3600 s"
+}
+
+# A negative adjustment is kept as a positive one is.
+case_negative_adjustment() {
+    g=$(lab_up -n 1 --clock-adjust -7200)
+    INTENDED_US=-7200000000
+    start_daemon
+    wait_log "$g: reconcile:" 30
+    pause_resume "$g" 3
+    grep -q "target host -7200.000 s" <<< "$WAIT_LINE" || fail "the daemon does not keep -7200 s"
+    assert_residual "$g" "pause 3 s of a guest at host - 7200 s"
+}
+
+# The guest's qemu-ga stops answering (SIGSTOP inside the guest, as under
+# heavy guest load) across a resume, for longer than the agent timeout:
+# libvirt says "not available for now", no agent event follows. The daemon
+# retries on its own and the guest ends verified once the agent answers.
+case_agent_stall() {
+    g=$(lab_up -n 1)
+    start_daemon "agent-timeout-seconds = 3"
+    wait_log "$g: reconcile:" 30
+    mark_log
+    # qemu-ga runs the command and answers; 1 s later the command stops it
+    # (its parent) for 15 s of guest time.
+    lvirsh qemu-agent-command "$g" '{"execute":"guest-exec","arguments":{"path":"/bin/sh","arg":["-c","sleep 1; kill -STOP $PPID; sleep 15; kill -CONT $PPID"]}}' >/dev/null
+    sleep 2 # past the guest's "sleep 1": the agent is stopped now
+    lvirsh suspend "$g" >/dev/null
+    sleep 3 # the pause the guest's clock falls behind by
+    lvirsh resume "$g" >/dev/null
+    wait_log "$g: resumed: (synced|approximate|failed|cancelled|skipped)" 60
+    grep -qE "$g: resumed: (synced|approximate)" <<< "$WAIT_LINE" || fail "not synced: $WAIT_LINE"
+    assert_residual "$g" "a resume with the guest agent stopped for 15 s"
+}
+
 # The operator's habit, virsh domtime --now (whole seconds: ~0.5 s off), is
 # refined by the daemon (RTC_CHANGE, trigger rtc-changed); its own sets, which
 # cause the same event, do not start another sync.

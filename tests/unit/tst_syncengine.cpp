@@ -274,8 +274,9 @@ private slots:
 
     void frozenClockIsNotVerified()
     {
-        // A guest that returns the same (wrong) time forever: the set "works",
-        // the verify shows no progress at all.
+        // A guest that returns the same (wrong) time forever: the first
+        // measurement samples on for the clock's step (it may be a tick),
+        // sees none in 32 ms, and calls the clock stopped before any set.
         FakeClock clock;
         FakeAgent agent(clock, 0);
         clock.advance(60'000'000'000); // the frozen reading is now 60 s behind
@@ -285,7 +286,7 @@ private slots:
         QCOMPARE(r.outcome, Outcome::Failed);
         QCOMPARE(r.error->kind, ErrorKind::BadClock);
         QVERIFY(r.error->message.find("does not advance") != std::string::npos);
-        QCOMPARE(agent.sets, 1);
+        QCOMPARE(agent.sets, 0);
     }
 
     void frozenClockWithinOneMeasurement()
@@ -484,6 +485,33 @@ private slots:
         Limits l = effectiveLimits(SyncPolicy{}, false, 1'000'000);
         QCOMPARE(l.targetNs, 1'000'000);
         QCOMPARE(l.toleranceNs, 1'000'000);
+    }
+
+    // A Windows guest: its agent reads a clock that ticks every 15.625 ms and
+    // sets whole milliseconds. The engine sees the tick, claims no better
+    // (target and uncertainty at least one tick), does not chase it (one
+    // set), and a drift check within a tick reports no drift.
+    void windowsTickClock()
+    {
+        FakeClock clock;
+        FakeAgent agent(clock, -5'000'000'000);
+        agent.tickNs = 15'625'000;
+        agent.setQuantumNs = 1'000'000;
+        DelayModel delay;
+        SyncResult r = runSync(agent, clock, request(), delay);
+        QVERIFY2(r.ok(), describe(r).c_str());
+        QCOMPARE(agent.sets, 1);
+        QVERIFY2(r.after->uncertaintyNs >= 15'625'000, describe(r).c_str());
+        QCOMPARE(delay.clockStepNs, 15'625'000);
+        for (int i = 0; i < 20; ++i) { // later checks, any tick phase: in sync, never set
+            clock.advance(3'000'000);
+            SyncRequest watch = request();
+            watch.trigger = Trigger::DriftWatch;
+            watch.policy.measureOnly = true;
+            SyncResult w = runSync(agent, clock, watch, delay);
+            QVERIFY2(w.outcome == Outcome::InSync, describe(w).c_str());
+        }
+        QCOMPARE(agent.sets, 1);
     }
 
     // max-backward-step: a reconcile or host clock step leaves a guest that
