@@ -639,6 +639,89 @@ case_variable_clock() {
     assert_residual "$g" "pause 3 s of a guest at host + 3600 s"
 }
 
+# ---- proof by repetition ---------------------------------------------------
+# One reading per case cannot tell a daemon that refines to ~50 us from one
+# that sets once and lands within the set scatter (~184 us stdev) most of the
+# time. These cases repeat one event N times on one guest, read each result
+# on the ruler after the daemon's verdict (and check its claim), and bound
+# the median and the worst |residual|.
+# Busybox guest: the refining daemon's median is 50-60 us (bench, 100
+# cycles), the ruler repeats within ~15 us stdev: median <= 100 us. A daemon
+# that sets once (no verify) lands -130...-430 us with half-RTT compensation,
+# -480 us median measured, and one without compensation further: its median
+# is beyond 100 us in any run of 10. The worst: the single-reading bound.
+REPEAT_MEDIAN_MAX_US=${REPEAT_MEDIAN_MAX_US:-100}
+# Debian guest: a set there scatters by ~190 us stdev and the daemon stops at
+# that jitter (22 runs after a verdict: median 76 us, worst -410 us); a daemon
+# without delay compensation lands ~700 us late, one without verify wherever
+# its single set falls: median <= 200 us, the worst within the tolerance.
+DEBIAN_REPEAT_MEDIAN_MAX_US=${DEBIAN_REPEAT_MEDIAN_MAX_US:-200}
+
+RESIDUALS=()
+# repeat_check GUEST WHAT: the claim and the ruler after the daemon's verdict
+# (assert_residual: the worst bound and the claim), the reading kept.
+repeat_check() {
+    assert_residual "$1" "$2"
+    local us
+    us=$(sed -nE 's/^ruler ([+-][0-9.]+) us.*$/\1/p' <<< "$LAST_VERDICT")
+    [ -n "$us" ] || fail "no ruler reading in: $LAST_VERDICT"
+    RESIDUALS+=("$us")
+}
+
+# repeat_verdict MEDIAN_MAX_US: the median |residual| of the readings.
+repeat_verdict() {
+    local max=$1 summary
+    summary=$(python3 -c 'import statistics,sys
+v = [abs(float(x)) for x in sys.argv[2:]]
+m = statistics.median(v)
+print("n=%d median |residual| %.1f us (bound %s), worst %.1f us" % (len(v), m, sys.argv[1], max(v)))
+sys.exit(0 if m <= float(sys.argv[1]) else 1)' "$max" "${RESIDUALS[@]}") ||
+        fail "$CASE: $summary"
+    log "$CASE: $summary"
+    echo "RESULT case=$CASE $summary" >> "${E2E_RESULTS:-/dev/null}"
+}
+
+case_repeat_suspend_resume() {
+    g=$(lab_up -n 1)
+    start_daemon
+    wait_log "$g: reconcile:" 30
+    for i in $(seq "${REPEAT_N:-10}"); do
+        pause_resume "$g" 3
+        repeat_check "$g" "suspend 3 s / resume, $i"
+    done
+    repeat_verdict "$REPEAT_MEDIAN_MAX_US"
+}
+
+case_repeat_save_restore() {
+    g=$(lab_up -n 1)
+    start_daemon
+    wait_log "$g: reconcile:" 30
+    for i in $(seq "${REPEAT_SAVE_N:-5}"); do
+        mark_log
+        lvirsh save "$g" "$WORK/$g.save" >/dev/null
+        sleep 2 # time passes while saved
+        lvirsh restore "$WORK/$g.save" >/dev/null
+        rm -f "$WORK/$g.save"
+        wait_log "$g: restored: (synced|approximate)" 60
+        repeat_check "$g" "save / 2 s / restore, $i"
+    done
+    repeat_verdict "$REPEAT_MEDIAN_MAX_US"
+}
+
+case_debian_repeat_suspend_resume() {
+    debian_up
+    RESIDUAL_MAX_US=$DEBIAN_RESIDUAL_MAX_US
+    for i in $(seq "${REPEAT_N:-10}"); do
+        mark_log
+        lvirsh suspend "$g" >/dev/null
+        sleep 3 # the pause is the scenario
+        lvirsh resume "$g" >/dev/null
+        wait_log "$g: resumed: (synced|approximate)" 60
+        repeat_check "$g" "suspend 3 s / resume, $i"
+    done
+    repeat_verdict "$DEBIAN_REPEAT_MEDIAN_MAX_US"
+}
+
 # ---- do no harm: fail closed, and the intended time on every path ----------
 
 # A typo in a domain's policy (mode="of" for "off") leaves the guest alone:

@@ -223,6 +223,7 @@ assert_residual() {
     verdict=$(python3 "$E2E_DIR/check_claim.py" "$guest" "$RESIDUAL_MAX_US" "$AGREE_SLACK_US" \
         "$reading" "$line" "$INTENDED_US") || { log "$guest after $what: $verdict"; fail "$guest after $what: $verdict"; }
     log "$guest: after $what: $verdict"
+    LAST_VERDICT=$verdict
     echo "RESULT case=$CASE guest=$guest event=\"$what\" $verdict" >> "${E2E_RESULTS:-/dev/null}"
 }
 

@@ -7,10 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-60}
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz -j "$(nproc)" --target fuzz_qga fuzz_policy fuzz_config fuzz_control fuzz_controlserver >/dev/null
+cmake --build --preset fuzz -j "$(nproc)" --target fuzz_qga fuzz_policy fuzz_config fuzz_control fuzz_controlserver \
+    fuzz_domainxml >/dev/null
 mkdir -p build/fuzz/crashes
 rc=0
-for t in qga policy config control controlserver; do
+for t in qga policy config control controlserver domainxml; do
     corpus=build/fuzz/corpus/$t
     mkdir -p "$corpus"
     cp -n tests/fuzz/corpus/$t/* "$corpus/" 2>/dev/null || true
