@@ -21,7 +21,7 @@ ErrorKind libvirtErrorKind(int code, const std::string& message)
             message.find("disappeared") != std::string::npos ||
             message.find("not configured") != std::string::npos)
             return ErrorKind::AgentUnavailable;
-        return ErrorKind::Timeout;
+        return ErrorKind::Timeout; // connected, did not answer in time
     case VIR_ERR_ARGUMENT_UNSUPPORTED:
     case VIR_ERR_OPERATION_UNSUPPORTED:
     case VIR_ERR_NO_SUPPORT:

@@ -253,8 +253,8 @@ Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodR
             const bool stepUnseen =
                 steps.standstillNs > 0 && steps.jumpNs == 0 && i < kMaxStepSamples &&
                 taken.back().hostAfterNs - taken.front().hostBeforeNs < kStepSearchNs;
-            const qga::TimeSample* best = qga::minRttSample(taken);
-            const bool quiet = goodRttNs <= 0 || best->rttNs() <= 2 * goodRttNs;
+            const qga::TimeSample* quietest = qga::minRttSample(taken);
+            const bool quiet = goodRttNs <= 0 || quietest->rttNs() <= 2 * goodRttNs;
             if (!stepUnseen && (quiet || i >= samples * 3))
                 break;
         }

@@ -1,97 +1,142 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# Mutation check of the e2e suite: builds deliberately broken daemons in a
-# temporary copy of the tree and runs the single-guest e2e cases against each.
-# Every mutant must make the suite fail; the unbroken daemon (the control row)
-# must pass the same cases, or the table proves nothing.
+# Mutation check: builds deliberately broken daemons in a temporary copy of the
+# tree and runs, against each, the tests meant to catch that bug -- unit or
+# integration tests (fakes, no guest) and e2e cases on lab guests. Every
+# mutant must make one of them fail (gating); the unbroken daemon (the
+# control row) must pass them all, or the table proves nothing.
 #
-#   a  no delay compensation: the guest is set to host "now"
-#   b  no verify, no re-correct: one set, then "synced" is reported
-#   c  aims off by a constant: +2 ms in every time sent. The delay model
-#      learns back as much of it as the real set delay (a delay cannot be
-#      negative: it clamps at 0), so it lands +2 ms - the real delay. With
-#      +1 ms (until session 4) it was caught in 3 of 10 cases on a quiet day
-#      and in 0 of 6 on a slow one, when the real delay neared 1 ms and the
-#      model learned it all back; 2 ms is beyond any set delay seen here.
-# and, not gating (see below):
-#   b-liar  like b, but it also fabricates a verified result: the pre-set
-#           measurement's uncertainty with offset 0. Where it lands (-140 to
-#           -2100 us under TCG) is within the e2e bound now and then, and its
-#           claim is within its own uncertainty of the ruler, so only a run of
-#           cases catches it, by chance; its row says how many did.
+#   a      no delay compensation: the guest is set to host "now"
+#   b      no verify, no re-correct: one set, then "synced" is reported
+#   c      aims off by a constant: +2 ms in every time sent (the delay model
+#          learns back at most the real set delay: a delay cannot be negative)
+#   b-liar like b, and it fabricates a verified result (the pre-set
+#          measurement's uncertainty, offset 0): its claim is within its own
+#          uncertainty of the ruler, so one reading catches it only by
+#          chance; the repeated case's median (it lands -140...-2100 us) does.
+#   last-sample    the measurement keeps the last sample, not the one with the
+#                  shortest round trip
+#   few-samples    no extra samples on a busy path
+#   drop-intended  a variable-clock guest is synced to host UTC
+#   timeout-unavailable  libvirt's "agent not available for now" (connected,
+#                  did not answer) read as "not connected": parked for an
+#                  event that never comes, no retry
 #
-# Usage (as root, after a build of the default preset): bash contrib/ci/mutants.sh [CASE...]
-# Prints a table mutant -> caught/missed; exits 1 if a mutant is missed or
-# the control fails.
+# An e2e list stops at the first case that catches the mutant (the control
+# runs every case); the repeated case comes first, so a catch there says in
+# how many of its cycles. Usage (as root, after a build of the default
+# preset): bash contrib/ci/mutants.sh. Prints the table; exits 1 if a mutant
+# is missed or the control fails.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
-cases=("$@")
-[ ${#cases[@]} -gt 0 ] || cases=(suspend_resume save_restore managedsave snapshot_revert wrong_clock_request policy_off)
 
 tmp=$(mktemp -d /tmp/clocksync-mutants.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 # The tracked files as they are in the work tree (uncommitted edits included).
 git ls-files -z | xargs -0 cp --parents -t "$tmp"
-engine="$tmp/agent/core/syncengine.cpp"
-cp "$engine" "$tmp/syncengine.orig"
+mkdir "$tmp/orig"
+sources=(agent/core/syncengine.cpp agent/core/scheduler.cpp qga/libvirtagent.cpp)
+for f in "${sources[@]}"; do cp --parents "$f" "$tmp/orig"; done
 
-# mutate NAME SED-EXPRESSION: the engine with one deliberate bug; fails if the
-# expression no longer matches the code (the mutant would silently be the original).
+# mutate FILE SED-EXPRESSION: every source as it was, then one deliberate bug;
+# fails if the expression no longer matches the code (the mutant would
+# silently be the original).
 mutate() {
-    cp "$tmp/syncengine.orig" "$engine"
-    [ -z "$2" ] || sed -i "$2" "$engine"
-    if [ -n "$2" ] && cmp -s "$engine" "$tmp/syncengine.orig"; then
-        echo "mutants: mutant $1 no longer applies to agent/core/syncengine.cpp: update this script" >&2
+    for f in "${sources[@]}"; do cp "$tmp/orig/$f" "$tmp/$f"; done
+    [ -n "$1" ] || return 0
+    sed -i "$2" "$tmp/$1"
+    if cmp -s "$tmp/$1" "$tmp/orig/$1"; then
+        echo "mutants: a mutant no longer applies to $1 ($2): update this script" >&2
         exit 1
     fi
 }
 
-declare -A expr=(
-    [control]=""
-    [a]='s|m_agent.setTime(nextSetTime(m_clock.realtimeNs(), d))|m_agent.setTime(m_clock.realtimeNs())|'
-    [b]='s|m_lastSetError.reset(); // recovered: no longer the cause of anything|m_lastSetError.reset(); return finish(Outcome::Synced);|'
-    [b-liar]='s|m_lastSetError.reset(); // recovered: no longer the cause of anything|m_lastSetError.reset(); m_r.after = m_last; m_r.after->offsetNs = 0; return finish(Outcome::Synced);|'
-    [c]='s|m_agent.setTime(nextSetTime(m_clock.realtimeNs(), d))|m_agent.setTime(nextSetTime(m_clock.realtimeNs(), d) + 2000000)|'
-)
-declare -A what=(
-    [control]="the daemon as it is (must pass)"
-    [a]="no delay compensation (sets host now)"
-    [b]="no verify/re-correct (one set, reports synced)"
-    [b-liar]="b, and fabricates 'verified 0 us' (not gating)"
-    [c]="constant +2 ms in the time sent"
-)
+engine=agent/core/syncengine.cpp
+order=()
+declare -A file expr what units cases
+# add NAME FILE SED-EXPRESSION BROKEN-HOW UNIT-TESTS(ctest regex) E2E-CASES
+add() {
+    order+=("$1")
+    file[$1]=$2 expr[$1]=$3 what[$1]=$4 units[$1]=$5 cases[$1]=$6
+}
+accuracy="repeat_suspend_resume save_restore wrong_clock_request"
+add control "" "" "the daemon as it is (must pass)" "tst_syncengine|tst_tracker|tst_testdriver" \
+    "$accuracy variable_clock agent_stall"
+add a "$engine" 's|m_agent.setTime(nextSetTime(m_clock.realtimeNs(), d))|m_agent.setTime(m_clock.realtimeNs())|' \
+    "no delay compensation (sets host now)" "" "$accuracy"
+add b "$engine" 's|m_lastSetError.reset(); // recovered: no longer the cause of anything|m_lastSetError.reset(); return finish(Outcome::Synced);|' \
+    "no verify/re-correct (one set, reports synced)" "" "$accuracy"
+add c "$engine" 's|m_agent.setTime(nextSetTime(m_clock.realtimeNs(), d))|m_agent.setTime(nextSetTime(m_clock.realtimeNs(), d) + 2000000)|' \
+    "constant +2 ms in the time sent" "" "$accuracy"
+add b-liar "$engine" 's|m_lastSetError.reset(); // recovered: no longer the cause of anything|m_lastSetError.reset(); m_r.after = m_last; m_r.after->offsetNs = 0; return finish(Outcome::Synced);|' \
+    "b, and claims 'verified 0 us'" "" "$accuracy"
+add last-sample "$engine" 's|const qga::TimeSample\* best = qga::minRttSample(taken);|const qga::TimeSample* best = \&taken.back();|' \
+    "the last sample, not the min-RTT one" "tst_syncengine" ""
+add few-samples "$engine" 's#(quiet || i >= samples \* 3)#(quiet || i >= samples)#' \
+    "no extra samples on a busy path" "tst_syncengine" ""
+add drop-intended agent/core/scheduler.cpp 's|if (target.shiftNs != 0) {|if (false) {|' \
+    "intended offset dropped (host UTC)" "tst_tracker" "variable_clock"
+add timeout-unavailable qga/libvirtagent.cpp 's|return ErrorKind::Timeout; // connected, did not answer in time|return ErrorKind::AgentUnavailable;|' \
+    "agent timeout read as 'not connected'" "tst_testdriver" "agent_stall"
+
+# The targets a row needs: the daemon and CLI for e2e cases, its unit tests.
+targets() {
+    local t=()
+    [ -z "${cases[$1]}" ] || t+=(virt-clocksyncd virt-clocksync)
+    [ -z "${units[$1]}" ] || t+=(${units[$1]//|/ })
+    echo "${t[@]}"
+}
+
+# unit NAME: the row's unit tests; prints the failed ones.
+unit() {
+    [ -n "${units[$1]}" ] || return 0
+    ctest --test-dir "$tmp/build" -R "^(${units[$1]})\$" > "$tmp/$1-unit.log" 2>&1 ||
+        sed -nE 's/^\s+[0-9]+ - (\S+) \(Failed\)$/\1/p' "$tmp/$1-unit.log" | tr '\n' ' '
+}
+
+# e2e NAME: the row's e2e cases, a mutant's until the first that fails;
+# prints the failed ones with what failed.
+e2e() {
+    local c
+    for c in ${cases[$1]}; do
+        if CLOCKSYNC_BIN="$tmp/build/agent" bash "$repo/tests/e2e/cases.sh" "$c" > "$tmp/$1-$c.log" 2>&1; then
+            echo "   $c: passed" >&2
+        else
+            echo "   $c: FAILED: $(grep -m1 -E 'ASSERTION FAILED' "$tmp/$1-$c.log" | cut -c1-220)" >&2
+            printf '%s (%s) ' "$c" "$(grep -m1 -oE 'ASSERTION FAILED: .{0,90}' "$tmp/$1-$c.log" | cut -c19-)"
+            [ "$1" = control ] || return 0
+        fi
+    done
+}
 
 cmake -S "$tmp" -B "$tmp/build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 results=()
 status=0
-for m in control a b c b-liar; do
-    mutate "$m" "${expr[$m]}"
+for m in "${order[@]}"; do
+    mutate "${file[$m]}" "${expr[$m]}"
     echo "== mutant $m: ${what[$m]}"
-    cmake --build "$tmp/build" -j "$(nproc)" --target virt-clocksyncd virt-clocksync >/dev/null
-    failed=()
-    for c in "${cases[@]}"; do
-        if CLOCKSYNC_BIN="$tmp/build/agent" bash "$repo/tests/e2e/cases.sh" "$c" > "$tmp/$m-$c.log" 2>&1; then
-            echo "   $c: passed"
-        else
-            failed+=("$c")
-            echo "   $c: FAILED: $(grep -m1 -E 'ASSERTION FAILED|residual|disagrees' "$tmp/$m-$c.log" | cut -c1-200)"
-        fi
-    done
+    # shellcheck disable=SC2046 # a list of targets
+    cmake --build "$tmp/build" -j "$(nproc)" --target $(targets "$m") >/dev/null
+    caught_unit=$(unit "$m")
+    [ -z "$caught_unit" ] || echo "   unit: FAILED: $caught_unit"
+    caught_e2e=""
+    # A mutant caught by its unit tests still runs its e2e cases: the table
+    # says which layers catch it.
+    caught_e2e=$(e2e "$m")
+    caught="${caught_unit:+unit: $caught_unit}${caught_unit:+${caught_e2e:+; }}${caught_e2e:+e2e: $caught_e2e}"
     if [ "$m" = control ]; then
-        verdict=$([ ${#failed[@]} -eq 0 ] && echo "passes" || echo "FAILS (${failed[*]})")
-        [ ${#failed[@]} -eq 0 ] || { status=1; tail -40 "$tmp/$m-${failed[0]}.log"; }
-    elif [ "$m" = b-liar ]; then
-        verdict="caught by ${#failed[@]} of ${#cases[@]} cases (${failed[*]:-none}); not gating"
+        verdict=$([ -z "$caught" ] && echo "passes" || echo "FAILS: $caught")
+        [ -z "$caught" ] || status=1
     else
-        verdict=$([ ${#failed[@]} -gt 0 ] && echo "caught (${failed[*]})" || echo "MISSED")
-        [ ${#failed[@]} -gt 0 ] || status=1
+        verdict=$([ -n "$caught" ] && echo "caught by $caught" || echo "MISSED")
+        [ -n "$caught" ] || status=1
     fi
-    results+=("$(printf '| %-7s | %-47s | %s |' "$m" "${what[$m]}" "$verdict")")
+    results+=("$(printf '| %-19s | %-40s | %s |' "$m" "${what[$m]}" "$verdict")")
 done
 
 echo
-echo "| mutant  | broken how                                      | e2e suite (${cases[*]}) |"
-echo "|---------|-------------------------------------------------|---|"
+echo "| mutant              | broken how                               | caught by (unit tests; e2e cases, the first to fail) |"
+echo "|---------------------|------------------------------------------|---|"
 printf '%s\n' "${results[@]}"
 exit $status

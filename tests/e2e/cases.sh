@@ -651,6 +651,11 @@ case_variable_clock() {
 # -480 us median measured, and one without compensation further: its median
 # is beyond 100 us in any run of 10. The worst: the single-reading bound.
 REPEAT_MEDIAN_MAX_US=${REPEAT_MEDIAN_MAX_US:-100}
+# After a restore the guest is busier and the daemon ends "approximate" more
+# often (first run of 5 here: +142, -103, +87, +62, +96 us, median 96 us;
+# suspend/resume's 10: median 29 us): median <= 150 us. A one-set daemon's
+# median (-480 us measured) is still far beyond.
+REPEAT_RESTORE_MEDIAN_MAX_US=${REPEAT_RESTORE_MEDIAN_MAX_US:-150}
 # Debian guest: a set there scatters by ~190 us stdev and the daemon stops at
 # that jitter (22 runs after a verdict: median 76 us, worst -410 us); a daemon
 # without delay compensation lands ~700 us late, one without verify wherever
@@ -663,7 +668,7 @@ RESIDUALS=()
 repeat_check() {
     assert_residual "$1" "$2"
     local us
-    us=$(sed -nE 's/^ruler ([+-][0-9.]+) us.*$/\1/p' <<< "$LAST_VERDICT")
+    us=$(sed -nE 's/^residual_us=([+-]?[0-9.]+) .*$/\1/p' <<< "$LAST_VERDICT")
     [ -n "$us" ] || fail "no ruler reading in: $LAST_VERDICT"
     RESIDUALS+=("$us")
 }
@@ -705,7 +710,7 @@ case_repeat_save_restore() {
         wait_log "$g: restored: (synced|approximate)" 60
         repeat_check "$g" "save / 2 s / restore, $i"
     done
-    repeat_verdict "$REPEAT_MEDIAN_MAX_US"
+    repeat_verdict "$REPEAT_RESTORE_MEDIAN_MAX_US"
 }
 
 case_debian_repeat_suspend_resume() {

@@ -41,8 +41,9 @@ CASE_START=$(date +%s.%N)
 # -480 us median) or aims off by a constant (contrib/ci/mutants.sh proves it).
 # Multi-guest cases: 1 ms (four TCG guests on two cores).
 RESIDUAL_MAX_US=${RESIDUAL_MAX_US:-300}
-# Extra room, beyond the two uncertainties, when comparing the daemon's own
-# verified offset with the ruler's reading: ruler repeatability plus drift.
+# Extra room, beyond the daemon's own stated uncertainty, when comparing its
+# verified offset with the ruler's reading: the ruler's repeatability (p95
+# 23-35 us, bench) plus drift until the reading (TCG: up to ~15 us/s).
 AGREE_SLACK_US=${AGREE_SLACK_US:-60}
 
 log() { printf '[%6.1fs] %s\n' "$(echo "$(date +%s.%N) - $CASE_START" | bc)" "$*"; }
@@ -214,7 +215,7 @@ ruler_us() { ruler "$1" | python3 -c 'import json,sys; print("%.1f" % (json.load
 # assert_residual GUEST WHAT [DAEMON-LINE]: the ruler reads the guest within
 # RESIDUAL_MAX_US, and the daemon's own claim (DAEMON-LINE, default the last
 # wait_log line: its outcome and verified offset +/- uncertainty) agrees with
-# the ruler within both uncertainties plus AGREE_SLACK_US.
+# the ruler within its own stated uncertainty plus AGREE_SLACK_US.
 # INTENDED_US: the offset the guest runs at on purpose (clock offset='variable').
 INTENDED_US=0
 assert_residual() {

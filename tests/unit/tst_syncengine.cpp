@@ -487,6 +487,34 @@ private slots:
         QCOMPARE(l.toleranceNs, 1'000'000);
     }
 
+    // The offset comes from the sample with the shortest round trip: a busy
+    // sample's guest read lands anywhere in its round trip.
+    void measurementUsesTheQuietestSample()
+    {
+        FakeClock clock;
+        FakeAgent agent(clock, -2'000'000'000);
+        // Four quiet samples, then a busy one whose request waited 2.6 ms
+        // before the guest read its clock.
+        agent.busyRttsNs = {400'000, 400'000, 400'000, 400'000, 3'000'000};
+        qga::Expected<Measurement> m = measure(agent, 5, 0);
+        QVERIFY(m);
+        QCOMPARE(m->rttNs, 400'000);
+        QVERIFY2(std::llabs(m->offsetNs - -2'000'000'000) <= 1'000, std::to_string(m->offsetNs).c_str());
+    }
+
+    // On a busy path (round trips above twice the domain's floor) up to three
+    // times the samples are taken, for a quiet one.
+    void busyPathTakesExtraSamples()
+    {
+        FakeClock clock;
+        FakeAgent agent(clock, -2'000'000'000);
+        agent.busyRttsNs = std::deque<int64_t>(5, 2'000'000); // then quiet (400 us)
+        qga::Expected<Measurement> m = measure(agent, 5, 400'000);
+        QVERIFY(m);
+        QCOMPARE(m->samples, 6);
+        QCOMPARE(m->rttNs, 400'000);
+    }
+
     // A Windows guest: its agent reads a clock that ticks every 15.625 ms and
     // sets whole milliseconds. The engine sees the tick, claims no better
     // (target and uncertainty at least one tick), does not chase it (one
