@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // What a hypervisor event means for the tracker, in the core's terms. The
 // libvirt layer maps its event codes to these (agent/libvirt/eventmap.cpp,
-// table-tested; DESIGN.md section 2 is the table); the daemon acts on them
+// table-tested; docs/design.md §2 is the table); the daemon acts on them
 // without knowing libvirt.
 #pragma once
 

@@ -3,7 +3,7 @@
 // call ever runs on the main loop. Jobs start in submission order (a mass
 // resume is served in trigger order); a job whose guest is within tolerance
 // but due a refine steps back while others wait for their first set, and
-// refines after them, the largest offset first (issue 16). Results come
+// refines after them, the largest offset first (docs/design.md §4). Results come
 // back on the main thread.
 // The tracker guarantees at most one job per domain.
 #pragma once

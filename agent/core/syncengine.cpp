@@ -444,7 +444,7 @@ public:
         leaveGate();
     }
 
-    // DESIGN.md section 3: measure; leave a guest within its tolerance
+    // docs/design.md §6: measure; leave a guest within its tolerance
     // alone; set host now + d; verify; re-correct until the verify supports
     // an outcome (verdict) or shouldStop says the rounds are over. Once the
     // guest is within tolerance (phase 1 done), every further set waits for
@@ -551,7 +551,7 @@ private:
     std::variant<SyncResult, Next> settle()
     {
         if (m_p.refineWindowNs <= 0)
-            return Next::Set; // refine at once (the engine before issue 16)
+            return Next::Set; // refine at once (no phase 2)
         const int64_t deadline = m_coarseMonoNs + m_p.refineWindowNs;
         for (int64_t pause = kFirstQuietPauseNs;; pause = std::min(2 * pause, kMaxQuietPauseNs)) {
             if (std::optional<SyncResult> gone = confirmRunning())

@@ -5,7 +5,7 @@
 // interfaces the outside is reached through (Hypervisor, DomainBackend,
 // qga's GuestAgent and Clock).
 //
-// The sync algorithm (DESIGN.md section 3), pure logic over an injected Clock
+// The sync algorithm (docs/design.md §6, §7), pure logic over an injected Clock
 // and GuestAgent: probe K samples (min-RTT), skip if within tolerance, set
 // host_now + d, verify, re-correct up to N attempts, learn d per domain.
 #pragma once
@@ -199,7 +199,7 @@ int64_t stopJitterNs(const DelayModel& d);
 // host), takes up to 2K more samples.
 qga::Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodRttNs = 0);
 
-// One sync in two phases (issue 16). begin(): measure, and set until the
+// One sync in two phases (docs/design.md §6). begin(): measure, and set until the
 // guest is within tolerance (phase 1, "coarse": what removes a resume's
 // seconds); it returns the result unless a refine toward the target is due
 // and req.othersWaiting says other guests wait for their first set. refine()

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // A bounded pool of worker threads, and the way back to the main loop. Jobs
-// start in submission order; "later" jobs (a refine, issue 16) only when no
+// start in submission order; "later" jobs (a refine, docs/design.md §4) only when no
 // plain job waits, the highest rank first.
 //
 // Why not QThreadPool + queued lambdas: handing data between threads through

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // libvirt domain events → what the tracker does (EventAction, core). Pure
-// functions of the event codes, table-tested; DESIGN.md section 2 is the table.
+// functions of the event codes, table-tested; docs/design.md §2 is the table.
 #pragma once
 
 #include "domainevent.h"

@@ -185,8 +185,8 @@ def coarse_ms(line):
 
 
 # The two ways a sync may refine, side by side: the window 0 is the engine
-# before issue 16 (every further set at once), 5 s the two-phase default.
-VARIANTS = [("refine at once (window 0, before issue 16)", ["refine-window-seconds = 0"]),
+# with no refine phase (every further set at once), 5 s the two-phase default.
+VARIANTS = [("refine at once (window 0, no refine phase)", ["refine-window-seconds = 0"]),
             ("refine when quiet (window 5 s, default)", ["refine-window-seconds = 5"])]
 
 
@@ -461,7 +461,7 @@ def targets(res):
     if not rows:
         return
     print()
-    print("### Targets (issue 16)")
+    print("### Targets")
     print()
     print("| metric | target | this run | met |")
     print("|---|---|---|---|")

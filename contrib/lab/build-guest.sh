@@ -53,7 +53,7 @@ for lib in $(ldd /usr/sbin/qemu-ga | awk '/=> \// {print $3} /^\t\/lib/ {print $
 done
 mkdir -p "$root/lib64"
 cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
-# virtio modules, in load order (DESIGN.md section 6); absent ones are built in.
+# virtio modules, in load order; absent ones are built in.
 mods="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_console virtio_blk"
 for m in $mods; do
     f=$(find "$work/kernel/lib/modules/$kver" -name "$m.ko*" | head -1)

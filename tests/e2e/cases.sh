@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# The end-to-end cases (issue "The lab"). Usage: cases.sh CASE
+# The end-to-end cases on lab guests (README, "The lab"). Usage: cases.sh CASE
 # Each case brings up its own guests, starts the daemon, acts, and asserts the
 # guest offset measured independently (reference agent), then tears down.
 source "$(dirname "$0")/lib.sh"
@@ -155,9 +155,9 @@ case_agent_missing_and_late() {
 }
 
 # at_once N: N TCG guests on this machine's two cores suspended, then resumed
-# at the same moment (a host wake, libvirt-guests restoring a host). Since
-# issue 16 a sync brings each guest within tolerance at once and refines only
-# when the path is quiet again, other guests' first sets first. What this
+# at the same moment (a host wake, libvirt-guests restoring a host). A sync
+# brings each guest within tolerance at once and refines only when the path
+# is quiet again (docs/design.md §4, §6), other guests' first sets first. What this
 # proves: every guest ends verified (none failed, none left unverified), every
 # claim is true, and each guest reads within MULTI_RESIDUAL_MAX_US on the
 # ruler after the refine. The bound, from the storm bench (contrib/bench,

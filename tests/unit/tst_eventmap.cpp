@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The trigger table (DESIGN.md section 2), row by row.
+// The trigger table (docs/design.md §2), row by row.
 #include "eventmap.h"
 
 #include <libvirt/libvirt.h>

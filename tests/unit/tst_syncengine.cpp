@@ -761,7 +761,7 @@ private slots:
         QVERIFY(sentFor <= checkedAt + 200'000 + 1'000);
     }
 
-    // ---- phase 2 (issue 16): refine only from a quiet path ----
+    // ---- phase 2 (docs/design.md §6): refine only from a quiet path ----
 
     void busyVerifyIsRemeasuredWhenQuiet()
     {
@@ -771,7 +771,7 @@ private slots:
             RefineRig rig;
             rig.req.policy.refineWindowNs = window;
             SyncResult r = rig.run();
-            if (window == 0) { // the engine before issue 16: the busy verify costs a set
+            if (window == 0) { // no phase 2: the busy verify costs a set
                 QCOMPARE(r.remeasures, 0);
                 QVERIFY(rig.agent.sets >= 2);
                 continue;
