@@ -96,8 +96,8 @@ Expected<TimeSample> LibvirtAgent::getTime()
         return lastLibvirtError("virDomainGetTime");
     // Before 1970 libvirt splits a negative time with C's truncating
     // division: the remainder is <= 0, stored in the unsigned nseconds.
-    const int64_t sub = nseconds < 1'000'000'000 ? int64_t(nseconds)
-                                                 : int64_t(static_cast<int32_t>(nseconds));
+    const int64_t sub =
+        nseconds < 1'000'000'000 ? int64_t(nseconds) : int64_t(static_cast<int32_t>(nseconds));
     if (seconds > INT64_MAX / 1'000'000'000 - 1 || seconds < INT64_MIN / 1'000'000'000 + 1 ||
         sub <= -1'000'000'000 || (sub < 0 && seconds > 0))
         return makeError(ErrorKind::Protocol, "guest time out of range");

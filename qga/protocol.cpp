@@ -48,7 +48,6 @@ std::optional<ErrorKind> errorKindFromName(std::string_view name)
     return std::nullopt;
 }
 
-
 bool AgentInfo::supports(std::string_view command) const
 {
     for (const AgentCommand& c : commands) {

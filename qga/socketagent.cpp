@@ -105,8 +105,7 @@ Expected<void> SocketAgent::writeAll(const std::string& data, int64_t deadlineNs
 
 Expected<std::string> SocketAgent::readLine(int64_t deadlineNs)
 {
-    return readLineBy(m_fd, m_buffer, protocol::takeReplyLine, deadlineNs, m_clock,
-                      "guest agent");
+    return readLineBy(m_fd, m_buffer, protocol::takeReplyLine, deadlineNs, m_clock, "guest agent");
 }
 
 Expected<std::string> SocketAgent::call(const std::string& request)

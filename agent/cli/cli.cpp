@@ -69,25 +69,39 @@ constexpr Command kCommands[] = {
      "libvirt. Exit 0 when every guest is in sync afterwards, 3 if one is left outside its\n"
      "tolerance, 4 if an agent is unavailable.",
      kSyncOpts, cmdSync},
-    {"status", "[DOMAIN...]", 0, -1, "the daemon's last result per guest",
+    {"status",
+     "[DOMAIN...]",
+     0,
+     -1,
+     "the daemon's last result per guest",
      "Asks the running daemon for each guest it tracks: its state (idle, waiting for its\n"
      "agent, syncing), and the last result: when, what triggered it, the offset before ->\n"
      "after, the sets made, and any error. Exit 5 if no daemon answers.",
-     {}, cmdStatus},
-    {"metrics", "", 0, 0, "the daemon's metrics (Prometheus text format)",
-     "Prints the daemon's metrics in Prometheus text format. Exit 5 if no daemon answers.", {},
+     {},
+     cmdStatus},
+    {"metrics",
+     "",
+     0,
+     0,
+     "the daemon's metrics (Prometheus text format)",
+     "Prints the daemon's metrics in Prometheus text format. Exit 5 if no daemon answers.",
+     {},
      cmdMetrics},
     {"offset", "DOMAIN", 1, 1, "measure a guest's offset from the host clock (never sets)",
      "Measures guest minus host clock without changing anything. Exit 3 if outside the\n"
      "domain's tolerance.",
      kOffsetOpts, cmdOffset},
-    {"check-host", "", 0, 0, "host timekeeping: TSC flags, clocksource, NTP state",
+    {"check-host",
+     "",
+     0,
+     0,
+     "host timekeeping: TSC flags, clocksource, NTP state",
      "Reports constant_tsc/nonstop_tsc, the clocksource and whether the host clock is NTP/PTP\n"
      "synchronised (adjtimex), with advice where something is off; also libvirt-guests'\n"
      "SYNC_TIME, which undoes a verified sync. Exit 3 if any advice was given.",
-     {}, cmdCheckHost},
-    {"check-guest", "DOMAIN", 1, 1,
-     "agent channel, connection, guest-set-time support, offset",
+     {},
+     cmdCheckHost},
+    {"check-guest", "DOMAIN", 1, 1, "agent channel, connection, guest-set-time support, offset",
      "Reports whether the domain has a guest agent channel and its state, whether the agent\n"
      "answers, whether guest-set-time is available (not blocked), the round trip and the\n"
      "current offset. guest-info has no typed libvirt API, so this command makes one\n"
@@ -251,9 +265,10 @@ int run(const QStringList& argv)
         for (const OptionSpec& o : cmd->options)
             p.addOption(toQt(o));
     if (!p.parse(QStringList{"virt-clocksync"} + args))
-        return fail(ExitUsage, p.errorText() + (cmd ? QStringLiteral(" (see virt-clocksync help %1)")
-                                                          .arg(cmd->name)
-                                                    : QStringLiteral(" (see virt-clocksync --help)")));
+        return fail(ExitUsage,
+                    p.errorText() +
+                        (cmd ? QStringLiteral(" (see virt-clocksync help %1)").arg(cmd->name)
+                             : QStringLiteral(" (see virt-clocksync --help)")));
     if (p.isSet("version")) {
         std::printf("virt-clocksync %s\n", VIRT_CLOCKSYNC_VERSION);
         return ExitOk;
@@ -268,7 +283,8 @@ int run(const QStringList& argv)
         return fail(ExitUsage, "unknown command '" + name + "' (see virt-clocksync --help)");
     const qsizetype n = p.positionalArguments().size();
     if (n < cmd->minArgs || (cmd->maxArgs >= 0 && n > cmd->maxArgs))
-        return fail(ExitUsage, QStringLiteral("usage: virt-clocksync %1 %2").arg(cmd->name, cmd->args));
+        return fail(ExitUsage,
+                    QStringLiteral("usage: virt-clocksync %1 %2").arg(cmd->name, cmd->args));
     // The daemon refuses a config it cannot read; so does the CLI, whose
     // defaults (policy, control socket) come from it.
     const ConfigParse config = loadEffectiveConfig(p.value("config"));

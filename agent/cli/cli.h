@@ -36,10 +36,10 @@ struct OptionSpec
 struct Command
 {
     const char* name;
-    const char* args;    // positional arguments, as shown in usage
+    const char* args;     // positional arguments, as shown in usage
     int minArgs, maxArgs; // maxArgs -1: any number
-    const char* summary; // one line in the command list
-    const char* help;    // `help COMMAND`
+    const char* summary;  // one line in the command list
+    const char* help;     // `help COMMAND`
     std::span<const OptionSpec> options;
     int (*run)(const Invocation&);
     void (*moreHelp)() = nullptr; // generated help after `help` (e.g. policy's keys)

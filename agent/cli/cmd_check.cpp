@@ -2,11 +2,11 @@
 // Read-only checks: check-host, check-guest. Each probes into JSON first and
 // prints from that, so --json and the text show the same facts.
 #include "common.h"
-#include "libvirtbackend.h"
 #include "controlprotocol.h"
 #include "domainxml.h"
 #include "guesthealth.h"
 #include "hostcheck.h"
+#include "libvirtbackend.h"
 
 #include "libvirtagent.h"
 #include "syncengine.h"
@@ -136,8 +136,8 @@ void printDeep(const json& d)
     std::printf("ptp_kvm loaded            %s%s\n", joined(d, "ptp_kvm").c_str(),
                 ptp.empty() ? "" : (" (" + ptp + ")").c_str());
     std::printf("time daemon               %s\n", daemon.empty() ? "none" : daemon.c_str());
-    const std::string state = joined(d, "ntp_synchronized") + " " + joined(d, "chrony_leap") +
-                              " " + joined(d, "chrony_offset");
+    const std::string state = joined(d, "ntp_synchronized") + " " + joined(d, "chrony_leap") + " " +
+                              joined(d, "chrony_offset");
     if (state != "  ")
         std::printf("guest sync state          %s\n", state.c_str());
     for (const json& a : d["advice"])
@@ -165,7 +165,8 @@ void printGuest(const json& j)
                     j["agent_error"].get<std::string>().c_str());
     } else {
         const bool set = j["guest_set_time"].get<bool>();
-        std::printf("agent version             %s\n", j["agent_version"].get<std::string>().c_str());
+        std::printf("agent version             %s\n",
+                    j["agent_version"].get<std::string>().c_str());
         std::printf("guest-get-time available  %s\n", yn(j["guest_get_time"].get<bool>()));
         std::printf("guest-set-time available  %s%s\n", yn(set),
                     set ? "" : " (blocked or unknown: only --sync from RTC, if at all)");
@@ -199,7 +200,8 @@ int cmdCheckHost(const Invocation& in)
                 qPrintable(c.availableClocksources.join(' ')));
     std::printf("NTP/PTP synchronised %s", c.ntpSynchronised ? yn(*c.ntpSynchronised) : "unknown");
     if (c.ntpSynchronised && *c.ntpSynchronised)
-        std::printf(" (estimated error %lld us, maximum %lld us)", c.estimatedErrorUs, c.maxErrorUs);
+        std::printf(" (estimated error %lld us, maximum %lld us)", c.estimatedErrorUs,
+                    c.maxErrorUs);
     std::printf("\n");
     for (const QString& a : c.advice)
         std::printf("advice: %s\n", qPrintable(a));

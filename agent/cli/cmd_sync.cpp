@@ -63,8 +63,8 @@ QStringList runningDomains(virConnectPtr conn)
 
 // Decided as the daemon decides (planSync): a guest the daemon would leave
 // alone is left alone, and a guest meant to run at host + adjustment is set there.
-SyncResult syncOne(const Invocation& in, const std::shared_ptr<virDomain>& dom,
-                   const QString& name, const RequestTuning& tuning)
+SyncResult syncOne(const Invocation& in, const std::shared_ptr<virDomain>& dom, const QString& name,
+                   const RequestTuning& tuning)
 {
     SyncRequest req;
     req.trigger = Trigger::Request;

@@ -25,8 +25,8 @@ struct Invocation
     QString uri;     // explicit -c/--connect, else empty (libvirt's default)
     QString control; // the daemon's control socket
     bool json = false;
-    DaemonConfig config; // /etc config and drop-ins: the effective defaults
-    QStringList args;    // positional arguments after the command
+    DaemonConfig config;                         // /etc config and drop-ins: the effective defaults
+    QStringList args;                            // positional arguments after the command
     const QCommandLineParser* options = nullptr; // the command's own options
 
     bool isSet(const char* name) const { return options->isSet(QLatin1String(name)); }

@@ -86,8 +86,8 @@ DaemonReply callDaemon(const QString& path, const json& request, int timeoutMs)
     if (auto w = qga::writeAllBy(fd, request.dump() + "\n", deadline, clock, "the daemon"); !w)
         line = w.error();
     else
-        line = qga::readLineBy(fd, buffer, qga::newlineTaker(64 << 20), deadline, clock,
-                               "the daemon");
+        line =
+            qga::readLineBy(fd, buffer, qga::newlineTaker(64 << 20), deadline, clock, "the daemon");
     ::close(fd);
     if (!line) {
         r.error = QString::fromStdString(line.error().message);

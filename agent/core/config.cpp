@@ -56,7 +56,7 @@ void parseLine(QString line, QString& section, ConfigParse& out, const QString& 
         section = line.mid(1, line.size() - 2).trimmed();
         if (section != "daemon" && section != "sync")
             errorHere(QStringLiteral("unknown section [%1]%2")
-                         .arg(section, didYouMean(section, {"daemon", "sync"})));
+                          .arg(section, didYouMean(section, {"daemon", "sync"})));
         return;
     }
     const qsizetype eq = line.indexOf('=');

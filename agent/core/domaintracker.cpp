@@ -229,9 +229,9 @@ void DomainTracker::onJobFinished(const JobResult& jr)
     // Not connected, or connected and not answering (a busy or stopped guest
     // agent): not an outcome yet. A "connected" event or the retry timer
     // releases it; a set that may have landed meanwhile is measured first.
-    const bool agentMissing =
-        r.outcome == Outcome::Failed && r.error &&
-        (r.error->kind == qga::ErrorKind::AgentUnavailable || r.error->kind == qga::ErrorKind::Timeout);
+    const bool agentMissing = r.outcome == Outcome::Failed && r.error &&
+                              (r.error->kind == qga::ErrorKind::AgentUnavailable ||
+                               r.error->kind == qga::ErrorKind::Timeout);
     const bool deadlineLeft = m_clock.monotonicNs() < e.triggerMonoNs + m_agentWaitNs;
     if (agentMissing && !e.cancelled->load()) {
         e.agentError = r.error;
@@ -269,9 +269,8 @@ void DomainTracker::onAgentDeadline(const std::string& uuid)
     SyncResult r = endedWithoutSync(e, Outcome::Failed);
     const std::string within = " within " + std::to_string(m_agentWaitNs / 1'000'000'000) + " s";
     if (e.agentError && e.agentError->kind == qga::ErrorKind::Timeout)
-        r.error = qga::makeError(qga::ErrorKind::Timeout,
-                                 "guest agent did not answer" + within + " (" +
-                                     e.agentError->message + ")");
+        r.error = qga::makeError(qga::ErrorKind::Timeout, "guest agent did not answer" + within +
+                                                              " (" + e.agentError->message + ")");
     else
         r.error = qga::makeError(qga::ErrorKind::AgentUnavailable,
                                  "guest agent did not connect" + within +

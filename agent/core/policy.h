@@ -82,7 +82,6 @@ struct RequestTuning
     }
 };
 
-
 struct PolicyParse
 {
     PolicyOverride policy; // only meaningful when ok()

@@ -4,8 +4,6 @@
 
 #include "shiftedagent.h"
 
-
-
 namespace clocksync {
 
 Scheduler::Scheduler(DomainBackend& backend, const qga::Clock& clock, int concurrency,
@@ -96,7 +94,8 @@ bool JobRun::begin()
     }
     const qga::Expected<PolicyParse> policy = m_backend.readPolicy(m_job.uuid);
     const qga::Expected<DomainFacts> facts = m_backend.facts(m_job.uuid);
-    for (const qga::Error* e : {policy ? nullptr : &policy.error(), facts ? nullptr : &facts.error()})
+    for (const qga::Error* e :
+         {policy ? nullptr : &policy.error(), facts ? nullptr : &facts.error()})
         if (e && e->kind == qga::ErrorKind::NotRunning) {
             finishEarly(Outcome::Cancelled, std::nullopt, "domain is gone");
             return true;

@@ -40,7 +40,6 @@ struct JobResult
     std::optional<PolicyOverride> policy; // as read for this job
 };
 
-
 // One job: the policy, the domain's facts, the agent, and its Sync in two
 // phases (the refine may run later, on another worker). Not thread-safe: one
 // worker at a time.

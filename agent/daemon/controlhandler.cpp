@@ -64,7 +64,8 @@ void ControlHandler::sync(const ControlRequest& req, ControlServer::Reply reply)
     m_hypervisor.listRunning([this, names = req.domains, all = req.all, tuning = req.tuning,
                               reply](qga::Expected<DomainList> listed) {
         if (!listed)
-            return reply(controlError("cannot list the running domains: " + listed.error().message));
+            return reply(
+                controlError("cannot list the running domains: " + listed.error().message));
         const DomainList& running = *listed;
         DomainList chosen;
         for (const std::string& n : names) {

@@ -178,8 +178,8 @@ void Daemon::onConnected()
             return;
         if (!running) {
             qCWarning(lcDaemon).noquote()
-                << "cannot list the running domains, reconciling again in"
-                << m_listRetryMs / 1000 << "s:" << QString::fromStdString(running.error().message);
+                << "cannot list the running domains, reconciling again in" << m_listRetryMs / 1000
+                << "s:" << QString::fromStdString(running.error().message);
             QTimer::singleShot(m_listRetryMs, this, [this] {
                 if (m_hypervisor->isConnected())
                     onConnected();
@@ -198,8 +198,9 @@ void Daemon::syncAllRunning(Trigger t)
             return;
         if (!running) {
             qCWarning(lcDaemon).noquote()
-                << "cannot list the running domains for" << QString::fromLatin1(triggerName(t)) << "; retrying in"
-                << m_listRetryMs / 1000 << "s:" << QString::fromStdString(running.error().message);
+                << "cannot list the running domains for" << QString::fromLatin1(triggerName(t))
+                << "; retrying in" << m_listRetryMs / 1000
+                << "s:" << QString::fromStdString(running.error().message);
             QTimer::singleShot(m_listRetryMs, this, [this, t] { syncAllRunning(t); });
             return;
         }

@@ -73,8 +73,9 @@ ConfigParse readConfig(const Options& o)
 int checkConfig(const ConfigParse& parsed)
 {
     if (!parsed.ok()) {
-        std::fprintf(stderr, "virt-clocksyncd: %lld error(s); the daemon would not start with "
-                             "this config\n",
+        std::fprintf(stderr,
+                     "virt-clocksyncd: %lld error(s); the daemon would not start with "
+                     "this config\n",
                      static_cast<long long>(parsed.errors.size()));
         return 1;
     }

@@ -54,9 +54,9 @@ private:
     std::map<std::string, uint64_t> m_agentErrors;                   // kind
     struct DomainSeries
     {
-        std::optional<int64_t> offsetNs;  // latest measured
-        std::optional<int64_t> successNs; // realtime of the last verified-in-tolerance result
-        std::optional<int64_t> attemptNs; // realtime of the last result of a correcting trigger
+        std::optional<int64_t> offsetNs;      // latest measured
+        std::optional<int64_t> successNs;     // realtime of the last verified-in-tolerance result
+        std::optional<int64_t> attemptNs;     // realtime of the last result of a correcting trigger
         std::optional<int64_t> configProblem; // 1: left alone for metadata/XML it cannot read
     };
     std::map<std::string, DomainSeries> m_domains;

@@ -22,8 +22,8 @@ void Reporter::record(const SyncResult& r)
     // A standing reason to skip (no agent channel, an absolute clock) is said
     // once; a policy choice every time; so is a config problem, at warning
     // priority -- the operator has something to fix.
-    const bool standing = r.outcome == Outcome::Skipped && r.note.rfind("policy:", 0) != 0 &&
-                          !r.configProblem;
+    const bool standing =
+        r.outcome == Outcome::Skipped && r.note.rfind("policy:", 0) != 0 && !r.configProblem;
     const bool repeatSkip = standing && m_skipNote[r.uuid] == r.note;
     m_skipNote[r.uuid] = r.outcome == Outcome::Skipped ? r.note : std::string();
     if (!repeatSkip)

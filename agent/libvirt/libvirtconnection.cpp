@@ -333,7 +333,8 @@ void LibvirtConnection::onPmWakeup(virConnectPtr, virDomainPtr dom, int, void* o
 
 // The new utcoffset is not needed: a clock offset='variable' domain's live
 // XML carries the new adjustment, which the sync job reads.
-void LibvirtConnection::onRtcChange(virConnectPtr, virDomainPtr dom, long long, void* opaque) noexcept
+void LibvirtConnection::onRtcChange(virConnectPtr, virDomainPtr dom, long long,
+                                    void* opaque) noexcept
 {
     static_cast<LibvirtConnection*>(opaque)->postEvent(
         dom, {EventAction::RtcChanged, Trigger::RtcChanged});

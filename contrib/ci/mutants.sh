@@ -36,7 +36,7 @@ trap 'rm -rf "$tmp"' EXIT
 # The tracked files as they are in the work tree (uncommitted edits included).
 git ls-files -z | xargs -0 cp --parents -t "$tmp"
 mkdir "$tmp/orig"
-sources=(agent/core/syncengine.cpp agent/core/scheduler.cpp qga/libvirtagent.cpp)
+sources=(agent/core/syncengine.cpp agent/core/measure.cpp agent/core/scheduler.cpp qga/libvirtagent.cpp)
 for f in "${sources[@]}"; do cp --parents "$f" "$tmp/orig"; done
 
 # mutate FILE SED-EXPRESSION: every source as it was, then one deliberate bug;
@@ -71,9 +71,9 @@ add c "$engine" 's|m_agent.setTime(nextSetTime(m_clock.realtimeNs(), d))|m_agent
     "constant +2 ms in the time sent" "" "$accuracy"
 add b-liar "$engine" 's|m_lastSetError.reset(); // recovered: no longer the cause of anything|m_lastSetError.reset(); m_r.after = m_last; m_r.after->offsetNs = 0; return finish(Outcome::Synced);|' \
     "b, and claims 'verified 0 us'" "" "$accuracy"
-add last-sample "$engine" 's|const qga::TimeSample\* best = qga::minRttSample(taken);|const qga::TimeSample* best = \&taken.back();|' \
+add last-sample agent/core/measure.cpp 's|const qga::TimeSample\* best = qga::minRttSample(taken);|const qga::TimeSample* best = \&taken.back();|' \
     "the last sample, not the min-RTT one" "tst_syncengine" ""
-add few-samples "$engine" 's#(quiet || i >= samples \* 3)#(quiet || i >= samples)#' \
+add few-samples agent/core/measure.cpp 's#(quiet || i >= samples \* 3)#(quiet || i >= samples)#' \
     "no extra samples on a busy path" "tst_syncengine" ""
 add drop-intended agent/core/scheduler.cpp 's|if (target.shiftNs != 0) {|if (false) {|' \
     "intended offset dropped (host UTC)" "tst_tracker" "variable_clock"
@@ -88,11 +88,24 @@ targets() {
     echo "${t[@]}"
 }
 
-# unit NAME: the row's unit tests; prints the failed ones.
+# unit NAME: the row's unit tests; prints the test functions that failed.
 unit() {
     [ -n "${units[$1]}" ] || return 0
-    ctest --test-dir "$tmp/build" -R "^(${units[$1]})\$" > "$tmp/$1-unit.log" 2>&1 ||
-        sed -nE 's/^\s+[0-9]+ - (\S+) \(Failed\)$/\1/p' "$tmp/$1-unit.log" | tr '\n' ' '
+    ctest --test-dir "$tmp/build" -R "^(${units[$1]})\$" --output-on-failure > "$tmp/$1-unit.log" 2>&1 ||
+        grep -oE '^FAIL!  : [A-Za-z]+::[A-Za-z0-9_]+' "$tmp/$1-unit.log" | cut -c10- | sort -u | tr '\n' ' '
+}
+
+# why CASE-LOG: the e2e assertion in short: the event, the ruler, the reason.
+why() {
+    python3 -c 'import re,sys
+t = open(sys.argv[1], errors="replace").read()
+m = re.search(r"ASSERTION FAILED: (.*)", t)
+if not m:
+    sys.exit(print("no assertion (see its log)"))
+a = m.group(1)
+r = re.search(r"(ruler [+-][0-9.]+ us)", a)
+print(("%s; %s" % (a.split(": ruler")[0], r.group(1)) if r else a.split(";")[0])[:110] +
+      ("; " + a.rsplit("; ", 1)[-1] if r else ""))' "$1"
 }
 
 # e2e NAME: the row's e2e cases, a mutant's until the first that fails;
@@ -104,7 +117,7 @@ e2e() {
             echo "   $c: passed" >&2
         else
             echo "   $c: FAILED: $(grep -m1 -E 'ASSERTION FAILED' "$tmp/$1-$c.log" | cut -c1-220)" >&2
-            printf '%s (%s) ' "$c" "$(grep -m1 -oE 'ASSERTION FAILED: .{0,90}' "$tmp/$1-$c.log" | cut -c19-)"
+            printf '%s (%s) ' "$c" "$(why "$tmp/$1-$c.log")"
             [ "$1" = control ] || return 0
         fi
     done

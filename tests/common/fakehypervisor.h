@@ -37,9 +37,8 @@ public:
         if (!m_connected)
             return;
         if (failListing) {
-            QTimer::singleShot(0, this, [fn] {
-                fn(qga::makeError(qga::ErrorKind::Transport, "listing failed"));
-            });
+            QTimer::singleShot(
+                0, this, [fn] { fn(qga::makeError(qga::ErrorKind::Transport, "listing failed")); });
             return;
         }
         clocksync::DomainList running;

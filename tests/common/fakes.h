@@ -169,8 +169,8 @@ public:
         clocksync::PolicyParse policy;
         clocksync::DomainFacts facts;
         int64_t offsetNs = -5'000'000'000;
-        std::optional<qga::Error> agentError; // openAgent/first call fails
-        bool hang = false;                    // openAgent blocks until release(uuid)
+        std::optional<qga::Error> agentError;  // openAgent/first call fails
+        bool hang = false;                     // openAgent blocks until release(uuid)
         std::optional<qga::Error> policyError; // readPolicy fails (libvirt could not say)
         std::optional<qga::Error> factsError;  // facts fails (no live XML)
     };

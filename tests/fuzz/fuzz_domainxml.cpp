@@ -8,8 +8,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
@@ -23,8 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     const int64_t offset = s.offsetNs();
     if (std::llabs(offset) < 0) // llabs must be defined for every offset
         __builtin_trap();
-    const QString xml = QString::fromUtf8(reinterpret_cast<const char*>(data + head),
-                                          qsizetype(size - head));
+    const QString xml =
+        QString::fromUtf8(reinterpret_cast<const char*>(data + head), qsizetype(size - head));
     const qga::Expected<clocksync::DomainFacts> f = clocksync::parseDomainFacts(xml, t[2] % 86'400);
     if (!f)
         return 0;

@@ -175,7 +175,8 @@ private slots:
                  ErrorKind::AgentUnavailable);
         QCOMPARE(qga::libvirtErrorKind(VIR_ERR_OPERATION_TIMEOUT, "timed out"), ErrorKind::Timeout);
         QCOMPARE(qga::libvirtErrorKind(VIR_ERR_NO_DOMAIN, "no domain"), ErrorKind::NotRunning);
-        QCOMPARE(qga::libvirtErrorKind(VIR_ERR_OPERATION_UNSUPPORTED, "no"), ErrorKind::Unsupported);
+        QCOMPARE(qga::libvirtErrorKind(VIR_ERR_OPERATION_UNSUPPORTED, "no"),
+                 ErrorKind::Unsupported);
         QCOMPARE(qga::libvirtErrorKind(VIR_ERR_AGENT_UNSYNCED, "unsynced"), ErrorKind::Protocol);
     }
 

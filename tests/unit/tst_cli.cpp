@@ -100,6 +100,25 @@ private slots:
                     QVERIFY2(opts.contains(n), qPrintable(c.name + (" " + n)));
         }
     }
+
+    // policy --set completes every per-domain key of the settings table (and
+    // resync), every mode, and nothing else.
+    void completionSetsEveryPolicyKey()
+    {
+        const QString bash = readSource("conf/virt-clocksync.bash-completion");
+        QStringList offered = words(bash, "--set\\) COMPREPLY=\\(\\$\\(compgen -W \"([^\"]*)\"");
+        QVERIFY(!offered.isEmpty());
+        QStringList expected{"resync="};
+        for (const clocksync::Setting& k : clocksync::settings())
+            if (k.perDomain && QLatin1String(k.key) != QLatin1String("mode"))
+                expected << QLatin1String(k.key) + "=";
+        for (clocksync::SyncMode m : {clocksync::SyncMode::Host, clocksync::SyncMode::HostUtc,
+                                      clocksync::SyncMode::Rtc, clocksync::SyncMode::Off})
+            expected << QStringLiteral("mode=%1").arg(clocksync::syncModeName(m));
+        offered.sort();
+        expected.sort();
+        QCOMPARE(offered, expected);
+    }
 };
 
 QTEST_GUILESS_MAIN(TestCli)

@@ -499,7 +499,8 @@ private slots:
         qga::Expected<Measurement> m = measure(agent, 5, 0);
         QVERIFY(m);
         QCOMPARE(m->rttNs, 400'000);
-        QVERIFY2(std::llabs(m->offsetNs - -2'000'000'000) <= 1'000, std::to_string(m->offsetNs).c_str());
+        QVERIFY2(std::llabs(m->offsetNs - -2'000'000'000) <= 1'000,
+                 std::to_string(m->offsetNs).c_str());
     }
 
     // On a busy path (round trips above twice the domain's floor) up to three

@@ -212,7 +212,7 @@ private slots:
         rig.backend.setAgentError("u1", qga::makeError(qga::ErrorKind::Timeout, "not responding"));
         rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
         QTRY_VERIFY_WITH_TIMEOUT(rig.backend.opened() >= 2, 5000); // tried again by itself
-        QCOMPARE(rig.spy.size(), 0);                                // not an outcome yet
+        QCOMPARE(rig.spy.size(), 0);                               // not an outcome yet
         rig.backend.setAgentError("u1", std::nullopt);
         QVERIFY(rig.waitResults(1));
         QCOMPARE(rig.result(0).outcome, Outcome::Synced);
@@ -453,7 +453,8 @@ private slots:
         const SyncPolicy p;
         const DomainFacts facts;
         QVERIFY(!skipReason(Trigger::Resumed, p, facts));
-        QCOMPARE(*skipReason(Trigger::DriftWatch, p, facts), std::string("policy: watch-interval=0"));
+        QCOMPARE(*skipReason(Trigger::DriftWatch, p, facts),
+                 std::string("policy: watch-interval=0"));
         QCOMPARE(*skipReason(Trigger::Booted, p, facts), std::string("policy: sync-on-boot=no"));
         SyncPolicy off;
         off.enabled = false;
@@ -517,14 +518,14 @@ private slots:
             *parseDomainFacts("<domain><clock offset='variable' adjustment='-7200'/></domain>");
         QCOMPARE(intendedTime(neg, SyncMode::Host).shiftNs, -7200'000'000'000);
         QCOMPARE(intendedTime(neg, SyncMode::HostUtc).shiftNs, 0);
-        const DomainFacts tz =
-            *parseDomainFacts("<domain><clock offset='timezone' timezone='Europe/Paris'/></domain>");
+        const DomainFacts tz = *parseDomainFacts(
+            "<domain><clock offset='timezone' timezone='Europe/Paris'/></domain>");
         QCOMPARE(intendedTime(tz, SyncMode::Host).shiftNs, 0); // the system clock keeps UTC
         const DomainFacts abs = *parseDomainFacts("<domain><clock offset='absolute'/></domain>");
         QVERIFY(intendedTime(abs, SyncMode::Host).leaveAlone);
         QVERIFY(!intendedTime(abs, SyncMode::HostUtc).leaveAlone);
-        for (const char* bad : {"<domain><devices>",                                 // broken
-                                "<domain><clock offset='sometime'/></domain>",       // unknown
+        for (const char* bad : {"<domain><devices>",                           // broken
+                                "<domain><clock offset='sometime'/></domain>", // unknown
                                 "<domain><clock offset='variable' basis='mars'/></domain>",
                                 "<domain><clock offset='variable' adjustment='1e99'/></domain>",
                                 "<domain><clock offset='variable' "

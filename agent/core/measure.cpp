@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+// Measurement of a guest clock.
+#include "measure.h"
+
+#include <algorithm>
+
+namespace clocksync {
+
+using qga::ErrorKind;
+using qga::Expected;
+
+// 1 ms when every reading is a whole millisecond (three or more, not all the
+// same: by chance that is one in a billion), else 1. Finer steps are below
+// any target.
+static int64_t readGranularity(const std::vector<qga::TimeSample>& taken)
+{
+    constexpr int64_t kMs = 1'000'000;
+    if (taken.size() < 3 || taken.front().guestNs == taken.back().guestNs) // or a stopped clock
+        return 1;
+    for (const qga::TimeSample& s : taken)
+        if (s.guestNs % kMs != 0)
+            return 1;
+    return kMs;
+}
+
+ClockSteps observedSteps(const std::vector<qga::TimeSample>& taken)
+{
+    ClockSteps c;
+    for (std::size_t i = 1; i < taken.size(); ++i) {
+        const qga::TimeSample& a = taken[i - 1];
+        const qga::TimeSample& b = taken[i];
+        const int64_t moved = b.guestNs - a.guestNs;
+        // Equal readings ~an RTT apart: a microsecond clock never shows them.
+        if (moved == 0)
+            c.standstillNs = std::max(c.standstillNs, b.hostMidpointNs() - a.hostMidpointNs());
+        else if (moved > b.hostAfterNs - a.hostBeforeNs) // further than host time went
+            c.jumpNs = std::max(c.jumpNs, moved);
+    }
+    return c;
+}
+
+int64_t ClockSteps::stepNs() const
+{
+    if (jumpNs > 0)
+        return std::max(jumpNs, standstillNs);
+    // It stood still but no step was seen: at least a millisecond, at least
+    // as long as it stood.
+    return standstillNs > 0 ? std::max<int64_t>(1'000'000, standstillNs) : 1;
+}
+
+// A guest clock that shows no progress over this much host time is stopped
+// (generous: Windows guests tick in 15.6 ms steps).
+constexpr int64_t kStoppedClockSpanNs = 20'000'000;
+// A clock that stood still is sampled on until it steps, over at most two
+// of the coarsest ticks (and this many samples).
+constexpr int64_t kStepSearchNs = 32'000'000;
+constexpr int kMaxStepSamples = 200;
+
+Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodRttNs)
+{
+    std::vector<qga::TimeSample> taken;
+    taken.reserve(std::size_t(samples) * 3);
+    for (int i = 0;; ++i) {
+        if (i >= samples) {
+            // Enough unless the clock stood still and its step has not shown
+            // yet (a Windows guest's clock ticks every 1-15.6 ms: sample
+            // across two ticks), or the host is busy and a quieter sample is
+            // likely (up to three times as many).
+            const ClockSteps steps = observedSteps(taken);
+            const bool stepUnseen =
+                steps.standstillNs > 0 && steps.jumpNs == 0 && i < kMaxStepSamples &&
+                taken.back().hostAfterNs - taken.front().hostBeforeNs < kStepSearchNs;
+            const qga::TimeSample* quietest = qga::minRttSample(taken);
+            const bool quiet = goodRttNs <= 0 || quietest->rttNs() <= 2 * goodRttNs;
+            if (!stepUnseen && (quiet || i >= samples * 3))
+                break;
+        }
+        Expected<qga::TimeSample> s = agent.getTime();
+        if (!s)
+            return s.error();
+        if (s->rttNs() < 0)
+            return qga::makeError(ErrorKind::Internal, "host clock stepped during a measurement");
+        if (!taken.empty() && s->guestNs < taken.back().guestNs)
+            return qga::makeError(ErrorKind::BadClock,
+                                  "guest clock went backwards between samples");
+        taken.push_back(*s);
+    }
+    const qga::TimeSample* best = qga::minRttSample(taken);
+    if (!best)
+        return qga::makeError(ErrorKind::Internal, "no samples");
+    const qga::TimeSample& first = taken.front();
+    const qga::TimeSample& last = taken.back();
+    if (taken.size() > 1 && first.guestNs == last.guestNs &&
+        last.hostAfterNs - first.hostBeforeNs >= kStoppedClockSpanNs)
+        return qga::makeError(ErrorKind::BadClock, "guest clock does not advance");
+    const int64_t granularity = std::max(readGranularity(taken), observedSteps(taken).stepNs());
+    return Measurement{best->offsetNs(),   best->uncertaintyNs(), best->rttNs(),
+                       int(taken.size()),  first.guestNs,         last.guestNs,
+                       first.hostBeforeNs, last.hostAfterNs,      granularity};
+}
+
+} // namespace clocksync
