@@ -40,6 +40,18 @@ std::string detailOf(const SyncResult& last)
     return detail;
 }
 
+// A row's exit code: 3 when its last result is not ok, 1 when the guest is
+// left alone for a config problem (something to fix).
+int rowCode(const json& d)
+{
+    if (!d.contains("last"))
+        return ExitOk;
+    const SyncResult last = resultFromJson(d["last"]);
+    if (last.configProblem)
+        return ExitFailure;
+    return last.ok() ? ExitOk : ExitOutOfTolerance;
+}
+
 // One row of the status table; the row's exit code.
 int printStatusRow(const json& d)
 {
@@ -49,7 +61,7 @@ int printStatusRow(const json& d)
                 d.value("state", std::string()).c_str(), has ? ago(last.finishedAtNs).c_str() : "-",
                 has ? std::string(triggerName(last.trigger)).c_str() : "-",
                 has ? outcomeName(last.outcome) : "-", has ? detailOf(last).c_str() : "-");
-    return has && !last.ok() ? ExitOutOfTolerance : ExitOk;
+    return rowCode(d);
 }
 
 } // namespace
@@ -63,11 +75,14 @@ int cmdStatus(const Invocation& in)
     const DaemonReply r = callDaemon(in.control, req, 10000);
     if (!r.error.isEmpty())
         return fail(ExitConnection, unreachable(r));
-    if (in.json) {
-        printJson(r.reply);
-        return ExitOk;
-    }
     const json& doms = r.reply["domains"];
+    if (in.json) { // the same exit code as the text form
+        printJson(r.reply);
+        int code = doms.is_array() && (!doms.empty() || in.args.isEmpty()) ? ExitOk : ExitFailure;
+        for (const json& d : doms.is_array() ? doms : json::array())
+            code = std::max(code, rowCode(d));
+        return code;
+    }
     std::printf("daemon: %s, libvirt %s\n",
                 r.reply.value("connected", false) ? "connected" : "NOT connected",
                 r.reply.value("uri", std::string()).c_str());

@@ -6,6 +6,8 @@
 #include <QStringList>
 #include <QXmlStreamReader>
 
+#include <cstdlib>
+
 namespace clocksync {
 
 namespace {
@@ -87,6 +89,30 @@ qga::Expected<DomainFacts> parseDomainFacts(const QString& xml, int64_t hostUtcO
     return f;
 }
 
+DomainFacts withConfiguredClock(DomainFacts live, const DomainFacts& inactive)
+{
+    if (inactive.clock == DomainFacts::Clock::Variable)
+        live.configuredAdjustmentNs = inactive.adjustmentNs;
+    return live;
+}
+
+namespace {
+
+// The adjustment to keep: the configured one while the live one is within
+// the RTC's whole second of it (the rounding of an RTC write, our own sets'
+// included: following it would walk the guest a second at a time), the live
+// one when it is further (the guest changed its clock on purpose).
+int64_t adjustmentToKeep(const DomainFacts& f)
+{
+    constexpr int64_t kRtcSecondNs = 1'000'000'000;
+    if (f.configuredAdjustmentNs &&
+        std::llabs(f.adjustmentNs - *f.configuredAdjustmentNs) <= kRtcSecondNs)
+        return *f.configuredAdjustmentNs;
+    return f.adjustmentNs;
+}
+
+} // namespace
+
 IntendedTime intendedTime(const DomainFacts& facts, SyncMode mode)
 {
     IntendedTime t;
@@ -95,8 +121,8 @@ IntendedTime intendedTime(const DomainFacts& facts, SyncMode mode)
     if (facts.clock == DomainFacts::Clock::Absolute) {
         t.leaveAlone = "clock offset='absolute': the guest runs at a fixed time on purpose "
                        "(policy mode=host-utc syncs it to host UTC anyway)";
-    } else if (facts.clock == DomainFacts::Clock::Variable && facts.adjustmentNs != 0) {
-        t.shiftNs = facts.adjustmentNs;
+    } else if (facts.clock == DomainFacts::Clock::Variable && adjustmentToKeep(facts) != 0) {
+        t.shiftNs = adjustmentToKeep(facts);
         t.note = "target host " + formatOffset(t.shiftNs) +
                  " (clock offset='variable'); offsets relative to it";
     }

@@ -27,6 +27,11 @@ struct DomainFacts
     // live XML; basis='localtime' (an inactive definition) is converted with
     // the host's UTC offset, as libvirt does when it starts the guest.
     int64_t adjustmentNs = 0;
+    // Variable: the adjustment the domain's definition was started with (its
+    // inactive XML), when known. libvirt tracks the live one through the
+    // guest's RTC writes, in whole seconds -- busybox's hwclock rounds to the
+    // nearest, so after a set to host + N the live value reads N or N + 1.
+    std::optional<int64_t> configuredAdjustmentNs;
     // The agent channel's <target state='connected'|'disconnected'>; unknown
     // when there is no channel or libvirt does not say.
     std::optional<bool> agentConnected;
@@ -36,6 +41,10 @@ struct DomainFacts
 // an error: the caller leaves the guest alone. hostUtcOffsetS: the host's
 // local time minus UTC, for basis='localtime'.
 qga::Expected<DomainFacts> parseDomainFacts(const QString& xml, int64_t hostUtcOffsetS = 0);
+
+// The live facts, with the configured adjustment taken from the inactive
+// definition's facts (if it has a variable clock).
+DomainFacts withConfiguredClock(DomainFacts live, const DomainFacts& inactive);
 
 // The time a sync aims the guest at, from its clock and the policy's mode:
 // host UTC + shiftNs, or a reason to leave the guest alone. The one rule

@@ -92,11 +92,22 @@ qga::Expected<DomainFacts> LibvirtBackend::facts(const std::string& uuid)
 
 qga::Expected<DomainFacts> LibvirtBackend::facts(virDomainPtr dom)
 {
+    const int64_t utcOffset = QDateTime::currentDateTime().offsetFromUtc();
     qga::CString xml(virDomainGetXMLDesc(dom, 0)); // live: the current adjustment
     if (!xml)
         return qga::lastLibvirtError("virDomainGetXMLDesc");
-    return parseDomainFacts(QString::fromUtf8(xml.get()),
-                            QDateTime::currentDateTime().offsetFromUtc());
+    qga::Expected<DomainFacts> live = parseDomainFacts(QString::fromUtf8(xml.get()), utcOffset);
+    if (!live || live->clock != DomainFacts::Clock::Variable)
+        return live;
+    // The configured adjustment (docs/design.md §5); without one (a transient
+    // domain's, an unreadable one) the live value is all there is.
+    qga::CString inactive(virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE));
+    if (!inactive)
+        return live;
+    if (qga::Expected<DomainFacts> configured =
+            parseDomainFacts(QString::fromUtf8(inactive.get()), utcOffset))
+        return withConfiguredClock(*live, *configured);
+    return live;
 }
 
 qga::Expected<std::unique_ptr<qga::GuestAgent>> LibvirtBackend::openAgent(const std::string& uuid)

@@ -27,8 +27,9 @@ say "installed package"
 ! dpkg -s virt-clocksync >/dev/null 2>&1 || dpkg --purge virt-clocksync >/dev/null
 dpkg -i build/deb/virt-clocksync_*.deb
 [ -f /etc/virt-clocksync/virt-clocksyncd.conf ] || fail "no installed config"
-/usr/sbin/virt-clocksyncd --check-config | tee /tmp/virt-clocksync-check-config.txt
-grep -q '^uri = qemu:///system$' /tmp/virt-clocksync-check-config.txt || fail "--check-config did not read the installed config"
+checked=$(/usr/sbin/virt-clocksyncd --check-config)
+echo "$checked"
+grep -q '^uri = qemu:///system$' <<<"$checked" || fail "--check-config did not read the installed config"
 unit=/lib/systemd/system/virt-clocksyncd.service
 systemd-analyze verify "$unit"
 systemd-analyze security --offline=yes "$unit" | tail -1

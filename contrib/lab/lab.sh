@@ -367,13 +367,20 @@ CONF
     done
 }
 
+# Stops only what system_start started (its pid files), and waits for it to
+# be gone: a next start must not race a daemon still shutting down.
 system_stop() {
-    local f
+    local f pid deadline
     for f in /run/clocklab-libvirtd.pid /run/clocklab-virtlogd.pid; do
-        if [ -f "$f" ]; then
-            kill "$(cat "$f")" 2>/dev/null || true
-            rm -f "$f"
-        fi
+        [ -f "$f" ] || continue
+        pid=$(cat "$f")
+        kill "$pid" 2>/dev/null || true
+        deadline=$(( $(date +%s) + 15 ))
+        while kill -0 "$pid" 2>/dev/null; do
+            [ "$(date +%s)" -lt "$deadline" ] || { kill -9 "$pid" 2>/dev/null || true; break; }
+            sleep 0.1 # polling the daemon's exit, bounded by the deadline
+        done
+        rm -f "$f"
     done
 }
 

@@ -90,6 +90,8 @@ finish() {
     fi
     stop_daemon
     $LAB down >/dev/null 2>&1 || true
+    # A system-mode case started the lab's root libvirtd: nothing is left running.
+    [ -z "${LAB_SYSTEM:-}" ] || $LAB system stop >/dev/null 2>&1 || true
     rm -rf "$WORK"
     exit $rc
 }

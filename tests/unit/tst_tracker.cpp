@@ -521,6 +521,21 @@ private slots:
         const DomainFacts tz = *parseDomainFacts(
             "<domain><clock offset='timezone' timezone='Europe/Paris'/></domain>");
         QCOMPARE(intendedTime(tz, SyncMode::Host).shiftNs, 0); // the system clock keeps UTC
+        // libvirt's live adjustment follows the guest's RTC writes in whole
+        // seconds (busybox's hwclock rounds): within 1 s of the configured
+        // one it is rounding and the configured one is kept -- else every
+        // set could walk the guest a second further; beyond, the guest
+        // changed its clock and the live one is followed.
+        DomainFacts live = *parseDomainFacts(
+            "<domain><clock offset='variable' adjustment='3601' basis='utc'/></domain>");
+        const DomainFacts configured = *parseDomainFacts(
+            "<domain><clock offset='variable' adjustment='3600' basis='utc'/></domain>");
+        QCOMPARE(intendedTime(withConfiguredClock(live, configured), SyncMode::Host).shiftNs,
+                 3600'000'000'000);
+        live.adjustmentNs = 3700'000'000'000;
+        QCOMPARE(intendedTime(withConfiguredClock(live, configured), SyncMode::Host).shiftNs,
+                 3700'000'000'000);
+        QCOMPARE(intendedTime(live, SyncMode::Host).shiftNs, 3700'000'000'000); // none configured
         const DomainFacts abs = *parseDomainFacts("<domain><clock offset='absolute'/></domain>");
         QVERIFY(intendedTime(abs, SyncMode::Host).leaveAlone);
         QVERIFY(!intendedTime(abs, SyncMode::HostUtc).leaveAlone);
