@@ -84,7 +84,7 @@ GuestProbe probeAgent(const Invocation& in, const std::shared_ptr<virDomain>& do
     if (auto m = measure(agent, in.config.policy.samples)) {
         p.j["offset"] = measurementToJson(*m);
         const SyncPolicy policy = planFor(in.config, dom.get()).policy;
-        if (std::llabs(m->offsetNs) > policy.skipBelowNs && p.code == ExitOk)
+        if (std::llabs(m->offsetNs) > policy.toleranceNs && p.code == ExitOk)
             p.code = ExitOutOfTolerance;
     }
     return p;

@@ -169,7 +169,7 @@ int cmdOffset(const Invocation& in)
     if (!m)
         return fail(exitFor(m.error()),
                     QStringLiteral("%1: %2").arg(name, QString::fromStdString(m.error().message)));
-    const bool within = std::llabs(m->offsetNs) <= policy.skipBelowNs;
+    const bool within = std::llabs(m->offsetNs) <= policy.toleranceNs;
     if (in.json) {
         json j = measurementToJson(*m);
         j["domain"] = name.toStdString();

@@ -31,7 +31,7 @@ struct SyncPolicy
 {
     bool enabled = true;
     SyncMode mode = SyncMode::Host;
-    int64_t skipBelowNs = 1'000'000; // "tolerance": leave a guest this close alone
+    int64_t toleranceNs = 1'000'000; // tolerance-us: leave a guest this close alone
     int64_t targetNs = 50'000;       // once we set, land at least this close
     int attempts = 5;                // set+verify rounds
     int samples = 5;                 // get-time calls per measurement
@@ -40,7 +40,7 @@ struct SyncPolicy
     // -- for at most this long; 0: no refine phase.
     int64_t refineWindowNs = 5'000'000'000;
     bool syncOnBoot = false;
-    int64_t watchIntervalS = 0;  // drift watch: measure every N s (0: off)
+    int64_t watchIntervalSeconds = 0;  // drift watch: measure every N s (0: off)
     bool watchCorrect = false;   // drift watch: also correct what it finds
     bool allowGuestExec = false; // check-guest --deep may run commands in the guest
     // Reconcile and host clock steps never step a guest back by more than

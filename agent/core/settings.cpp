@@ -136,7 +136,7 @@ bool setWatchInterval(DaemonConfig& c, const QString& v)
     const auto n = parseBounded(v, 0, 86'400);
     if (!n || (*n > 0 && *n < 10))
         return false;
-    c.policy.watchIntervalS = *n;
+    c.policy.watchIntervalSeconds = *n;
     return true;
 }
 
@@ -164,7 +164,7 @@ constexpr Setting kSettings[] = {
     {"sync", "mode", PerDomain, ValueKind::Text, "host, host-utc, rtc or off", setMode,
      [](const DaemonConfig& c) { return QString::fromLatin1(syncModeName(c.policy.mode)); },
      copier<&SyncPolicy::mode>()},
-    intKey<&SyncPolicy::skipBelowNs, 0, 3'600'000'000LL, 1000>("sync", "tolerance-us", PerDomain,
+    intKey<&SyncPolicy::toleranceNs, 0, 3'600'000'000LL, 1000>("sync", "tolerance-us", PerDomain,
                                                                "0..3600000000"),
     intKey<&SyncPolicy::targetNs, 1, 1'000'000, 1000>("sync", "target-us", PerDomain, "1..1000000"),
     intKey<&SyncPolicy::attempts, 1, 10>("sync", "attempts", PerDomain, "1..10"),
@@ -173,8 +173,8 @@ constexpr Setting kSettings[] = {
     boolKey<&SyncPolicy::syncOnBoot>("sync", "sync-on-boot", PerDomain),
     {"sync", "watch-interval", PerDomain, ValueKind::Int, "0 (off) or 10..86400 seconds",
      setWatchInterval,
-     [](const DaemonConfig& c) { return QString::number(c.policy.watchIntervalS); },
-     copier<&SyncPolicy::watchIntervalS>()},
+     [](const DaemonConfig& c) { return QString::number(c.policy.watchIntervalSeconds); },
+     copier<&SyncPolicy::watchIntervalSeconds>()},
     boolKey<&SyncPolicy::watchCorrect>("sync", "watch-correct", PerDomain),
     boolKey<&SyncPolicy::onRtcChange>("sync", "on-rtc-change", PerDomain),
     intKey<&SyncPolicy::maxBackwardStepNs, 0, 86'400'000, 1'000'000>(

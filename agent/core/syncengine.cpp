@@ -42,12 +42,12 @@ class SyncRun
 public:
     SyncRun(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRequest& req,
             DelayModel& delay)
-        : m_agent(agent), m_clock(clock), m_req(req), m_p(req.policy), m_delay(delay),
+        : m_agent(agent), m_clock(clock), m_req(req), m_policy(req.policy), m_delay(delay),
           m_start(clock.monotonicNs()), m_rtc(req.policy.mode == SyncMode::Rtc)
     {
-        m_r.trigger = req.trigger;
-        m_r.transport = agent.transport();
-        m_r.mode = req.policy.mode;
+        m_result.trigger = req.trigger;
+        m_result.transport = agent.transport();
+        m_result.mode = req.policy.mode;
     }
 
     ~SyncRun()
@@ -63,23 +63,23 @@ public:
     // a quiet path (settle). Nullopt: the caller runs refine() later.
     std::optional<SyncResult> begin()
     {
-        if (!m_p.active())
+        if (!m_policy.active())
             return finish(Outcome::Skipped, "policy: mode=off");
         if (m_req.gate) {
             m_req.gate->phase1Started();
             m_inPhase1 = true;
         }
-        Expected<Measurement> m = measure(m_agent, samplesFor(m_p, m_delay), m_delay.bestRttNs);
+        Expected<Measurement> m = measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs);
         if (!m)
             return fail(m.error());
         qCDebug(lcEngine, "started %.1f ms after the trigger, measured in %.1f ms (%d samples)",
                 (m_start - triggerNs()) / 1e6, (m_clock.monotonicNs() - m_start) / 1e6, m->samples);
         m_delay.noteRtt(m->rttNs);
-        m_r.before = m_last = *m;
+        m_result.before = m_last = *m;
         noteStep(*m);
-        if (std::optional<SyncStop> stop = beforeSetting(m_p, m_req.trigger, *m, m_lim)) {
+        if (std::optional<SyncStop> stop = beforeSetting(m_policy, m_req.trigger, *m, m_lim)) {
             if (stop->outcome == Outcome::InSync) {
-                m_r.after = *m;
+                m_result.after = *m;
                 noteCoarse();
             }
             return finish(stop->outcome, stop->note);
@@ -103,7 +103,7 @@ private:
 
     std::optional<SyncResult> rounds()
     {
-        while (!shouldStop(m_sets + 1, m_p.attempts, m_r.after, m_lim)) {
+        while (!shouldStop(m_sets + 1, m_policy.attempts, m_result.after, m_lim)) {
             if (refining()) {
                 // Other guests' first sets come before this refine, once.
                 if (!m_deferredOnce && m_req.othersWaiting && m_req.othersWaiting()) {
@@ -149,7 +149,7 @@ private:
     // Phase 2: the guest was verified within tolerance and the last reading is.
     bool refining() const
     {
-        return m_r.coarseLatencyNs > 0 && !m_rtc && inTolerance(m_last, m_lim);
+        return m_result.coarseLatencyNs > 0 && !m_rtc && inTolerance(m_last, m_lim);
     }
 
     // Phase 2 sets only alone and from a quiet measurement: while the host
@@ -162,9 +162,9 @@ private:
     // refine window bounds it all.
     std::variant<SyncResult, Next> settle()
     {
-        if (m_p.refineWindowNs <= 0)
+        if (m_policy.refineWindowNs <= 0)
             return Next::Set; // refine at once (no phase 2)
-        const int64_t deadline = m_coarseMonoNs + m_p.refineWindowNs;
+        const int64_t deadline = m_coarseMonoNs + m_policy.refineWindowNs;
         for (int64_t pause = kFirstQuietPauseNs;; pause = std::min(2 * pause, kMaxQuietPauseNs)) {
             if (std::optional<SyncResult> gone = confirmRunning())
                 return std::move(*gone);
@@ -172,14 +172,14 @@ private:
                 return windowOver();
             if (enterGate()) {
                 Expected<Measurement> v =
-                    measure(m_agent, samplesFor(m_p, m_delay), m_delay.bestRttNs);
+                    measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs);
                 if (!v)
                     return fail(v.error());
                 m_delay.noteRtt(v->rttNs);
                 noteStep(*v);
                 learnFromRemeasure(*v);
-                m_r.after = m_last = *v;
-                ++m_r.remeasures;
+                m_result.after = m_last = *v;
+                ++m_result.remeasures;
                 if (!inTolerance(*v, m_lim))
                     return Next::Set; // left its tolerance: set at once
                 if (quietPath(*v, m_delay)) {
@@ -221,16 +221,16 @@ private:
         const int64_t setCost = m_clock.monotonicNs() - setStart;
         qCDebug(lcEngine, "attempt %d: set returned after %.1f ms (%.1f ms after the start)",
                 attempt, setCost / 1e6, (setStart - m_start) / 1e6);
-        m_sets = m_r.attempts = attempt;
-        m_r.delayEstimateNs = d;
+        m_sets = m_result.attempts = attempt;
+        m_result.delayEstimateNs = d;
         if (!set) {
-            if (!transient(set.error().kind) || attempt >= 2 * m_p.attempts)
+            if (!transient(set.error().kind) || attempt >= 2 * m_policy.attempts)
                 return fail(set.error());
             // It may have landed, late: measure where the guest is now (a set
             // is never assumed), and learn nothing from it.
             m_lastSetError = set.error();
             m_setFromQuiet = false;
-            Expected<Measurement> v = measure(m_agent, samplesFor(m_p, m_delay), m_delay.bestRttNs);
+            Expected<Measurement> v = measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs);
             if (!v)
                 return fail(v.error());
             return verified(attempt, d, *v);
@@ -238,7 +238,7 @@ private:
         if (!m_rtc)
             m_delay.noteSetCost(setCost);
         m_lastSetError.reset(); // recovered: no longer the cause of anything
-        Expected<Measurement> v = measure(m_agent, samplesFor(m_p, m_delay), m_delay.bestRttNs);
+        Expected<Measurement> v = measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs);
         if (!v)
             return fail(v.error());
         return verified(attempt, d, *v);
@@ -251,7 +251,7 @@ private:
             return fail(m_lastSetError ? *m_lastSetError : up.error());
         if (*up)
             return std::nullopt;
-        if (m_r.coarseLatencyNs > 0 && m_r.after && inTolerance(*m_r.after, m_lim))
+        if (m_result.coarseLatencyNs > 0 && m_result.after && inTolerance(*m_result.after, m_lim))
             return finish(Outcome::Approximate,
                           "the domain stopped running during the refine, within tolerance");
         return finish(Outcome::Cancelled, "domain no longer running");
@@ -267,8 +267,8 @@ private:
         if (set || set.error().kind != ErrorKind::Unsupported)
             return set;
         m_rtc = true;
-        m_r.mode = SyncMode::Rtc;
-        m_lim = effectiveLimits(m_p, m_rtc, m_delay.clockStepNs);
+        m_result.mode = SyncMode::Rtc;
+        m_lim = effectiveLimits(m_policy, m_rtc, m_delay.clockStepNs);
         return m_agent.setTimeFromRtc();
     }
 
@@ -277,14 +277,14 @@ private:
     void noteStep(const Measurement& m)
     {
         m_delay.clockStepNs = std::max(m_delay.clockStepNs, m.granularityNs);
-        m_lim = effectiveLimits(m_p, m_rtc, m_delay.clockStepNs);
+        m_lim = effectiveLimits(m_policy, m_rtc, m_delay.clockStepNs);
     }
 
     std::optional<SyncResult> verified(int attempt, int64_t d, const Measurement& v)
     {
         m_delay.noteRtt(v.rttNs);
         noteStep(v);
-        m_r.after = v;
+        m_result.after = v;
         qCDebug(lcEngine,
                 "attempt %d: delay estimate %lld us, verified %+lld us (RTT %lld us, %d samples%s)",
                 attempt, static_cast<long long>(d / 1000),
@@ -311,7 +311,7 @@ private:
             noteCoarse();
         // A busy verify within tolerance says little more: settle() re-measures
         // when the path is quiet, and decides from that.
-        if (!m_rtc && m_p.refineWindowNs > 0 && inTolerance(v, m_lim) && !quietPath(v, m_delay))
+        if (!m_rtc && m_policy.refineWindowNs > 0 && inTolerance(v, m_lim) && !quietPath(v, m_delay))
             return std::nullopt;
         std::string note;
         if (std::optional<Outcome> o = verdict(v, m_lim, m_rtc, stopJitterNs(m_delay), note))
@@ -340,40 +340,40 @@ private:
     void noteCoarse()
     {
         endPhase1();
-        if (m_r.coarseLatencyNs > 0)
+        if (m_result.coarseLatencyNs > 0)
             return;
         m_coarseMonoNs = m_clock.monotonicNs();
-        m_r.coarseLatencyNs = std::max<int64_t>(1, m_coarseMonoNs - triggerNs());
+        m_result.coarseLatencyNs = std::max<int64_t>(1, m_coarseMonoNs - triggerNs());
     }
 
     SyncResult outOfAttempts()
     {
-        if (m_r.after && inTolerance(*m_r.after, m_lim))
+        if (m_result.after && inTolerance(*m_result.after, m_lim))
             return finish(Outcome::Approximate,
                           m_lastSetError ? "the last set failed: " + m_lastSetError->message
                                          : std::string());
         return fail(qga::makeError(ErrorKind::BadClock,
-                                   "residual " + formatOffset(m_r.after ? m_r.after->offsetNs : 0) +
+                                   "residual " + formatOffset(m_result.after ? m_result.after->offsetNs : 0) +
                                        " still outside tolerance after " +
-                                       std::to_string(m_r.attempts) + " attempts"));
+                                       std::to_string(m_result.attempts) + " attempts"));
     }
 
     SyncResult finish(Outcome o, std::string note = {})
     {
         endPhase1();
         leaveGate();
-        m_r.outcome = o;
+        m_result.outcome = o;
         if (!note.empty())
-            m_r.note = std::move(note);
+            m_result.note = std::move(note);
         // A reading is no better than the clock's step: claim no less.
-        for (std::optional<Measurement>* m : {&m_r.before, &m_r.after})
+        for (std::optional<Measurement>* m : {&m_result.before, &m_result.after})
             if (*m && m_lim.granularityNs > 1)
                 (*m)->uncertaintyNs = std::max((*m)->uncertaintyNs, m_lim.granularityNs);
         const int64_t now = m_clock.monotonicNs();
-        m_r.durationNs = now - m_start;
-        m_r.latencyNs = now - triggerNs();
-        m_r.finishedAtNs = m_clock.realtimeNs();
-        return m_r;
+        m_result.durationNs = now - m_start;
+        m_result.latencyNs = now - triggerNs();
+        m_result.finishedAtNs = m_clock.realtimeNs();
+        return m_result;
     }
 
     SyncResult fail(qga::Error e)
@@ -381,18 +381,18 @@ private:
         // Paused or stopped under our feet: nothing wrong with the guest's clock.
         if (e.kind == ErrorKind::NotRunning)
             return finish(Outcome::Cancelled, "domain no longer running: " + e.message);
-        m_r.error = std::move(e);
+        m_result.error = std::move(e);
         return finish(Outcome::Failed);
     }
 
     qga::GuestAgent& m_agent;
     const qga::Clock& m_clock;
     const SyncRequest& m_req;
-    const SyncPolicy& m_p;
+    const SyncPolicy& m_policy;
     DelayModel& m_delay;
     const int64_t m_start;
     bool m_rtc; // also after a fallback from an unsupported explicit set
-    SyncResult m_r;
+    SyncResult m_result;
     Limits m_lim;
     Measurement m_last; // the latest measurement: what the next set aims from
     int m_sets = 0;

@@ -5,7 +5,7 @@ namespace clocksync {
 
 std::optional<std::string> skipReason(Trigger t, const SyncPolicy& p, const DomainFacts& facts)
 {
-    if (t == Trigger::DriftWatch && p.watchIntervalS == 0)
+    if (t == Trigger::DriftWatch && p.watchIntervalSeconds == 0)
         return "policy: watch-interval=0";
     if (t == Trigger::RtcChanged && !p.onRtcChange)
         return "policy: on-rtc-change=no";

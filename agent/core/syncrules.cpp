@@ -12,10 +12,10 @@ constexpr int64_t kRtcResolutionNs = 1'000'000'000;
 Limits effectiveLimits(const SyncPolicy& p, bool rtc, int64_t granularityNs)
 {
     if (rtc) {
-        const int64_t tol = std::max(p.skipBelowNs, kRtcResolutionNs);
+        const int64_t tol = std::max(p.toleranceNs, kRtcResolutionNs);
         return {tol, tol, kRtcResolutionNs};
     }
-    return {std::max(p.targetNs, granularityNs), std::max(p.skipBelowNs, granularityNs),
+    return {std::max(p.targetNs, granularityNs), std::max(p.toleranceNs, granularityNs),
             granularityNs};
 }
 

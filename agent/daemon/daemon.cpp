@@ -50,7 +50,7 @@ void Daemon::wire()
     connect(&m_clockStep, &ClockStepWatcher::stepped, this, &Daemon::onHostClockStep);
     connect(m_tracker.get(), &DomainTracker::policySeen, this,
             [this](const std::string& uuid, const std::string& name, const SyncPolicy& p) {
-                m_drift.setInterval(uuid, name, p.active() ? p.watchIntervalS * 1000 : 0);
+                m_drift.setInterval(uuid, name, p.active() ? p.watchIntervalSeconds * 1000 : 0);
             });
     connect(&m_drift, &DriftWatch::due, this,
             [this](const std::string& uuid, const std::string& name) {

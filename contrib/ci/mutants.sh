@@ -61,7 +61,7 @@ add() {
     file[$1]=$2 expr[$1]=$3 what[$1]=$4 units[$1]=$5 cases[$1]=$6
 }
 accuracy="repeat_suspend_resume save_restore wrong_clock_request"
-add control "" "" "the daemon as it is (must pass)" "tst_syncengine|tst_tracker|tst_testdriver" \
+add control "" "" "the daemon as it is (must pass)" "tst_syncengine|tst_measure|tst_tracker|tst_testdriver" \
     "$accuracy variable_clock agent_stall"
 add a "$engine" 's|m_agent.setTime(nextSetTime(m_clock.realtimeNs(), d))|m_agent.setTime(m_clock.realtimeNs())|' \
     "no delay compensation (sets host now)" "" "$accuracy"
@@ -69,12 +69,12 @@ add b "$engine" 's|m_lastSetError.reset(); // recovered: no longer the cause of 
     "no verify/re-correct (one set, reports synced)" "" "$accuracy"
 add c "$engine" 's|m_agent.setTime(nextSetTime(m_clock.realtimeNs(), d))|m_agent.setTime(nextSetTime(m_clock.realtimeNs(), d) + 2000000)|' \
     "constant +2 ms in the time sent" "" "$accuracy"
-add b-liar "$engine" 's|m_lastSetError.reset(); // recovered: no longer the cause of anything|m_lastSetError.reset(); m_r.after = m_last; m_r.after->offsetNs = 0; return finish(Outcome::Synced);|' \
+add b-liar "$engine" 's|m_lastSetError.reset(); // recovered: no longer the cause of anything|m_lastSetError.reset(); m_result.after = m_last; m_result.after->offsetNs = 0; return finish(Outcome::Synced);|' \
     "b, and claims 'verified 0 us'" "" "$accuracy"
 add last-sample agent/core/measure.cpp 's|const qga::TimeSample\* best = qga::minRttSample(taken);|const qga::TimeSample* best = \&taken.back();|' \
-    "the last sample, not the min-RTT one" "tst_syncengine" ""
+    "the last sample, not the min-RTT one" "tst_measure" ""
 add few-samples agent/core/measure.cpp 's#(quiet || i >= samples \* 3)#(quiet || i >= samples)#' \
-    "no extra samples on a busy path" "tst_syncengine" ""
+    "no extra samples on a busy path" "tst_measure" ""
 add drop-intended agent/core/scheduler.cpp 's|if (target.shiftNs != 0) {|if (false) {|' \
     "intended offset dropped (host UTC)" "tst_tracker" "variable_clock"
 add timeout-unavailable qga/libvirtagent.cpp 's|return ErrorKind::Timeout; // connected, did not answer in time|return ErrorKind::AgentUnavailable;|' \

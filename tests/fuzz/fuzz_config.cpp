@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     const clocksync::DaemonConfig& c = p.config;
     if (c.concurrency < 1 || c.concurrency > 64 || c.policy.attempts < 1 ||
         c.policy.attempts > 10 || c.policy.samples < 1 || c.policy.samples > 64 ||
-        c.policy.targetNs < 1000 || c.policy.skipBelowNs < 0)
+        c.policy.targetNs < 1000 || c.policy.toleranceNs < 0)
         __builtin_trap();
     // What --check-config prints reads back, without a warning, to the same settings.
     const QString shown = clocksync::formatConfig(c);

@@ -19,7 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     keysA.sort();
     keysB.sort();
     if (!again.errors.isEmpty() || keysA != keysB || again.policy.resync != p.policy.resync ||
-        a.mode != b.mode || a.attempts != b.attempts || a.skipBelowNs != b.skipBelowNs ||
+        a.mode != b.mode || a.attempts != b.attempts || a.toleranceNs != b.toleranceNs ||
         clocksync::policyToXml(again.policy) != clocksync::policyToXml(p.policy))
         __builtin_trap();
     return 0;

@@ -41,7 +41,7 @@ private slots:
         QCOMPARE(c.agentWaitSeconds, 20);
         QCOMPARE(c.agentTimeoutSeconds, 3);
         QCOMPARE(c.policy.samples, 9);
-        QCOMPARE(c.policy.skipBelowNs, 2'000'000);
+        QCOMPARE(c.policy.toleranceNs, 2'000'000);
         QCOMPARE(c.policy.targetNs, 30'000);
         QCOMPARE(c.policy.attempts, 5);
         QVERIFY(c.policy.syncOnBoot);
@@ -122,9 +122,9 @@ private slots:
         const DaemonConfig d;
         QCOMPARE(p.config.concurrency, d.concurrency);
         QCOMPARE(p.config.policy.targetNs, d.policy.targetNs);
-        QCOMPARE(p.config.policy.skipBelowNs, d.policy.skipBelowNs);
+        QCOMPARE(p.config.policy.toleranceNs, d.policy.toleranceNs);
         QCOMPARE(p.config.policy.enabled, d.policy.enabled);
-        QCOMPARE(p.config.policy.watchIntervalS, d.policy.watchIntervalS);
+        QCOMPARE(p.config.policy.watchIntervalSeconds, d.policy.watchIntervalSeconds);
         QCOMPARE(p.config.controlSocket, d.controlSocket);
     }
 
@@ -172,7 +172,7 @@ private slots:
         QCOMPARE(formatConfig(out.config), text);
         QCOMPARE(out.config.transport, Transport::LibvirtRaw);
         QCOMPARE(out.config.policy.mode, SyncMode::Rtc);
-        QCOMPARE(out.config.policy.watchIntervalS, 60);
+        QCOMPARE(out.config.policy.watchIntervalSeconds, 60);
         QCOMPARE(out.config.metricsTextfile, QStringLiteral("/tmp/m.prom"));
         // Defaults too (empty strings stay empty).
         QCOMPARE(formatConfig(parseConfig(formatConfig({}), "d").config), formatConfig({}));
@@ -227,7 +227,7 @@ private slots:
         write("main.conf.d/30-ignored.conf.disabled", "[sync]\nattempts = 1\n");
         const ConfigParse p = loadConfig(dir.filePath("main.conf"));
         QCOMPARE(p.config.policy.targetNs, 20'000);     // main file
-        QCOMPARE(p.config.policy.skipBelowNs, 500'000); // 10-first
+        QCOMPARE(p.config.policy.toleranceNs, 500'000); // 10-first
         QCOMPARE(p.config.policy.attempts, 7);          // 20-later wins over 10-first
         QCOMPARE(p.config.concurrency, 2);              // main, untouched by drop-ins
         QCOMPARE(p.errors.size(), 1);
@@ -243,7 +243,7 @@ private slots:
             "target-us=\"20\" attempts=\"4\" sync-on-boot=\"yes\" enabled=\"yes\" resync=\"17\"/>");
         QVERIFY2(p.errors.isEmpty(), qPrintable(p.errors.join('\n')));
         QCOMPARE(p.policy.values.mode, SyncMode::Off);
-        QCOMPARE(p.policy.values.skipBelowNs, 500'000);
+        QCOMPARE(p.policy.values.toleranceNs, 500'000);
         QCOMPARE(p.policy.values.targetNs, 20'000);
         QCOMPARE(p.policy.values.attempts, 4);
         QVERIFY(p.policy.values.syncOnBoot);
@@ -341,7 +341,7 @@ private slots:
         PolicyParse back = parsePolicyXml(policyToXml(o));
         QVERIFY(back.errors.isEmpty());
         QCOMPARE(back.policy.values.mode, SyncMode::Rtc);
-        QCOMPARE(back.policy.values.skipBelowNs, 250'000);
+        QCOMPARE(back.policy.values.toleranceNs, 250'000);
         QCOMPARE(back.policy.resync, QString("now"));
         QVERIFY(!back.policy.has("attempts"));
     }

@@ -241,7 +241,7 @@ private slots:
     void reloadKeepsTrackedState()
     {
         DaemonConfig next = config();
-        next.policy.skipBelowNs = 5'000'000'000; // tolerance 5 s
+        next.policy.toleranceNs = 5'000'000'000; // tolerance 5 s
         next.concurrency = 9;                    // needs a restart
         const QStringList changes = m_daemon->reload(next);
         QVERIFY2(changes.contains("tolerance-us = 5000000"), qPrintable(changes.join('|')));

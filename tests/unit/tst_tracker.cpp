@@ -753,7 +753,7 @@ private slots:
         QCOMPARE(rig.result(0).outcome, Outcome::Drifted); // measured, not corrected
         QCOMPARE(rig.result(0).attempts, 0);
         QCOMPARE(policies.size(), 1);
-        QCOMPARE(policies.at(0).at(2).value<SyncPolicy>().watchIntervalS, 60);
+        QCOMPARE(policies.at(0).at(2).value<SyncPolicy>().watchIntervalSeconds, 60);
         d.policy = parsePolicyXml("<policy watch-interval=\"60\" watch-correct=\"yes\"/>");
         rig.backend.setDomain("u1", d);
         rig.tracker.trigger("u1", "vm1", Trigger::DriftWatch);

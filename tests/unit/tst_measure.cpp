@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+// Measuring a guest clock (measure.h): the min-RTT sample, extra samples on a
+// busy path, clocks that stand still or run backwards.
+#include "fakes.h"
+#include "syncengine.h"
+
+#include <QTest>
+
+using namespace clocksync;
+using qga::ErrorKind;
+
+class TestMeasure : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void measurePicksMinRtt()
+    {
+        FakeClock clock;
+        FakeAgent agent(clock, 3'000'000);
+        qga::Expected<Measurement> m = measure(agent, 5);
+        QVERIFY(m);
+        QCOMPARE(m->samples, 5);
+        QCOMPARE(m->rttNs, agent.rttNs);
+        // The guest reads at 200 of 400 us: midpoint estimate is exact here.
+        QCOMPARE(m->offsetNs, 3'000'000);
+        QCOMPARE(m->uncertaintyNs, agent.rttNs / 2);
+    }
+
+    void frozenClockWithinOneMeasurement()
+    {
+        FakeClock clock;
+        FakeAgent agent(clock, 0);
+        agent.frozen = true;
+        agent.rttNs = 10'000'000; // 5 samples span 50 ms of host time
+        agent.readDelayNs = 5'000'000;
+        qga::Expected<Measurement> m = measure(agent, 5);
+        QVERIFY(!m);
+        QCOMPARE(m.error().kind, ErrorKind::BadClock);
+    }
+
+    void backwardsClockIsRejected()
+    {
+        FakeClock clock;
+        struct Backwards final : qga::GuestAgent
+        {
+            int64_t t = 2'000'000'000'000'000'000;
+            std::string transport() const override { return "b"; }
+            qga::Expected<void> ping() override { return {}; }
+            qga::Expected<qga::AgentInfo> info() override { return qga::AgentInfo{}; }
+            qga::Expected<qga::TimeSample> getTime() override
+            {
+                t -= 1'000'000;
+                return qga::TimeSample{t, t, t + 1000};
+            }
+            qga::Expected<void> setTime(int64_t) override { return {}; }
+            qga::Expected<void> setTimeFromRtc() override { return {}; }
+        } agent;
+        qga::Expected<Measurement> m = measure(agent, 3);
+        QVERIFY(!m);
+        QCOMPARE(m.error().kind, ErrorKind::BadClock);
+        QVERIFY(m.error().message.find("backwards") != std::string::npos);
+    }
+
+    // The offset comes from the sample with the shortest round trip: a busy
+    // sample's guest read lands anywhere in its round trip.
+    void measurementUsesTheQuietestSample()
+    {
+        FakeClock clock;
+        FakeAgent agent(clock, -2'000'000'000);
+        // Four quiet samples, then a busy one whose request waited 2.6 ms
+        // before the guest read its clock.
+        agent.busyRttsNs = {400'000, 400'000, 400'000, 400'000, 3'000'000};
+        qga::Expected<Measurement> m = measure(agent, 5, 0);
+        QVERIFY(m);
+        QCOMPARE(m->rttNs, 400'000);
+        QVERIFY2(std::llabs(m->offsetNs - -2'000'000'000) <= 1'000,
+                 std::to_string(m->offsetNs).c_str());
+    }
+
+    // On a busy path (round trips above twice the domain's floor) up to three
+    // times the samples are taken, for a quiet one.
+    void busyPathTakesExtraSamples()
+    {
+        FakeClock clock;
+        FakeAgent agent(clock, -2'000'000'000);
+        agent.busyRttsNs = std::deque<int64_t>(5, 2'000'000); // then quiet (400 us)
+        qga::Expected<Measurement> m = measure(agent, 5, 400'000);
+        QVERIFY(m);
+        QCOMPARE(m->samples, 6);
+        QCOMPARE(m->rttNs, 400'000);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestMeasure)
+#include "tst_measure.moc"
