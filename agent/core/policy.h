@@ -40,9 +40,9 @@ struct SyncPolicy
     // -- for at most this long; 0: no refine phase.
     int64_t refineWindowNs = 5'000'000'000;
     bool syncOnBoot = false;
-    int64_t watchIntervalSeconds = 0;  // drift watch: measure every N s (0: off)
-    bool watchCorrect = false;   // drift watch: also correct what it finds
-    bool allowGuestExec = false; // check-guest --deep may run commands in the guest
+    int64_t watchIntervalSeconds = 0; // drift watch: measure every N s (0: off)
+    bool watchCorrect = false;        // drift watch: also correct what it finds
+    bool allowGuestExec = false;      // check-guest --deep may run commands in the guest
     // Reconcile and host clock steps never step a guest back by more than
     // this (0: no limit): a guest ahead by more is left alone, with the reason.
     int64_t maxBackwardStepNs = 0;

@@ -69,7 +69,8 @@ public:
             m_req.gate->phase1Started();
             m_inPhase1 = true;
         }
-        Expected<Measurement> m = measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs);
+        Expected<Measurement> m =
+            measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs);
         if (!m)
             return fail(m.error());
         qCDebug(lcEngine, "started %.1f ms after the trigger, measured in %.1f ms (%d samples)",
@@ -230,7 +231,8 @@ private:
             // is never assumed), and learn nothing from it.
             m_lastSetError = set.error();
             m_setFromQuiet = false;
-            Expected<Measurement> v = measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs);
+            Expected<Measurement> v =
+                measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs);
             if (!v)
                 return fail(v.error());
             return verified(attempt, d, *v);
@@ -238,7 +240,8 @@ private:
         if (!m_rtc)
             m_delay.noteSetCost(setCost);
         m_lastSetError.reset(); // recovered: no longer the cause of anything
-        Expected<Measurement> v = measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs);
+        Expected<Measurement> v =
+            measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs);
         if (!v)
             return fail(v.error());
         return verified(attempt, d, *v);
@@ -311,7 +314,8 @@ private:
             noteCoarse();
         // A busy verify within tolerance says little more: settle() re-measures
         // when the path is quiet, and decides from that.
-        if (!m_rtc && m_policy.refineWindowNs > 0 && inTolerance(v, m_lim) && !quietPath(v, m_delay))
+        if (!m_rtc && m_policy.refineWindowNs > 0 && inTolerance(v, m_lim) &&
+            !quietPath(v, m_delay))
             return std::nullopt;
         std::string note;
         if (std::optional<Outcome> o = verdict(v, m_lim, m_rtc, stopJitterNs(m_delay), note))
@@ -353,7 +357,8 @@ private:
                           m_lastSetError ? "the last set failed: " + m_lastSetError->message
                                          : std::string());
         return fail(qga::makeError(ErrorKind::BadClock,
-                                   "residual " + formatOffset(m_result.after ? m_result.after->offsetNs : 0) +
+                                   "residual " +
+                                       formatOffset(m_result.after ? m_result.after->offsetNs : 0) +
                                        " still outside tolerance after " +
                                        std::to_string(m_result.attempts) + " attempts"));
     }

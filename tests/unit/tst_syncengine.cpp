@@ -795,7 +795,6 @@ private slots:
         QVERIFY(stopJitterNs(delay) > 0);
         QCOMPARE(stopJitterNs(cheap), 0);
     }
-
 };
 
 QTEST_GUILESS_MAIN(TestSyncEngine)
