@@ -662,6 +662,11 @@ REPEAT_MEDIAN_MAX_US=${REPEAT_MEDIAN_MAX_US:-100}
 # suspend/resume's 10: median 29 us): median <= 150 us. A one-set daemon's
 # median (-480 us measured) is still far beyond.
 REPEAT_RESTORE_MEDIAN_MAX_US=${REPEAT_RESTORE_MEDIAN_MAX_US:-150}
+# And each restore within 500 us, not 300: sets after a restore scatter more,
+# the daemon learns that jitter and stops within it (docs/design.md §6,
+# "Verdict"); a fresh-machine run read -371 us on one cycle (the daemon's own
+# verify: -287 us, "stopped at the set jitter (341.7 us)").
+REPEAT_RESTORE_WORST_US=${REPEAT_RESTORE_WORST_US:-500}
 # Debian guest: a set there scatters by ~190 us stdev and the daemon stops at
 # that jitter (22 runs after a verdict: median 76 us, worst -410 us); a daemon
 # without delay compensation lands ~700 us late, one without verify wherever
@@ -705,6 +710,7 @@ case_repeat_suspend_resume() {
 
 case_repeat_save_restore() {
     g=$(lab_up -n 1)
+    RESIDUAL_MAX_US=$REPEAT_RESTORE_WORST_US
     start_daemon
     wait_log "$g: reconcile:" 30
     for i in $(seq "${REPEAT_SAVE_N:-5}"); do
