@@ -34,6 +34,6 @@ for t in "${targets[@]}"; do
         tail -40 "build/fuzz/$t.log"
         rc=1
     fi
-    echo "== fuzz_$t: $(grep -E "stat::number_of_executed_runs" "build/fuzz/$t.log" | tail -1)"
+    echo "== fuzz_$t: $(grep -E "stat::number_of_executed_units|stat::new_units_added" "build/fuzz/$t.log" | tr -s " " | tr "\n" " ")"
 done
 exit $rc
