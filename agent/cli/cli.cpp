@@ -34,8 +34,8 @@ constexpr OptionSpec kGlobal[] = {
 
 constexpr OptionSpec kSyncOpts[] = {
     {"all", nullptr, "every running domain"},
-    {"samples", "N", "get-time samples per measurement, 1..1000 (forces a direct sync)"},
-    {"attempts", "N", "set+verify rounds, 1..10 (forces a direct sync)"},
+    {"samples", "N", "get-time samples per measurement, 1..1000 (this sync only)"},
+    {"attempts", "N", "set+verify rounds, 1..10 (this sync only)"},
 };
 constexpr OptionSpec kOffsetOpts[] = {
     {"samples", "N", "get-time samples, 1..1000 (default: samples in the config)"},
@@ -61,13 +61,16 @@ void printPolicyKeys()
 
 constexpr Command kCommands[] = {
     {"sync", "DOMAIN...|--all", 0, -1,
-     "set guests to the host clock now (verified); through the daemon when it runs",
+     "set guests' clocks now (verified); through the daemon when it runs",
      "Measures each guest's offset (guest-get-time, min-RTT of N samples); if it is outside\n"
-     "the domain's tolerance, sets the guest clock to the host clock (guest-set-time,\n"
-     "nanoseconds, delay-compensated) and verifies, re-correcting up to the policy's attempts.\n"
-     "Through the daemon when one answers on the control socket, else directly against\n"
-     "libvirt. Exit 0 when every guest is in sync afterwards, 3 if one is left outside its\n"
-     "tolerance, 4 if an agent is unavailable.",
+     "the domain's tolerance, sets the guest clock to the time it is meant to run at (host\n"
+     "UTC, or host UTC + the adjustment of a variable <clock>; guest-set-time, nanoseconds,\n"
+     "delay-compensated) and verifies, re-correcting up to the policy's attempts. A guest\n"
+     "whose policy says off, whose <clock> is absolute, or whose policy or XML cannot be\n"
+     "understood is left alone (skipped, with the reason). Through the daemon when one\n"
+     "answers on the control socket (--samples and --attempts go with the request), else\n"
+     "directly against libvirt, deciding as the daemon would. Exit 0 when every guest is in\n"
+     "sync afterwards, 3 if one is left outside its tolerance, 4 if an agent is unavailable.",
      kSyncOpts, cmdSync},
     {"status",
      "[DOMAIN...]",
