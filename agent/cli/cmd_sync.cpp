@@ -5,7 +5,6 @@
 #include "controlprotocol.h"
 
 #include "libvirtagent.h"
-#include "shiftedagent.h"
 #include "socketagent.h"
 #include "syncengine.h"
 
@@ -84,15 +83,14 @@ SyncResult syncOne(const Invocation& in, const std::shared_ptr<virDomain>& dom, 
         int state = 0, reason = 0;
         return virDomainGetState(d, &state, &reason, 0) == 0 && state == VIR_DOMAIN_RUNNING;
     };
-    std::unique_ptr<qga::GuestAgent> agent = std::make_unique<qga::LibvirtAgent>(
-        dom, qga::SystemClock::instance(), in.config.agentTimeoutSeconds);
-    if (plan.target.shiftNs != 0)
-        agent = std::make_unique<ShiftedAgent>(std::move(agent), plan.target.shiftNs);
+    const std::unique_ptr<qga::GuestAgent> agent =
+        aimedAt(std::make_unique<qga::LibvirtAgent>(dom, qga::SystemClock::instance(),
+                                                    in.config.agentTimeoutSeconds),
+                plan.target);
     DelayModel delay;
     SyncResult r = runSync(*agent, qga::SystemClock::instance(), req, delay);
     r.domain = name.toStdString();
-    if (!plan.target.note.empty())
-        r.note = r.note.empty() ? plan.target.note : r.note + "; " + plan.target.note;
+    noteTarget(r, plan.target);
     return r;
 }
 

@@ -121,10 +121,11 @@ IntendedTime intendedTime(const DomainFacts& facts, SyncMode mode)
     if (facts.clock == DomainFacts::Clock::Absolute) {
         t.leaveAlone = "clock offset='absolute': the guest runs at a fixed time on purpose "
                        "(policy mode=host-utc syncs it to host UTC anyway)";
-    } else if (facts.clock == DomainFacts::Clock::Variable && adjustmentToKeep(facts) != 0) {
+    } else if (facts.clock == DomainFacts::Clock::Variable) {
         t.shiftNs = adjustmentToKeep(facts);
-        t.note = "target host " + formatOffset(t.shiftNs) +
-                 " (clock offset='variable'); offsets relative to it";
+        if (t.shiftNs != 0)
+            t.note = "target host " + formatOffset(t.shiftNs) +
+                     " (clock offset='variable'); offsets relative to it";
     }
     return t;
 }

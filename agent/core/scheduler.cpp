@@ -2,8 +2,6 @@
 // Scheduler.
 #include "scheduler.h"
 
-#include "shiftedagent.h"
-
 namespace clocksync {
 
 Scheduler::Scheduler(DomainBackend& backend, const qga::Clock& clock, int concurrency,
@@ -143,13 +141,10 @@ bool JobRun::startSync(const IntendedTime& target)
         finishEarly(Outcome::Failed, agent.error(), {});
         return true;
     }
-    m_agent = std::move(*agent);
-    m_req.policy.measureOnly = m_job.trigger == Trigger::DriftWatch && !m_req.policy.watchCorrect;
     // clock offset='variable': the guest is meant to run at host + adjustment.
-    if (target.shiftNs != 0) {
-        m_agent = std::make_unique<ShiftedAgent>(std::move(m_agent), target.shiftNs);
-        m_targetNote = target.note;
-    }
+    m_agent = aimedAt(std::move(*agent), target);
+    m_target = target;
+    m_req.policy.measureOnly = m_job.trigger == Trigger::DriftWatch && !m_req.policy.watchCorrect;
     m_sync = std::make_unique<Sync>(*m_agent, m_clock, m_req, m_out.delay);
     if (std::optional<SyncResult> r = m_sync->begin()) {
         finishSync(std::move(*r));
@@ -161,10 +156,7 @@ bool JobRun::startSync(const IntendedTime& target)
 void JobRun::finishSync(SyncResult r)
 {
     m_out.result = std::move(r);
-    if (m_targetNote.empty())
-        return;
-    std::string& note = m_out.result.note;
-    note = note.empty() ? m_targetNote : note + "; " + m_targetNote;
+    noteTarget(m_out.result, m_target);
 }
 
 void JobRun::finishEarly(Outcome o, std::optional<qga::Error> e, std::string note)

@@ -67,7 +67,7 @@ private:
     SyncRequest m_req;
     std::unique_ptr<qga::GuestAgent> m_agent;
     std::unique_ptr<Sync> m_sync;
-    std::string m_targetNote; // the intended time, when it is not host UTC
+    IntendedTime m_target; // what the sync aims at
 };
 
 class Scheduler : public QObject

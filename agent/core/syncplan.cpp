@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "syncplan.h"
 
+#include "shiftedagent.h"
+
 namespace clocksync {
 
 std::optional<std::string> skipReason(Trigger t, const SyncPolicy& p, const DomainFacts& facts)
@@ -16,6 +18,20 @@ std::optional<std::string> skipReason(Trigger t, const SyncPolicy& p, const Doma
     if (!facts.agentChannel)
         return "no guest agent channel configured";
     return intendedTime(facts, p.mode).leaveAlone;
+}
+
+std::unique_ptr<qga::GuestAgent> aimedAt(std::unique_ptr<qga::GuestAgent> agent,
+                                         const IntendedTime& target)
+{
+    if (target.shiftNs == 0)
+        return agent;
+    return std::make_unique<ShiftedAgent>(std::move(agent), target.shiftNs);
+}
+
+void noteTarget(SyncResult& r, const IntendedTime& target)
+{
+    if (!target.note.empty())
+        r.note = r.note.empty() ? target.note : r.note + "; " + target.note;
 }
 
 SyncPlan planSync(Trigger t, const SyncPolicy& defaults, const qga::Expected<PolicyParse>& policy,

@@ -7,9 +7,12 @@
 
 #include "domainxml.h"
 #include "expected.h"
+#include "guestagent.h"
 #include "policy.h"
+#include "syncresult.h"
 #include "trigger.h"
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -30,6 +33,13 @@ std::optional<std::string> skipReason(Trigger t, const SyncPolicy& p, const Doma
 
 // policy and facts as the backend returned them (a NotRunning error is the
 // caller's to handle before: the domain is gone, not misconfigured).
+// The agent a sync toward `target` talks to: the guest's own, seen through
+// the intended offset when there is one (ShiftedAgent).
+std::unique_ptr<qga::GuestAgent> aimedAt(std::unique_ptr<qga::GuestAgent> agent,
+                                         const IntendedTime& target);
+// Says in the result's note what it was aimed at, when that is not host UTC.
+void noteTarget(SyncResult& r, const IntendedTime& target);
+
 SyncPlan planSync(Trigger t, const SyncPolicy& defaults, const qga::Expected<PolicyParse>& policy,
                   const qga::Expected<DomainFacts>& facts);
 

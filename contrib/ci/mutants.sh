@@ -36,7 +36,7 @@ trap 'rm -rf "$tmp"' EXIT
 # The tracked files as they are in the work tree (uncommitted edits included).
 git ls-files -z | xargs -0 cp --parents -t "$tmp"
 mkdir "$tmp/orig"
-sources=(agent/core/syncengine.cpp agent/core/measure.cpp agent/core/scheduler.cpp qga/libvirtagent.cpp)
+sources=(agent/core/syncengine.cpp agent/core/measure.cpp agent/core/syncplan.cpp qga/libvirtagent.cpp)
 for f in "${sources[@]}"; do cp --parents "$f" "$tmp/orig"; done
 
 # mutate FILE SED-EXPRESSION: every source as it was, then one deliberate bug;
@@ -75,7 +75,7 @@ add last-sample agent/core/measure.cpp 's|const qga::TimeSample\* best = qga::mi
     "the last sample, not the min-RTT one" "tst_measure" ""
 add few-samples agent/core/measure.cpp 's#(quiet || i >= samples \* 3)#(quiet || i >= samples)#' \
     "no extra samples on a busy path" "tst_measure" ""
-add drop-intended agent/core/scheduler.cpp 's|if (target.shiftNs != 0) {|if (false) {|' \
+add drop-intended agent/core/syncplan.cpp 's|    if (target.shiftNs == 0)|    if (true)|' \
     "intended offset dropped (host UTC)" "tst_tracker" "variable_clock"
 add timeout-unavailable qga/libvirtagent.cpp 's|return ErrorKind::Timeout; // connected, did not answer in time|return ErrorKind::AgentUnavailable;|' \
     "agent timeout read as 'not connected'" "tst_testdriver" "agent_stall"
