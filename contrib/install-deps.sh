@@ -15,7 +15,8 @@ packages=(
     libvirt-dev qt6-base-dev nlohmann-json3-dev libsystemd-dev
     # developer tools: format, fuzzing and sanitizer runtimes
     clang clang-format libclang-rt-14-dev
-    # integration tests and the lab
+    # integration tests (dbus-daemon: a private bus where tst_daemon plays logind) and the lab
+    dbus-daemon
     qemu-guest-agent libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
     libvirt-daemon-system
     qemu-system-x86 qemu-utils busybox-static cpio kmod passwd procps util-linux

@@ -14,17 +14,35 @@
 
 namespace clocksync {
 
+// Where a set of the host clock is noticed: the kernel's timerfd in the
+// daemon, a fake in tests (which must never set this machine's clock).
+class ClockSetSource
+{
+public:
+    virtual ~ClockSetSource() = default;
+    // Error text, or empty when fd() is valid.
+    virtual QString open() = 0;
+    // Readable once the clock has been set since the last arm().
+    virtual int fd() const = 0;
+    virtual bool arm() = 0;
+    // Reads the wake-up: true if it was a set of the clock.
+    virtual bool takeSet() = 0;
+    // realtime - monotonic, in ns: a step changes it by the step size.
+    virtual int64_t realtimeMinusMonotonicNs() const = 0;
+};
+
+std::unique_ptr<ClockSetSource> makeTimerFdClockSetSource();
+
 class ClockStepWatcher : public QObject
 {
     Q_OBJECT
 public:
     explicit ClockStepWatcher(QObject* parent = nullptr);
     ~ClockStepWatcher() override;
+    // Replaces the timerfd (tests); before start().
+    void setSource(std::unique_ptr<ClockSetSource> source) { m_source = std::move(source); }
     // Error text, or empty when watching.
     QString start();
-
-    // realtime - monotonic, in ns: a step changes it by the step size.
-    static int64_t realtimeMinusMonotonicNs();
 
 signals:
     void stepped(int64_t stepNs);
@@ -33,7 +51,7 @@ private:
     bool arm();
     void onWake();
 
-    int m_fd = -1;
+    std::unique_ptr<ClockSetSource> m_source;
     int64_t m_lastDiffNs = 0;
     std::unique_ptr<QSocketNotifier> m_notifier;
 };

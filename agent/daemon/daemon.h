@@ -62,6 +62,14 @@ public:
     // The host clock was stepped by stepNs (also how tests inject a step).
     void onHostClockStep(int64_t stepNs);
 
+    // Tests: a private D-Bus where they play logind, and a fake for the
+    // host clock's sets (a test never sets this machine's clock). Before start().
+    void setHostWatchSources(const QString& sleepBus, std::unique_ptr<ClockSetSource> clockSet)
+    {
+        m_sleep.setBusAddress(sleepBus);
+        m_clockStep.setSource(std::move(clockSet));
+    }
+
     // After a failed listing of the running domains, the next try (tests shorten it).
     void setListRetryMs(int ms) { m_listRetryMs = ms; }
 

@@ -38,13 +38,37 @@ int SleepWatcher::onSignal(void*, void*, void*) noexcept
 }
 #endif
 
+#ifdef HAVE_LIBSYSTEMD
+namespace {
+int openAt(const QString& address, sd_bus** out)
+{
+    sd_bus* bus = nullptr;
+    int r = sd_bus_new(&bus);
+    if (r >= 0)
+        r = sd_bus_set_address(bus, address.toUtf8().constData());
+    if (r >= 0)
+        r = sd_bus_set_bus_client(bus, 1);
+    if (r >= 0)
+        r = sd_bus_start(bus);
+    if (r < 0) {
+        sd_bus_unref(bus);
+        return r;
+    }
+    *out = bus;
+    return 0;
+}
+} // namespace
+#endif
+
 QString SleepWatcher::start()
 {
 #ifdef HAVE_LIBSYSTEMD
     sd_bus* bus = nullptr;
-    int r = sd_bus_open_system(&bus);
+    int r = m_address.isEmpty() ? sd_bus_open_system(&bus) : openAt(m_address, &bus);
     if (r < 0)
-        return QStringLiteral("no system bus (%1)").arg(QString::fromLocal8Bit(std::strerror(-r)));
+        return QStringLiteral("no %1 (%2)")
+            .arg(m_address.isEmpty() ? QStringLiteral("system bus") : m_address,
+                 QString::fromLocal8Bit(std::strerror(-r)));
     m_bus = bus;
     sd_bus_slot* slot = nullptr;
     r = sd_bus_match_signal(bus, &slot, "org.freedesktop.login1", "/org/freedesktop/login1",

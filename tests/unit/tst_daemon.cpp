@@ -3,8 +3,10 @@
 // (dis)connects, FakeBackend serves the domains; the test talks to the real
 // control socket. Events in → syncs → results on the control socket, in the
 // metrics and the status; reconnect → reconcile; migration sides; forget;
-// reload keeps tracked state.
+// reload keeps tracked state; host sleep (logind on a private bus) and host
+// clock steps (a fake timerfd) sync every running guest.
 #include "daemon.h"
+#include "fakehostsignals.h"
 #include "fakehypervisor.h"
 #include "metricsserver.h"
 #include "unixclient.h"
@@ -14,6 +16,10 @@
 #include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QTest>
+
+#include "skip.h"
+
+#include <set>
 
 #include <sys/socket.h>
 
@@ -25,7 +31,10 @@ class TestDaemon : public QObject
     Q_OBJECT
     QTemporaryDir m_dir;
     FakeClock m_clock;
-    FakeHypervisor* m_hv = nullptr; // owned by m_daemon
+    FakeHypervisor* m_hv = nullptr;     // owned by m_daemon
+    FakeClockSet* m_clockSet = nullptr; // owned by m_daemon
+    PrivateBus m_bus;
+    QString m_busAddress;
     std::unique_ptr<Daemon> m_daemon;
     std::unique_ptr<QSignalSpy> m_spy;
 
@@ -105,7 +114,24 @@ class TestDaemon : public QObject
         m_hv->names[uuid] = name;
     }
 
+    // Every running guest gets one result of trigger t.
+    void expectEveryGuestSynced(Trigger t, const std::set<std::string>& names)
+    {
+        std::set<std::string> seen;
+        while (seen.size() < names.size()) {
+            const SyncResult r = next(t);
+            QVERIFY2(r.trigger == t && r.ok(), describe(r).c_str());
+            seen.insert(r.domain);
+        }
+        QCOMPARE(seen, names);
+    }
+
 private slots:
+    void initTestCase()
+    {
+        // Without a dbus-daemon the sleep test is skipped; the others run.
+        m_busAddress = m_bus.start();
+    }
     void init()
     {
         QVERIFY(m_dir.isValid());
@@ -113,6 +139,11 @@ private slots:
         m_hv = hv.get();
         addDomain("u1", "vm1", -3'000'000'000);
         m_daemon = std::make_unique<Daemon>(config(), std::move(hv), m_clock);
+        auto clockSet = std::make_unique<FakeClockSet>();
+        m_clockSet = clockSet.get();
+        m_daemon->setHostWatchSources(
+            m_busAddress.isEmpty() ? QStringLiteral("unix:path=/nonexistent") : m_busAddress,
+            std::move(clockSet));
         m_spy = std::make_unique<QSignalSpy>(m_daemon.get(), &Daemon::syncFinished);
         QCOMPARE(m_daemon->start(), QString());
         QVERIFY(m_hv->started);
@@ -300,6 +331,67 @@ private slots:
         m_daemon->shutdown();
         QVERIFY(m_hv->stopped);
     }
+    // The watcher alone: only a set of the clock is a step, of the size the
+    // clock moved, and it is re-armed after every wake-up.
+    void clockStepWatcherReportsEachStep()
+    {
+        ClockStepWatcher w;
+        auto source = std::make_unique<FakeClockSet>();
+        FakeClockSet* fake = source.get();
+        w.setSource(std::move(source));
+        QCOMPARE(w.start(), QString());
+        QSignalSpy spy(&w, &ClockStepWatcher::stepped);
+        fake->wakeWithoutSet();
+        QVERIFY(QTest::qWaitFor([&] { return fake->arms == 2; }, 5000));
+        fake->step(2'000'000'000);
+        QVERIFY(spy.wait(5000));
+        QCOMPARE(spy.size(), 1);
+        QCOMPARE(spy.at(0).at(0).value<int64_t>(), int64_t(2'000'000'000));
+        fake->step(-5'500'000'000);
+        QVERIFY(spy.wait(5000));
+        QCOMPARE(spy.at(1).at(0).value<int64_t>(), int64_t(-5'500'000'000));
+        QCOMPARE(fake->arms, 4); // start + one per wake-up
+    }
+
+    void hostClockStepSyncsEveryRunningGuest()
+    {
+        addDomain("u2", "vm2", 1'000'000'000);
+        m_clockSet->step(-2'000'000'000);
+        expectEveryGuestSynced(Trigger::HostClockStep, {"vm1", "vm2"});
+    }
+
+#ifdef HAVE_LIBSYSTEMD
+    // The watcher alone, on a private bus: only logind's PrepareForSleep(false)
+    // is a wake-up; going to sleep and an impostor's signal are not.
+    void sleepWatcherHearsOnlyLogindWaking()
+    {
+        if (m_busAddress.isEmpty())
+            CLOCKSYNC_SKIP("no dbus-daemon to play logind on");
+        SleepWatcher w;
+        w.setBusAddress(m_busAddress);
+        QCOMPARE(w.start(), QString());
+        QSignalSpy spy(&w, &SleepWatcher::hostResumed);
+        FakeLogind impostor, logind;
+        QVERIFY(impostor.open(m_busAddress, false));
+        QVERIFY(logind.open(m_busAddress, true));
+        QVERIFY(impostor.prepareForSleep(false));
+        QVERIFY(logind.prepareForSleep(true));
+        QVERIFY(logind.prepareForSleep(false));
+        QVERIFY(spy.wait(5000));
+        QCOMPARE(spy.size(), 1);
+    }
+
+    void hostWakeSyncsEveryRunningGuest()
+    {
+        if (m_busAddress.isEmpty())
+            CLOCKSYNC_SKIP("no dbus-daemon to play logind on");
+        addDomain("u2", "vm2", 1'000'000'000);
+        FakeLogind logind;
+        QVERIFY(logind.open(m_busAddress, true));
+        QVERIFY(logind.prepareForSleep(false));
+        expectEveryGuestSynced(Trigger::HostWake, {"vm1", "vm2"});
+    }
+#endif
 };
 
 QTEST_GUILESS_MAIN(TestDaemon)
