@@ -245,9 +245,17 @@ void Daemon::onEvent(const QString& uuid, const QString& name, const EventAction
     case EventAction::IncomingMigration:
         m_migrations.incoming(u);
         break;
-    case EventAction::MigrationResumed:
-        m_tracker->trigger(u, n, m_migrations.resumed(u, a.migrationDone));
+    case EventAction::MigrationResumed: {
+        const Trigger t = m_migrations.resumed(u, a.migrationDone);
+        if (t == Trigger::MigratedIn)
+            qCInfo(lcDaemon).noquote()
+                << name + ":"
+                << (a.migrationDone
+                        ? "incoming migration complete"
+                        : "runs here since the post-copy switch (memory still arriving)");
+        m_tracker->trigger(u, n, t);
         break;
+    }
     case EventAction::Stop:
         m_drift.remove(u);
         m_migrations.forget(u);
