@@ -128,6 +128,36 @@ private slots:
         QCOMPARE(p.config.controlSocket, d.controlSocket);
     }
 
+    // The shipped file only documents: every key commented out, showing the
+    // default (an example where the default is empty); uncommented, the
+    // shown values change nothing.
+    void shippedConfigShowsTheDefaultsCommentedOut()
+    {
+        QFile f(QStringLiteral(CLOCKSYNC_SOURCE_DIR "/conf/virt-clocksyncd.conf"));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        QString shown;
+        QByteArray section;
+        const DaemonConfig defaults;
+        for (const QString& line : QString::fromUtf8(f.readAll()).split('\n')) {
+            const QRegularExpressionMatch key =
+                QRegularExpression(QStringLiteral("^#?([a-z-]+) = ")).match(line);
+            if (line.startsWith('[')) {
+                shown += line + '\n';
+                section = line.mid(1, line.indexOf(']') - 1).toUtf8();
+            }
+            if (!key.hasMatch())
+                continue;
+            QVERIFY2(line.startsWith('#'), qPrintable("not commented out: " + line));
+            const Setting* s = findSetting(section.constData(), key.captured(1));
+            QVERIFY2(s, qPrintable(line));
+            if (!s->get(defaults).isEmpty())
+                shown += line.mid(1) + '\n';
+        }
+        const ConfigParse p = parseConfig(shown, "shown");
+        QVERIFY2(p.errors.isEmpty(), qPrintable(p.errors.join('\n')));
+        QCOMPARE(formatConfig(p.config), formatConfig(defaults));
+    }
+
     // Every key the parser knows is in the shipped file, in its section.
     void shippedConfigDocumentsEveryKey()
     {
