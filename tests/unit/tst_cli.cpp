@@ -6,7 +6,9 @@
 #include "settings.h"
 
 #include <QFile>
+#include <QProcess>
 #include <QRegularExpression>
+#include <QTemporaryDir>
 #include <QTest>
 
 using namespace clocksync::cli;
@@ -118,6 +120,46 @@ private slots:
         offered.sort();
         expected.sort();
         QCOMPARE(offered, expected);
+    }
+
+    // Domain names come from the libvirt the command will use: -c's URI
+    // (a stand-in virsh on PATH records how it was asked), virsh's default
+    // without one.
+    void completionListsDomainsOfTheGivenUri()
+    {
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        QFile virsh(dir.filePath("virsh"));
+        QVERIFY(virsh.open(QIODevice::WriteOnly));
+        virsh.write("#!/bin/sh\necho \"$*\" >> \"$(dirname \"$0\")/calls\"\n"
+                    "[ \"$1\" = -c ] && echo vm-on-${2##*/} || echo vm-default\n");
+        virsh.close();
+        virsh.setPermissions(virsh.permissions() | QFileDevice::ExeOwner);
+        const auto complete = [&](const QString& line) {
+            QProcess bash;
+            bash.setProcessEnvironment([&] {
+                QProcessEnvironment e = QProcessEnvironment::systemEnvironment();
+                e.insert("PATH", dir.path() + ":" + e.value("PATH"));
+                return e;
+            }());
+            const QString script =
+                QStringLiteral(". '%1'; COMP_WORDS=(%2); COMP_CWORD=$((${#COMP_WORDS[@]} - 1));"
+                               " _virt_clocksync; echo \"${COMPREPLY[*]}\"")
+                    .arg(
+                        QStringLiteral(CLOCKSYNC_SOURCE_DIR "/conf/virt-clocksync.bash-completion"),
+                        line);
+            bash.start("bash", {"-c", script});
+            bash.waitForFinished(10000);
+            return QString::fromUtf8(bash.readAllStandardOutput()).trimmed();
+        };
+        QCOMPARE(complete("virt-clocksync -c test:///x sync ''"), QStringLiteral("vm-on-x"));
+        QCOMPARE(complete("virt-clocksync --uri test:///y status 'vm'"), QStringLiteral("vm-on-y"));
+        QCOMPARE(complete("virt-clocksync policy ''"), QStringLiteral("vm-default"));
+        QFile calls(dir.filePath("calls"));
+        QVERIFY(calls.open(QIODevice::ReadOnly));
+        QCOMPARE(
+            QString::fromUtf8(calls.readAll()),
+            QStringLiteral("-c test:///x list --name\n-c test:///y list --name\nlist --name\n"));
     }
 };
 
