@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 
 if [ -z "${DEMO_BIN:-}" ]; then
-    bash contrib/install-deps.sh >/dev/null
+    bash contrib/install-deps.sh demo >/dev/null
     echo "== building (release)"
     cmake --preset release >/dev/null
     cmake --build --preset release -j "$(nproc)" >/dev/null

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash contrib/install-deps.sh
+bash contrib/install-deps.sh all
 
 jobs=$(nproc)
 echo "== build (default preset: Debug, -Werror)"

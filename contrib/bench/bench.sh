@@ -5,7 +5,7 @@
 # (e.g. -n 30 --mass 8 --idle 60).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bash contrib/install-deps.sh >/dev/null
+bash contrib/install-deps.sh all >/dev/null
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" >/dev/null
 exec python3 contrib/bench/bench.py "$@"
