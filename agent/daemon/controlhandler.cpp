@@ -25,7 +25,7 @@ void ControlHandler::handle(const ControlRequest& req, ControlServer::Reply repl
     case ControlCommand::Metrics: {
         m_refresh();
         json j = controlOk();
-        j["text"] = m_reporter.metrics().render();
+        j["text"] = m_reporter.metricsText();
         return reply(j);
     }
     case ControlCommand::Sync:

@@ -18,7 +18,7 @@ Daemon::Daemon(DaemonConfig config, std::unique_ptr<Hypervisor> hypervisor, cons
       m_scheduler(
           std::make_unique<Scheduler>(m_hypervisor->backend(), clock, m_config.concurrency)),
       m_tracker(std::make_unique<DomainTracker>(*m_scheduler, clock)),
-      m_reporter(m_config.metricsTextfile),
+      m_reporter(m_config.metricsTextfile, clock),
       m_handler(*m_tracker, *m_hypervisor, m_reporter, [this] { updateMetrics(); })
 {
     applyRuntimeSettings();
@@ -51,7 +51,12 @@ void Daemon::wire()
     connect(m_tracker.get(), &DomainTracker::policySeen, this,
             [this](const std::string& uuid, const std::string& name, const SyncPolicy& p) {
                 m_drift.setInterval(uuid, name, p.active() ? p.watchIntervalSeconds * 1000 : 0);
+                m_reporter.metrics().setTolerance(name, p.toleranceNs);
             });
+    // The textfile is rewritten at least every minute: a file whose
+    // timestamp stops moving is a daemon that died without removing it.
+    m_textfileRefresh.setInterval(60'000);
+    connect(&m_textfileRefresh, &QTimer::timeout, this, &Daemon::updateMetrics);
     connect(&m_drift, &DriftWatch::due, this,
             [this](const std::string& uuid, const std::string& name) {
                 m_tracker->trigger(uuid, name, Trigger::DriftWatch);
@@ -73,7 +78,7 @@ QString Daemon::start()
     if (!m_config.metricsListen.isEmpty()) {
         m_metricsServer = std::make_unique<MetricsServer>([this] {
             updateMetrics();
-            return m_reporter.metrics().render();
+            return m_reporter.metricsText();
         });
         if (const QString err = m_metricsServer->listen(m_config.metricsListen); !err.isEmpty())
             qCWarning(lcDaemon).noquote()
@@ -87,6 +92,7 @@ QString Daemon::start()
     if (const QString why = m_sleep.start(); !why.isEmpty())
         qCInfo(lcDaemon).noquote() << "not watching for host sleep:" << why;
     m_hypervisor->start();
+    m_textfileRefresh.start();
     return {};
 }
 
@@ -130,6 +136,8 @@ void Daemon::shutdown()
     // Agent calls are bounded by agent-timeout-seconds; a set already sent completes.
     if (!m_scheduler->waitForDone((m_config.agentTimeoutSeconds + 2) * 1000))
         qCWarning(lcDaemon) << "in-flight syncs did not finish in time; abandoning them";
+    m_textfileRefresh.stop();
+    m_reporter.removeTextfile();
 }
 
 namespace {

@@ -24,6 +24,7 @@
 #include "sleepwatcher.h"
 
 #include <QObject>
+#include <QTimer>
 
 #include <memory>
 
@@ -70,6 +71,9 @@ public:
         m_clockStep.setSource(std::move(clockSet));
     }
 
+    // How often the metrics textfile is rewritten without an event (tests shorten it).
+    void setTextfileRefreshMs(int ms) { m_textfileRefresh.setInterval(ms); }
+
     // After a failed listing of the running domains, the next try (tests shorten it).
     void setListRetryMs(int ms) { m_listRetryMs = ms; }
 
@@ -102,6 +106,7 @@ private:
     std::unique_ptr<MetricsServer> m_metricsServer;
     MigrationSides m_migrations;
     RtcChangeFilter m_rtc{10'000'000'000};
+    QTimer m_textfileRefresh;
     bool m_stopping = false;
 };
 

@@ -79,9 +79,19 @@ void Metrics::record(const SyncResult& r)
         m_coarseLatency.observe(r.coarseLatencyNs / 1e9);
 }
 
-std::string Metrics::render() const
+std::string Metrics::render(int64_t nowNs) const
 {
     std::string out;
+    out += "# HELP virt_clocksync_build_info The running virt-clocksyncd's version; always 1.\n"
+           "# TYPE virt_clocksync_build_info gauge\n"
+           "virt_clocksync_build_info{version=\"" VIRT_CLOCKSYNC_VERSION "\"} 1\n";
+    char now[32];
+    std::snprintf(now, sizeof(now), "%.3f", double(nowNs) / 1e9);
+    out += "# HELP virt_clocksync_metrics_timestamp_seconds When these metrics were written "
+           "(Unix time; the textfile is rewritten at least every minute).\n"
+           "# TYPE virt_clocksync_metrics_timestamp_seconds gauge\n"
+           "virt_clocksync_metrics_timestamp_seconds " +
+           std::string(now) + "\n";
     out += "# HELP virt_clocksync_syncs_total Sync outcomes by trigger.\n"
            "# TYPE virt_clocksync_syncs_total counter\n";
     for (const auto& [key, n] : m_syncs)
@@ -100,12 +110,14 @@ std::string Metrics::render() const
     m_coarseLatency.render(out, "virt_clocksync_coarse_latency_seconds",
                            "From trigger to the guest first verified within tolerance.");
     renderDomains(out);
-    out += "# HELP virt_clocksync_guests Guests tracked, and with work pending.\n"
-           "# TYPE virt_clocksync_guests gauge\n"
-           "virt_clocksync_guests{state=\"tracked\"} " +
+    out += "# HELP virt_clocksync_guests_tracked Guests the daemon tracks.\n"
+           "# TYPE virt_clocksync_guests_tracked gauge\n"
+           "virt_clocksync_guests_tracked " +
            std::to_string(m_tracked) +
            "\n"
-           "virt_clocksync_guests{state=\"pending\"} " +
+           "# HELP virt_clocksync_guests_pending Tracked guests with a sync queued or running.\n"
+           "# TYPE virt_clocksync_guests_pending gauge\n"
+           "virt_clocksync_guests_pending " +
            std::to_string(m_pending) + "\n";
     out += "# HELP virt_clocksync_libvirt_connected 1 while connected to libvirt.\n"
            "# TYPE virt_clocksync_libvirt_connected gauge\n"
@@ -142,7 +154,7 @@ void Metrics::renderDomains(std::string& out) const
         const char* name;
         const char* help;
         std::optional<int64_t> DomainSeries::*value;
-        int decimals; // nanoseconds kept for offsets, milliseconds for timestamps; 0: a count
+        int decimals; // ns kept for offsets, us for tolerances, ms for timestamps; 0: a count
     };
     static const Gauge gauges[] = {
         {"virt_clocksync_guest_offset_seconds", "Latest measured offset per guest (guest - host).",
@@ -153,6 +165,9 @@ void Metrics::renderDomains(std::string& out) const
         {"virt_clocksync_last_attempt_timestamp_seconds",
          "When a sync after a trigger last ended, whatever its outcome (Unix time).",
          &DomainSeries::attemptNs, 3},
+        {"virt_clocksync_guest_tolerance_seconds",
+         "A guest's tolerance (its policy's tolerance-us): the offset alert's bound.",
+         &DomainSeries::toleranceNs, 6},
         {"virt_clocksync_guest_config_problem",
          "1 while a guest is left alone because its policy metadata or domain XML could not "
          "be read or understood.",
@@ -172,12 +187,12 @@ void Metrics::renderDomains(std::string& out) const
     }
 }
 
-QString Metrics::writeTextfile(const QString& path) const
+QString Metrics::writeTextfile(const QString& path, int64_t nowNs) const
 {
     QSaveFile f(path);
     if (!f.open(QIODevice::WriteOnly))
         return f.errorString();
-    const std::string text = render();
+    const std::string text = render(nowNs);
     f.write(text.data(), qint64(text.size()));
     if (!f.commit())
         return f.errorString();

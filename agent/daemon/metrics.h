@@ -38,6 +38,8 @@ public:
     void record(const SyncResult& r);
     // A domain that is gone: its per-domain series go with it.
     void forget(const std::string& domain) { m_domains.erase(domain); }
+    // The tolerance a domain's effective policy gives it (the offset alert's bound).
+    void setTolerance(const std::string& domain, int64_t ns) { m_domains[domain].toleranceNs = ns; }
     void setConnected(bool c) { m_connected = c; }
     void setReconnects(int n) { m_reconnects = n; }
     void setGuests(int tracked, int pending)
@@ -45,9 +47,11 @@ public:
         m_tracked = tracked;
         m_pending = pending;
     }
-    std::string render() const;
+    // The text format; nowNs (realtime) is the virt_clocksync_metrics_timestamp_seconds
+    // it reports, so that a textfile left behind by a dead daemon is seen as stale.
+    std::string render(int64_t nowNs) const;
     // Writes render() to path atomically (temp file + rename); error text or empty.
-    QString writeTextfile(const QString& path) const;
+    QString writeTextfile(const QString& path, int64_t nowNs) const;
 
 private:
     std::map<std::pair<std::string, std::string>, uint64_t> m_syncs; // (trigger, outcome)
@@ -58,6 +62,7 @@ private:
         std::optional<int64_t> successNs;     // realtime of the last verified-in-tolerance result
         std::optional<int64_t> attemptNs;     // realtime of the last result of a correcting trigger
         std::optional<int64_t> configProblem; // 1: left alone for metadata/XML it cannot read
+        std::optional<int64_t> toleranceNs;   // its effective policy's tolerance-us
     };
     std::map<std::string, DomainSeries> m_domains;
     void renderDomains(std::string& out) const;

@@ -4,6 +4,7 @@
 
 #include "trigger.h"
 
+#include <QFile>
 #include <QLoggingCategory>
 
 #include <sys/uio.h>
@@ -44,8 +45,22 @@ void Reporter::update(bool connected, int reconnects, int tracked, int pending)
     m_metrics.setGuests(tracked, pending);
     if (m_textfile.isEmpty())
         return;
-    if (const QString err = m_metrics.writeTextfile(m_textfile); !err.isEmpty())
+    if (const QString err = m_metrics.writeTextfile(m_textfile, m_clock.realtimeNs());
+        !err.isEmpty())
         qCWarning(lcReport).noquote() << "cannot write" << m_textfile << ":" << err;
+}
+
+void Reporter::setTextfile(const QString& path)
+{
+    if (path != m_textfile)
+        removeTextfile();
+    m_textfile = path;
+}
+
+void Reporter::removeTextfile() const
+{
+    if (!m_textfile.isEmpty() && QFile::exists(m_textfile) && !QFile::remove(m_textfile))
+        qCWarning(lcReport).noquote() << "cannot remove" << m_textfile;
 }
 
 std::vector<std::string> journalFields(const SyncResult& r)

@@ -4,6 +4,7 @@
 // node_exporter textfile).
 #pragma once
 
+#include "clock.h"
 #include "metrics.h"
 #include "syncresult.h"
 
@@ -18,7 +19,10 @@ namespace clocksync {
 class Reporter
 {
 public:
-    explicit Reporter(QString metricsTextfile) : m_textfile(std::move(metricsTextfile)) {}
+    Reporter(QString metricsTextfile, const qga::Clock& clock)
+        : m_textfile(std::move(metricsTextfile)), m_clock(clock)
+    {
+    }
 
     // A sync's outcome: logged and counted. A skip for a standing reason of
     // the domain (no agent channel, absolute clock) is logged when first seen
@@ -30,10 +34,17 @@ public:
     // Gauges, then the textfile (if configured) is rewritten.
     void update(bool connected, int reconnects, int tracked, int pending);
     const Metrics& metrics() const { return m_metrics; }
-    void setTextfile(const QString& path) { m_textfile = path; }
+    Metrics& metrics() { return m_metrics; }
+    // The metrics in the text format, as of now.
+    std::string metricsText() const { return m_metrics.render(m_clock.realtimeNs()); }
+    // A new path (reload): the old file is removed. Empty: none.
+    void setTextfile(const QString& path);
+    // The daemon stops: a textfile left behind would report it alive.
+    void removeTextfile() const;
 
 private:
     QString m_textfile;
+    const qga::Clock& m_clock;
     Metrics m_metrics;
     std::map<std::string, std::string> m_skipNote; // uuid -> why its last result was skipped
 };

@@ -439,7 +439,9 @@ private slots:
         m.record(r);
         m.setConnected(true);
         m.setGuests(3, 1);
-        const QString text = QString::fromStdString(m.render());
+        m.setTolerance("vm", 250'000);
+        const int64_t now = 1'800'000'061'500'000'000;
+        const QString text = QString::fromStdString(m.render(now));
         const QRegularExpression sample(
             "^([a-z_]+)(\\{([a-z_]+=\"[^\"]*\")(,[a-z_]+=\"[^\"]*\")*\\})? (-?[0-9.e+-]+|\\+Inf)$");
         QMap<QString, double> values;
@@ -462,7 +464,12 @@ private slots:
         QCOMPARE(values.value("virt_clocksync_coarse_latency_seconds_bucket{le=\"0.01\"}"), 0.0);
         QCOMPARE(values.value("virt_clocksync_coarse_latency_seconds_bucket{le=\"0.025\"}"), 1.0);
         QCOMPARE(values.value("virt_clocksync_libvirt_connected"), 1.0);
-        QCOMPARE(values.value("virt_clocksync_guests{state=\"pending\"}"), 1.0);
+        QCOMPARE(values.value("virt_clocksync_guests_tracked"), 3.0);
+        QCOMPARE(values.value("virt_clocksync_guests_pending"), 1.0);
+        QCOMPARE(values.value("virt_clocksync_build_info{version=\"" VIRT_CLOCKSYNC_VERSION "\"}"),
+                 1.0);
+        QCOMPARE(values.value("virt_clocksync_metrics_timestamp_seconds"), 1'800'000'061.5);
+        QCOMPARE(values.value("virt_clocksync_guest_tolerance_seconds{domain=\"vm\"}"), 250e-6);
         // The last success stays at the synced result; the last attempt moved on.
         QCOMPARE(values.value("virt_clocksync_last_success_timestamp_seconds{domain=\"vm\"}"),
                  1'800'000'000.123);
@@ -471,10 +478,10 @@ private slots:
         QCOMPARE(values.value("virt_clocksync_guest_offset_seconds{domain=\"vm\"}"), 30e-6);
         Metrics gone = m;
         gone.forget("vm");
-        QVERIFY(gone.render().find("domain=\"vm\"") == std::string::npos);
+        QVERIFY(gone.render(now).find("domain=\"vm\"") == std::string::npos);
         QTemporaryDir dir;
         const QString path = dir.filePath("clocksync.prom");
-        QCOMPARE(m.writeTextfile(path), QString());
+        QCOMPARE(m.writeTextfile(path, now), QString());
         QFile f(path);
         QVERIFY(f.open(QIODevice::ReadOnly));
         QCOMPARE(QString::fromUtf8(f.readAll()), text);

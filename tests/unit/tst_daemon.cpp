@@ -11,6 +11,7 @@
 #include "metricsserver.h"
 #include "unixclient.h"
 
+#include <QFile>
 #include <QHostAddress>
 #include <QSignalSpy>
 #include <QTcpSocket>
@@ -358,6 +359,34 @@ private slots:
         addDomain("u2", "vm2", 1'000'000'000);
         m_clockSet->step(-2'000'000'000);
         expectEveryGuestSynced(Trigger::HostClockStep, {"vm1", "vm2"});
+    }
+
+    // The metrics textfile: written with the build info, rewritten on a timer
+    // (its timestamp follows the clock), moved by a reload (the old one
+    // removed), and removed when the daemon stops -- a file left behind would
+    // report a dead daemon alive.
+    void textfileFollowsTheDaemon()
+    {
+        const auto read = [](const QString& path) {
+            QFile f(path);
+            return f.open(QIODevice::ReadOnly) ? QString::fromUtf8(f.readAll()) : QString();
+        };
+        DaemonConfig c = m_daemon->config();
+        c.metricsTextfile = m_dir.filePath("a.prom");
+        m_daemon->reload(c);
+        QVERIFY(read(c.metricsTextfile).contains("virt_clocksync_build_info{version="));
+        m_daemon->setTextfileRefreshMs(20);
+        m_clock.advance(90'000'000'000);
+        const QString stamp = QStringLiteral("virt_clocksync_metrics_timestamp_seconds %1\n")
+                                  .arg(double(m_clock.realtimeNs()) / 1e9, 0, 'f', 3);
+        QVERIFY(QTest::qWaitFor([&] { return read(c.metricsTextfile).contains(stamp); }, 5000));
+        const QString first = c.metricsTextfile;
+        c.metricsTextfile = m_dir.filePath("b.prom");
+        m_daemon->reload(c);
+        QVERIFY(!QFile::exists(first));
+        QVERIFY(QFile::exists(c.metricsTextfile));
+        m_daemon->shutdown();
+        QVERIFY(!QFile::exists(c.metricsTextfile));
     }
 
 #ifdef HAVE_LIBSYSTEMD
