@@ -108,7 +108,8 @@ constexpr Command kCommands[] = {
      "Reports whether the domain has a guest agent channel and its state, whether the daemon\n"
      "would sync it and to what time (or why it leaves it alone: exit 1 for a policy or XML\n"
      "it cannot understand), whether the agent answers, whether guest-set-time is available\n"
-     "(not blocked), the round trip and the current offset. guest-info has no typed libvirt API, so this command makes one\n"
+     "(not blocked), the round trip and the current offset. guest-info has no typed libvirt API, "
+     "so this command makes one\n"
      "virDomainQemuAgentCommand call (libvirt then marks the domain custom-ga-command).\n"
      "--deep runs a read-only shell probe through guest-exec, only if the domain's policy has\n"
      "guest-exec=yes (otherwise it says what it could not check).",

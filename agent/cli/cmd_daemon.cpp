@@ -37,6 +37,10 @@ std::string detailOf(const SyncResult& last)
         detail += ", " + last.error->message;
     else if (!last.note.empty())
         detail += ", " + last.note;
+    if (last.nextBootPolicy)
+        detail += "; another policy is defined, pending until the next boot (virt-clocksync "
+                  "policy " +
+                  last.domain + ")";
     return detail;
 }
 

@@ -14,21 +14,29 @@ namespace {
 
 // Every per-domain row of the settings table: the defaults (config file)
 // overridden by the domain's metadata.
-void printPolicy(const Invocation& in, const PolicyOverride& o)
+void printPolicy(const Invocation& in, const PolicyOverride& o,
+                 const std::optional<QString>& nextBoot)
 {
     DaemonConfig c = in.config;
     c.policy = applyOverride(c.policy, o);
     nlohmann::json j = {{"domain", in.args[0].toStdString()},
                         {"metadata", policyToXml(o).toStdString()}};
+    if (nextBoot)
+        j["next_boot_metadata"] = nextBoot->toStdString();
     if (!in.json)
-        std::printf("%-21s%s\n%-21s%s\n", "domain", qPrintable(in.args[0]), "metadata",
+        std::printf("%-23s%s\n%-23s%s\n", "domain", qPrintable(in.args[0]), "metadata",
                     o.isEmpty() ? "(none: defaults)" : qPrintable(policyToXml(o)));
+    if (!in.json && nextBoot)
+        std::printf("%-23s%s (the persistent definition's; pending until the next boot, or "
+                    "virt-clocksync policy %s --set ...)\n",
+                    "next boot", nextBoot->isEmpty() ? "(none: defaults)" : qPrintable(*nextBoot),
+                    qPrintable(in.args[0]));
     for (const Setting& s : settings()) {
         if (!s.perDomain)
             continue;
         const QString v = s.get(c);
         if (!in.json) {
-            std::printf("%-21s%s\n", s.key, qPrintable(v));
+            std::printf("%-23s%s\n", s.key, qPrintable(v));
             continue;
         }
         const std::string name = QString::fromLatin1(s.key).replace('-', '_').toStdString();
@@ -79,7 +87,8 @@ int cmdPolicy(const Invocation& in)
                                                 "(virt-clocksync policy %1 --clear, or --set)")
                                      .arg(in.args[0]));
     }
-    printPolicy(in, o);
+    // Written: live and persistent now agree.
+    printPolicy(in, o, written ? std::nullopt : current->nextBoot);
     return ExitOk;
 }
 

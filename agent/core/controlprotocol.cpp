@@ -141,6 +141,8 @@ json resultToJson(const SyncResult& r)
         j["note"] = r.note;
     if (r.configProblem)
         j["config_problem"] = true;
+    if (r.nextBootPolicy)
+        j["next_boot_policy"] = *r.nextBootPolicy;
     return j;
 }
 
@@ -175,6 +177,8 @@ SyncResult resultFromJson(const json& j)
     r.note = str("note");
     if (auto c = j.find("config_problem"); c != j.end() && c->is_boolean())
         r.configProblem = c->get<bool>();
+    if (auto n = j.find("next_boot_policy"); n != j.end() && n->is_string())
+        r.nextBootPolicy = n->get<std::string>();
     if (auto b = j.find("before"); b != j.end() && b->is_object())
         r.before = measurementFromJson(*b);
     if (auto a = j.find("after"); a != j.end() && a->is_object())

@@ -87,6 +87,10 @@ struct PolicyParse
     PolicyOverride policy; // only meaningful when ok()
     QStringList errors;    // what could not be understood; the guest is left alone
     bool ok() const { return errors.isEmpty(); }
+    // A running domain whose persistent definition carries another policy
+    // than the live one (virsh define, virt-manager's XML editor): that
+    // policy's XML ("" for none), which libvirt applies at the next boot.
+    std::optional<QString> nextBoot;
 };
 
 // Parses the <policy .../> element libvirt returns for our namespace.

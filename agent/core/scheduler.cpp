@@ -99,6 +99,7 @@ bool JobRun::begin()
             return true;
         }
     const SyncPlan plan = planSync(m_job.trigger, m_job.defaults, policy, facts);
+    m_nextBoot = plan.nextBootPolicy;
     m_out.policy = plan.own;
     m_req.policy = plan.policy;
     m_job.tuning.applyTo(m_req.policy);
@@ -156,6 +157,7 @@ bool JobRun::startSync(const IntendedTime& target)
 void JobRun::finishSync(SyncResult r)
 {
     m_out.result = std::move(r);
+    m_out.result.nextBootPolicy = m_nextBoot;
     noteTarget(m_out.result, m_target);
 }
 
@@ -167,6 +169,7 @@ void JobRun::finishEarly(Outcome o, std::optional<qga::Error> e, std::string not
     m_out.result.note = std::move(note);
     m_out.result.latencyNs = m_clock.monotonicNs() - m_job.triggerMonoNs;
     m_out.result.finishedAtNs = m_clock.realtimeNs();
+    m_out.result.nextBootPolicy = m_nextBoot;
 }
 
 JobResult Scheduler::execute(DomainBackend& backend, const qga::Clock& clock, const SyncJob& job)

@@ -67,7 +67,8 @@ private:
     SyncRequest m_req;
     std::unique_ptr<qga::GuestAgent> m_agent;
     std::unique_ptr<Sync> m_sync;
-    IntendedTime m_target; // what the sync aims at
+    IntendedTime m_target;                 // what the sync aims at
+    std::optional<std::string> m_nextBoot; // the persistent definition's other policy
 };
 
 class Scheduler : public QObject

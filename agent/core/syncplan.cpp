@@ -50,6 +50,8 @@ SyncPlan planSync(Trigger t, const SyncPolicy& defaults, const qga::Expected<Pol
         return problem("policy metadata: " + policy->errors.join("; ").toStdString());
     plan.own = policy->policy;
     plan.policy = applyOverride(defaults, policy->policy);
+    if (policy->nextBoot)
+        plan.nextBootPolicy = policy->nextBoot->toStdString();
     if (!facts)
         return problem("cannot read its domain XML: " + facts.error().message);
     plan.skip = skipReason(t, plan.policy, *facts);

@@ -20,11 +20,12 @@ namespace clocksync {
 
 struct SyncPlan
 {
-    SyncPolicy policy;                 // the defaults with the domain's override
-    std::optional<PolicyOverride> own; // the domain's override, when it could be read
-    std::optional<std::string> skip;   // leave the guest alone, and why
-    bool configProblem = false;        // skip: its metadata or XML is unreadable
-    IntendedTime target;               // when not skipped
+    SyncPolicy policy;                         // the defaults with the domain's override
+    std::optional<PolicyOverride> own;         // the domain's override, when it could be read
+    std::optional<std::string> skip;           // leave the guest alone, and why
+    bool configProblem = false;                // skip: its metadata or XML is unreadable
+    std::optional<std::string> nextBootPolicy; // PolicyParse::nextBoot
+    IntendedTime target;                       // when not skipped
 };
 
 // Why a sync must not touch this guest at all (policy, no agent channel, a

@@ -64,6 +64,9 @@ struct SyncResult
     // Skipped because its policy metadata or domain XML could not be read or
     // understood: the operator has something to fix.
     bool configProblem = false;
+    // The persistent definition carries another policy than the live one,
+    // pending until the next boot: its XML ("" for none).
+    std::optional<std::string> nextBootPolicy;
 
     bool ok() const
     {

@@ -43,6 +43,13 @@ EventAction mapLifecycleEvent(int event, int detail)
         default:
             return {};
         }
+    case VIR_DOMAIN_EVENT_DEFINED:
+        // virsh define or virt-manager's XML editor changed the persistent
+        // definition: its policy is read again (and made live if it was
+        // edited; LibvirtBackend::readPolicy), like a metadata change.
+        if (detail == VIR_DOMAIN_EVENT_DEFINED_UPDATED)
+            return {EventAction::PolicyChanged, Trigger::PolicyChanged};
+        return {};
     case VIR_DOMAIN_EVENT_UNDEFINED:
         return {EventAction::Forget, Trigger::Resumed};
     case VIR_DOMAIN_EVENT_STOPPED:

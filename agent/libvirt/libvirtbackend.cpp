@@ -31,17 +31,35 @@ qga::Expected<std::shared_ptr<virDomain>> LibvirtBackend::lookup(const std::stri
     return std::shared_ptr<virDomain>(dom, [](virDomainPtr d) { virDomainFree(d); });
 }
 
+namespace {
+
+// Our metadata element as libvirt formats it; "" when there is none.
+qga::Expected<QString> policyXml(virDomainPtr dom, unsigned flags)
+{
+    qga::CString xml(virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, kMetadataUri, flags));
+    if (xml)
+        return QString::fromUtf8(xml.get());
+    virErrorPtr e = virGetLastError();
+    if (e && e->code == VIR_ERR_NO_DOMAIN_METADATA)
+        return QString();
+    return qga::lastLibvirtError("virDomainGetMetadata");
+}
+
+} // namespace
+
 qga::Expected<PolicyParse> LibvirtBackend::readPolicy(virDomainPtr dom)
 {
-    qga::CString xml(virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, kMetadataUri,
-                                          VIR_DOMAIN_AFFECT_CURRENT));
-    if (!xml) {
-        virErrorPtr e = virGetLastError();
-        if (e && e->code == VIR_ERR_NO_DOMAIN_METADATA)
-            return PolicyParse{};
-        return qga::lastLibvirtError("virDomainGetMetadata");
+    const qga::Expected<QString> live = policyXml(dom, VIR_DOMAIN_AFFECT_CURRENT);
+    if (!live)
+        return live.error();
+    PolicyParse p = live->isEmpty() ? PolicyParse{} : parsePolicyXml(*live);
+    if (virDomainIsActive(dom) == 1 && virDomainIsPersistent(dom) == 1) {
+        // Unreadable: nothing is known to be pending (the live policy rules).
+        if (const qga::Expected<QString> defined = policyXml(dom, VIR_DOMAIN_AFFECT_CONFIG);
+            defined && *defined != *live)
+            p.nextBoot = *defined;
     }
-    return parsePolicyXml(QString::fromUtf8(xml.get()));
+    return p;
 }
 
 qga::Expected<void> LibvirtBackend::writePolicy(virDomainPtr dom, const PolicyOverride& o)
@@ -65,7 +83,35 @@ qga::Expected<PolicyParse> LibvirtBackend::readPolicy(const std::string& uuid)
     auto dom = lookup(uuid);
     if (!dom)
         return dom.error();
-    return readPolicy(dom->get());
+    qga::Expected<PolicyParse> p = readPolicy(dom->get());
+    if (p)
+        applyEditedDefinition(uuid, dom->get(), *p);
+    return p;
+}
+
+// virt-manager's XML editor and virsh define change only the persistent
+// definition of a running domain. Its policy is made the live one too when
+// it was edited since the daemon last saw it -- what the operator asked for;
+// a difference the daemon found as it is (a policy set live-only on purpose,
+// or defined before the daemon started) stays pending until the next boot.
+void LibvirtBackend::applyEditedDefinition(const std::string& uuid, virDomainPtr dom,
+                                           PolicyParse& p)
+{
+    const qga::Expected<QString> defined = policyXml(dom, VIR_DOMAIN_AFFECT_CONFIG);
+    if (!defined || virDomainIsActive(dom) != 1 || virDomainIsPersistent(dom) != 1)
+        return;
+    std::lock_guard<std::mutex> lock(m_seenLock);
+    const auto seen = m_definedSeen.find(uuid);
+    const bool edited = seen != m_definedSeen.end() && seen->second != *defined;
+    m_definedSeen[uuid] = *defined;
+    if (!edited || !p.nextBoot)
+        return;
+    const QByteArray xml = defined->toUtf8();
+    if (virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT,
+                             defined->isEmpty() ? nullptr : xml.constData(), kMetadataKey,
+                             kMetadataUri, VIR_DOMAIN_AFFECT_LIVE) < 0)
+        return; // it stays pending, as status and policy say
+    p = defined->isEmpty() ? PolicyParse{} : parsePolicyXml(*defined);
 }
 
 qga::Expected<bool> LibvirtBackend::isRunning(const std::string& uuid)

@@ -9,6 +9,8 @@
 #include "libvirthandles.h"
 
 #include <functional>
+#include <map>
+#include <mutex>
 
 namespace clocksync {
 
@@ -24,7 +26,8 @@ public:
     qga::Expected<std::unique_ptr<qga::GuestAgent>> openAgent(const std::string& uuid) override;
     qga::Expected<DomainFacts> facts(const std::string& uuid) override;
 
-    // Shared with the CLI.
+    // Shared with the CLI. The live policy, and the persistent one where it
+    // differs (PolicyParse::nextBoot).
     static qga::Expected<PolicyParse> readPolicy(virDomainPtr dom);
     static qga::Expected<void> writePolicy(virDomainPtr dom, const PolicyOverride& o);
     // From the live XML, with the host's current UTC offset for basis='localtime'.
@@ -32,6 +35,11 @@ public:
 
 private:
     qga::Expected<std::shared_ptr<virDomain>> lookup(const std::string& uuid);
+    // A persistent policy edited since it was last seen is made the live one.
+    void applyEditedDefinition(const std::string& uuid, virDomainPtr dom, PolicyParse& p);
+
+    std::mutex m_seenLock;
+    std::map<std::string, QString> m_definedSeen; // uuid -> persistent policy XML last seen
 
     ConnectionSource m_source;
     Transport m_transport;

@@ -832,6 +832,56 @@ case_policy_typo() {
         fail "no config-problem metric"
 }
 
+# define_policy GUEST POLICY-ELEMENT: what virt-manager's XML editor does --
+# the persistent definition, with our metadata element replaced, defined
+# again (virsh define) while the guest runs.
+define_policy() {
+    local g=$1 policy=$2
+    lvirsh dumpxml --inactive "$g" > "$WORK/defined.xml"
+    python3 - "$WORK/defined.xml" "$policy" <<'PY'
+import re, sys
+path, policy = sys.argv[1], sys.argv[2]
+xml = re.sub(r"\s*<metadata>.*?</metadata>", "", open(path).read(), flags=re.S)
+element = policy.replace("<policy", '<clocksync:policy xmlns:clocksync="https://virt-clocksync.org/xmlns/policy/1"', 1)
+xml = xml.replace("</name>", "</name>\n  <metadata>\n    " + element + "\n  </metadata>", 1)
+open(path, "w").write(xml)
+PY
+    chmod 0644 "$WORK/defined.xml"
+    lvirsh define "$WORK/defined.xml" >/dev/null
+}
+
+# virt-manager's route: the policy edited in the persistent definition of a
+# running guest takes effect at once (the daemon makes it the live one:
+# policy shows it, a resume is left alone); a difference the daemon did not
+# see being made (defined while it was stopped) stays pending until the next
+# boot, and status and policy say so.
+case_policy_defined() {
+    g=$(lab_up -n 1)
+    start_daemon
+    wait_log "$g: reconcile:" 30
+    mark_log
+    define_policy "$g" '<policy mode="off"/>'
+    wait_log "$g: policy-changed: skipped" 30
+    cli policy "$g" | tee "$WORK/policy.txt"
+    grep -qE "^mode +off$" "$WORK/policy.txt" || fail "the defined policy is not the live one"
+    ! grep -q "^next boot" "$WORK/policy.txt" || fail "policy says pending after it was applied"
+    mark_log
+    lvirsh suspend "$g" >/dev/null
+    sleep 3 # the pause the guest's clock falls behind by
+    lvirsh resume "$g" >/dev/null
+    wait_log "$g: resumed: skipped" 30
+    assert_offset_beyond "$g" 2500000 # left alone: ~3 s behind
+    stop_daemon
+    define_policy "$g" '<policy mode="host" tolerance-us="5000"/>'
+    start_daemon
+    wait_log "$g: reconcile: skipped" 30 # the live policy (mode=off) rules until the next boot
+    { cli status "$g" || true; } | tee "$WORK/status.txt"
+    grep -q "pending until the next boot" "$WORK/status.txt" || fail "status does not say a policy is pending"
+    cli policy "$g" | tee "$WORK/policy.txt"
+    grep -qE '^next boot .*tolerance-us="5000"' "$WORK/policy.txt" || fail "policy does not show the pending one"
+    grep -qE "^mode +off$" "$WORK/policy.txt" || fail "the pending policy was applied"
+}
+
 # The CLI decides as the daemon does: a guest at host + 3600 s on purpose is
 # synced there by a direct `virt-clocksync sync`, and with a daemon running
 # a sync with --attempts goes through the daemon (no second sync beside it).

@@ -400,7 +400,12 @@ private slots:
         r.after = Measurement{120'000, 250'000, 500'000, 7};
         r.attempts = 3;
         r.error = qga::makeError(qga::ErrorKind::Timeout, "slow");
+        r.configProblem = true;
+        r.nextBootPolicy = "<policy mode=\"off\"/>";
         SyncResult b = resultFromJson(resultToJson(r));
+        QVERIFY(b.configProblem);
+        QCOMPARE(b.nextBootPolicy, r.nextBootPolicy);
+        QVERIFY(!resultFromJson(resultToJson(SyncResult{})).nextBootPolicy);
         QCOMPARE(b.domain, r.domain);
         QCOMPARE(b.trigger, r.trigger);
         QCOMPARE(b.outcome, r.outcome);

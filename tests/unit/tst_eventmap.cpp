@@ -61,7 +61,11 @@ private slots:
                                  << A{A::Cancel, Trigger::Resumed};
         QTest::newRow("pmsuspended")
             << int(VIR_DOMAIN_EVENT_PMSUSPENDED) << 0 << A{A::Cancel, Trigger::Resumed};
-        QTest::newRow("defined") << int(VIR_DOMAIN_EVENT_DEFINED) << 0 << A{};
+        QTest::newRow("defined/added")
+            << int(VIR_DOMAIN_EVENT_DEFINED) << int(VIR_DOMAIN_EVENT_DEFINED_ADDED) << A{};
+        QTest::newRow("defined/updated") // virsh define, virt-manager's XML editor
+            << int(VIR_DOMAIN_EVENT_DEFINED) << int(VIR_DOMAIN_EVENT_DEFINED_UPDATED)
+            << A{A::PolicyChanged, Trigger::PolicyChanged};
         QTest::newRow("undefined") << int(VIR_DOMAIN_EVENT_UNDEFINED) << 0 << A{A::Forget};
         QTest::newRow("unknown-event") << 999 << 0 << A{};
         QTest::newRow("unknown-detail") << int(VIR_DOMAIN_EVENT_STARTED) << 999 << A{};
