@@ -11,7 +11,7 @@
 
 #include <map>
 
-Q_LOGGING_CATEGORY(lcConn, "clocksync.connection")
+Q_LOGGING_CATEGORY(lcConn, "clocksync.connection", QtInfoMsg)
 
 namespace clocksync {
 
@@ -60,7 +60,7 @@ static std::map<const LibvirtConnection*, Lifetime::Handle> s_registry;
 
 LibvirtConnection::LibvirtConnection(const DaemonConfig& config, const qga::Clock& clock,
                                      QObject* parent)
-    : Hypervisor(parent), m_uri(config.uri),
+    : Hypervisor(parent), m_uri(config.uri), m_clock(clock),
       m_backend([this] { return connection(); }, config.transport, config.agentTimeoutSeconds,
                 clock)
 {
@@ -217,6 +217,7 @@ void LibvirtConnection::onOpened(virConnectPtr raw, const QString& error)
     else
         qCInfo(lcConn).noquote() << "connected to" << m_uri;
     m_backoffMs = 1000;
+    m_quiet.succeeded();
     m_connected = true;
     emit connected();
 }
@@ -258,8 +259,16 @@ void LibvirtConnection::scheduleRetry(const QString& why)
 {
     if (m_stopped)
         return;
-    qCWarning(lcConn).noquote() << "cannot connect to" << m_uri << ":" << why << "- retrying in"
-                                << m_backoffMs / 1000.0 << "s";
+    if (m_quiet.loud(why, m_clock.monotonicNs()))
+        qCWarning(lcConn).noquote()
+            << "cannot connect to" << m_uri << ":" << why << "- retrying in" << m_backoffMs / 1000.0
+            << "s"
+            << (m_quiet.failures() > 1 ? QStringLiteral("(%1 tries so far; repeats are "
+                                                        "logged at debug level, hourly)")
+                                             .arg(m_quiet.failures())
+                                       : QString());
+    else
+        qCDebug(lcConn).noquote() << "cannot connect to" << m_uri << ":" << why;
     m_retry.start(m_backoffMs);
     m_backoffMs = std::min(m_backoffMs * 2, kMaxBackoffMs);
 }

@@ -11,6 +11,7 @@
 #include "hypervisor.h"
 #include "libvirtbackend.h"
 #include "libvirthandles.h"
+#include "quietretry.h"
 #include "workerpool.h"
 
 #include <QTimer>
@@ -63,7 +64,9 @@ private:
     static void onCloseCallback(virConnectPtr, int, void*) noexcept;
 
     QString m_uri;
-    Lifetime m_life; // late posts of a destroyed object are dropped
+    const qga::Clock& m_clock;
+    QuietRetry m_quiet; // the "cannot connect" warnings: not every 30 s forever
+    Lifetime m_life;    // late posts of a destroyed object are dropped
     mutable std::mutex m_mutex;
     std::shared_ptr<virConnect> m_conn;
     std::vector<int> m_callbackIds;
