@@ -250,4 +250,13 @@ std::optional<QString> applySetting(const Setting& s, DaemonConfig& c, const QSt
         .arg(value, QLatin1String(s.key), QLatin1String(s.expected));
 }
 
+bool needsRestart(const char* key)
+{
+    for (const char* k : {"uri", "transport", "concurrency", "agent-timeout-seconds",
+                          "control-socket", "control-group", "metrics-listen"})
+        if (qstrcmp(k, key) == 0)
+            return true;
+    return false;
+}
+
 } // namespace clocksync

@@ -58,6 +58,10 @@ const Setting* findSetting(const char* section, const QString& key);
 // The row of a per-domain key; null if key is not one.
 const Setting* findDomainSetting(const QString& key);
 
+// Whether a [daemon] key is applied only by a restart (the connection, the
+// worker count, the sockets), not by a reload.
+bool needsRestart(const char* key);
+
 // The candidate closest to word (edit distance at most 2, or a prefix), or
 // empty: the "did you mean" of an error.
 QString closestMatch(const QString& word, const QStringList& candidates);

@@ -2,6 +2,8 @@
 // Daemon wiring.
 #include "daemon.h"
 
+#include "settings.h"
+
 #include <grp.h>
 
 #include <QLoggingCategory>
@@ -140,20 +142,6 @@ void Daemon::shutdown()
     m_reporter.removeTextfile();
 }
 
-namespace {
-
-// What only a restart applies: the connection, the worker count, the sockets.
-bool restartOnly(const char* key)
-{
-    for (const char* k : {"uri", "transport", "concurrency", "agent-timeout-seconds",
-                          "control-socket", "control-group", "metrics-listen"})
-        if (qstrcmp(k, key) == 0)
-            return true;
-    return false;
-}
-
-} // namespace
-
 QStringList Daemon::reload(const DaemonConfig& next)
 {
     DaemonConfig applied = next;
@@ -164,7 +152,7 @@ QStringList Daemon::reload(const DaemonConfig& next)
         if (!s.section || was == now)
             continue;
         QString line = QStringLiteral("%1 = %2").arg(QLatin1String(s.key), now);
-        if (restartOnly(s.key)) {
+        if (needsRestart(s.key)) {
             s.set(applied, was);
             line += " (kept until a restart)";
         }

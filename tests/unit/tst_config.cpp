@@ -158,6 +158,27 @@ private slots:
         QCOMPARE(formatConfig(p.config), formatConfig(defaults));
     }
 
+    // conf(5) and docs/operating.md name exactly the keys a reload does not apply.
+    void restartOnlyKeysAgreeWithTheDocs()
+    {
+        const QRegularExpression sentence(QStringLiteral("keys (uri[^.]*) need a restart"));
+        for (const char* doc : {"/conf/man/virt-clocksyncd.conf.5", "/docs/operating.md"}) {
+            QFile f(QStringLiteral(CLOCKSYNC_SOURCE_DIR) + QLatin1String(doc));
+            QVERIFY(f.open(QIODevice::ReadOnly));
+            const QString text = QString::fromUtf8(f.readAll()).simplified();
+            const QRegularExpressionMatch m = sentence.match(text);
+            QVERIFY2(m.hasMatch(), doc);
+            QStringList named = m.captured(1).split(QRegularExpression(", | and "));
+            QStringList expected;
+            for (const Setting& k : settings())
+                if (k.section && needsRestart(k.key))
+                    expected << QLatin1String(k.key);
+            named.sort();
+            expected.sort();
+            QCOMPARE(named, expected);
+        }
+    }
+
     // Every key the parser knows is in the shipped file, in its section.
     void shippedConfigDocumentsEveryKey()
     {
