@@ -33,8 +33,8 @@ demo=(
 )
 all=(
     "${demo[@]}" git
-    # developer tools: format, fuzzing and sanitizer runtimes
-    clang clang-format libclang-rt-14-dev
+    # developer tools: format (C++, Python), fuzzing and sanitizer runtimes
+    clang clang-format libclang-rt-14-dev black
     # system-mode cases and the installed package's check (qemu:///system)
     libvirt-daemon-system
     # tst_daemon's private bus, where it plays logind

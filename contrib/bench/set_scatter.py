@@ -52,8 +52,15 @@ def main():
         reply = now() - before
         post = samples(dom, 10)
         r = ruler.read(ref, 30)
-        out.append({"pre": pre, "set_reply_ns": reply, "post": post,
-                    "ruler_ns": r["offset_ns"], "ruler_rtt_ns": r["rtt_ns"]})
+        out.append(
+            {
+                "pre": pre,
+                "set_reply_ns": reply,
+                "post": post,
+                "ruler_ns": r["offset_ns"],
+                "ruler_rtt_ns": r["rtt_ns"],
+            }
+        )
         time.sleep(0.2)  # the next trial starts from an idle guest, as a resume's first set does
     json.dump({"delay_ns": delay, "trials": out}, sys.stdout)
 

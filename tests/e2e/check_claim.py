@@ -32,12 +32,22 @@ def us(value, unit):
 
 
 def main():
-    guest, bound, slack, reading, line = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
+    guest, bound, slack, reading, line = (
+        sys.argv[1],
+        float(sys.argv[2]),
+        float(sys.argv[3]),
+        sys.argv[4],
+        sys.argv[5],
+    )
     intended = float(sys.argv[6]) if len(sys.argv) > 6 else 0.0
     r = json.loads(reading)
     ruler, ruler_unc = r["offset_ns"] / 1000.0 - intended, r["uncertainty_ns"] / 1000.0
     text = "ruler %+.1f us (+/-%.1f, RTT %.1f us)%s" % (
-        ruler, ruler_unc, r["rtt_ns"] / 1000.0, " relative to host %+.0f s" % (intended / 1e6) if intended else "")
+        ruler,
+        ruler_unc,
+        r["rtt_ns"] / 1000.0,
+        " relative to host %+.0f s" % (intended / 1e6) if intended else "",
+    )
     m = re.search(re.escape(guest) + r": ([a-z-]+): ([a-z-]+)", line)
     if not m:
         return "%s; no daemon result for %s in: %s" % (text, guest, line.strip())
@@ -45,8 +55,11 @@ def main():
     if outcome not in ("synced", "approximate", "in-sync"):
         return "%s; daemon outcome '%s' is not a verified result" % (text, outcome)
     # "-> AFTER (+/-U)" after a set; "offset X (+/-U)" for in-sync (no set made)
-    c = re.search(r"-> " + NUM + r" \(\+/-([0-9.]+) (us|ms|s)\)", line) if outcome != "in-sync" else \
-        re.search(r"offset " + NUM + r" \(\+/-([0-9.]+) (us|ms|s)\)", line)
+    c = (
+        re.search(r"-> " + NUM + r" \(\+/-([0-9.]+) (us|ms|s)\)", line)
+        if outcome != "in-sync"
+        else re.search(r"offset " + NUM + r" \(\+/-([0-9.]+) (us|ms|s)\)", line)
+    )
     if not c:
         return "%s; daemon says '%s' but reports no verified offset: %s" % (text, outcome, line.strip())
     claim, claim_unc = us(c.group(1), c.group(2)), us(c.group(3), c.group(4))
@@ -55,10 +68,17 @@ def main():
     # which would make the check looser than the bound it backs.
     allowed = claim_unc + slack
     text += "; daemon %s %+.1f us (+/-%.1f); |difference| %.1f us (allowed %.1f)" % (
-        outcome, claim, claim_unc, abs(claim - ruler), allowed)
+        outcome,
+        claim,
+        claim_unc,
+        abs(claim - ruler),
+        allowed,
+    )
     if outcome == "synced" and claim_unc > TOLERANCE_US:
         return "%s; 'synced' claimed with an uncertainty wider than the tolerance (%.0f us)" % (
-            text, TOLERANCE_US)
+            text,
+            TOLERANCE_US,
+        )
     if abs(ruler) > bound:
         return "%s; residual beyond the bound %.0f us" % (text, bound)
     if abs(claim - ruler) > allowed:
