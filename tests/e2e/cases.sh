@@ -240,6 +240,32 @@ case_sighup_reload() {
     assert_offset_beyond "$g" 2000000 # left alone, as the reloaded policy says
 }
 
+# The user unit's command line as the build configured it
+# (conf/virt-clocksyncd.user.service), run as the lab user the way `systemctl
+# --user` would: no config file, no control socket given -- the session URI
+# from the command line, the user's default socket, where the CLI finds it.
+case_session_user_unit() {
+    local unit=${CLOCKSYNC_USER_UNIT:-$REPO/build/default/conf/virt-clocksyncd.user.service} argv
+    [ -f "$unit" ] || fail "no configured user unit at $unit"
+    read -r -a argv <<< "$(sed -n 's/^ExecStart=//p' "$unit")"
+    [ "${#argv[@]}" -gt 0 ] || fail "no ExecStart in $unit"
+    log "ExecStart=${argv[*]}"
+    argv[0]="$BIN/$(basename "${argv[0]}")" # the build's binary, staged for the lab user
+    g=$(lab_up -n 1)
+    : > "$DAEMON_LOG"
+    chmod 0666 "$DAEMON_LOG"
+    LOG_MARK=0
+    $LAB run env "$DAEMON_DEBUG" "${argv[@]}" >> "$DAEMON_LOG" 2>&1 &
+    DAEMON_PID=$!
+    wait_log "connected to qemu:///session" 20
+    wait_log "$g: reconcile:" 30
+    pause_resume "$g" 3
+    assert_residual "$g" "suspend 3 s / resume (the user unit's command line)"
+    cli status "$g" | tee "$WORK/status.txt"
+    grep -qE "^$g +idle .* resumed +(synced|approximate)" "$WORK/status.txt" ||
+        fail "status (the default session socket) does not show $g synced"
+}
+
 # ---- live migration between two libvirt daemons on this host --------------
 # The lab's session libvirtd is the source; `lab.sh peer` starts a second one
 # (own XDG dirs, own host_uuid) as the destination; `lab.sh migrate` moves a
