@@ -61,7 +61,7 @@ add() {
     file[$1]=$2 expr[$1]=$3 what[$1]=$4 units[$1]=$5 cases[$1]=$6
 }
 accuracy="repeat_suspend_resume save_restore wrong_clock_request"
-add control "" "" "the daemon as it is (must pass)" "tst_syncengine|tst_measure|tst_tracker|tst_testdriver" \
+add control "" "" "the daemon as it is (must pass)" "tst_syncengine|tst_refine|tst_measure|tst_tracker|tst_testdriver" \
     "$accuracy variable_clock agent_stall"
 add a "$engine" 's|m_agent.setTime(nextSetTime(m_clock.realtimeNs(), d))|m_agent.setTime(m_clock.realtimeNs())|' \
     "no delay compensation (sets host now)" "" "$accuracy"

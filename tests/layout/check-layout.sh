@@ -35,7 +35,7 @@ cli=$build/agent/virt-clocksync
     fail "virt-clocksync contains daemon code"
 # Tests of the core link no libvirt and no Qt Network; the daemon's wiring
 # (tst_daemon: its /metrics endpoint is Qt Network) no libvirt.
-for t in tst_syncengine tst_tracker tst_config tst_driftwatch; do
+for t in tst_syncengine tst_refine tst_tracker tst_config tst_driftwatch; do
     ! has "$(ldd "$build/tests/$t")" 'libvirt|Qt6Network' || fail "$t links libvirt or Qt Network"
 done
 ! has "$(ldd "$build/tests/tst_daemon")" 'libvirt' || fail "tst_daemon links libvirt"

@@ -158,11 +158,13 @@ private slots:
         QCOMPARE(formatConfig(p.config), formatConfig(defaults));
     }
 
-    // conf(5) and docs/operating.md name exactly the keys a reload does not apply.
+    // conf(5), virt-clocksyncd(8) and docs/operating.md name exactly the keys
+    // a reload does not apply.
     void restartOnlyKeysAgreeWithTheDocs()
     {
         const QRegularExpression sentence(QStringLiteral("keys (uri[^.]*) need a restart"));
-        for (const char* doc : {"/conf/man/virt-clocksyncd.conf.5", "/docs/operating.md"}) {
+        for (const char* doc : {"/conf/man/virt-clocksyncd.conf.5", "/conf/man/virt-clocksyncd.8",
+                                "/docs/operating.md"}) {
             QFile f(QStringLiteral(CLOCKSYNC_SOURCE_DIR) + QLatin1String(doc));
             QVERIFY(f.open(QIODevice::ReadOnly));
             const QString text = QString::fromUtf8(f.readAll()).simplified();
