@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # Builds the RPM from contrib/virt-clocksync.spec with rpmbuild. Output: build/rpm/.
+# Arguments go to rpmbuild (e.g. --without check: no unit tests).
 # On Fedora/RHEL the distro's macros are used as they are. On a host without
 # them (Debian: CI), the few the spec uses (%cmake*, %_unitdir, %systemd_*) are
 # defined here the way Fedora's cmake-rpm-macros and systemd-rpm-macros do, and
@@ -34,7 +35,7 @@ if [ "$(rpm --eval '%{?cmake:yes}')" != yes ]; then
         --define 'debug_package %{nil}'
     )
 fi
-rpmbuild -bb --nodeps --define "_topdir $top" "${defs[@]}" contrib/virt-clocksync.spec >"$top/build.log" 2>&1 ||
+rpmbuild -bb --nodeps --define "_topdir $top" "${defs[@]}" "$@" contrib/virt-clocksync.spec >"$top/build.log" 2>&1 ||
     { tail -40 "$top/build.log"; exit 1; }
 mkdir -p build/rpm
 find "$top/RPMS" -name '*.rpm' -exec mv {} build/rpm/ \;

@@ -154,7 +154,8 @@ for f in /usr/sbin/virt-clocksyncd /usr/bin/virt-clocksync "$unit"; do
 done
 
 say "RPM"
-bash contrib/build-rpm.sh >/dev/null
+# Without %check here: the Debian build above ran the same unit tests.
+bash contrib/build-rpm.sh --without check >/dev/null
 rpmlint -r contrib/virt-clocksync.rpmlintrc contrib/virt-clocksync.spec | tee "$work/rpmlint.txt"
 grep -q ' 0 errors, 0 warnings' "$work/rpmlint.txt" || fail "rpmlint: errors or warnings (filters need a reason in contrib/virt-clocksync.rpmlintrc)"
 
