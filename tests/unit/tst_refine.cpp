@@ -40,13 +40,6 @@ class TestRefine : public QObject
 {
     Q_OBJECT
 
-    SyncRequest request(Trigger t = Trigger::Resumed)
-    {
-        SyncRequest r;
-        r.trigger = t;
-        return r;
-    }
-
 private slots:
     void busyVerifyIsRemeasuredWhenQuiet()
     {
@@ -220,7 +213,8 @@ private slots:
         agent.setDelaysNs = {200'000};
         agent.setDurationNs = 900'000'000;
         DelayModel delay;
-        SyncRequest req = request();
+        SyncRequest req;
+        req.trigger = Trigger::Resumed;
         SyncResult r = runSync(agent, clock, req, delay);
         QVERIFY(r.ok());
         QVERIFY(delay.setCostNs() >= 900'000'000);

@@ -578,7 +578,6 @@ private slots:
         QVERIFY(sentFor >= checkedAt + 200'000);
         QVERIFY(sentFor <= checkedAt + 200'000 + 1'000);
     }
-
 };
 
 QTEST_GUILESS_MAIN(TestSyncEngine)
