@@ -7,7 +7,8 @@
 #   removed: the lab user and its home (/var/lib/clocklab), every process it
 #   runs (session libvirtd, QEMU), the lab's runtime dir (/run/clocklab-runtime),
 #   guests and images (/tmp/clocklab), the guest image cache
-#   (/var/cache/virt-clocksync-lab), leftovers of e2e, demo, bench and
+#   (/var/cache/virt-clocksync-lab), promtool (/var/cache/virt-clocksync),
+#   leftovers of e2e, demo, bench and
 #   mutation runs in /tmp; the system-mode lab (its guests, the libvirtd and
 #   virtlogd it started, /var/lib/clocklab-system) and an installed
 #   virt-clocksync package. Other Debian packages stay (.ci/run installs what
@@ -47,6 +48,7 @@ rm -rf /var/lib/clocklab /run/clocklab-runtime /tmp/clocklab /tmp/clocksync-e2e.
     /tmp/virt-clocksync-demo.* /tmp/virt-clocksyncd.*.log /tmp/clocksync-mutants.* \
     /tmp/clocksync-fresh-e2e-results.txt
 [ "$keep_cache" -eq 1 ] || rm -rf /var/cache/virt-clocksync-lab
+rm -rf /var/cache/virt-clocksync # promtool, extracted by install-deps.sh
 # An interrupted Debian guest build: mmdebstrap may have left its /proc and
 # /dev mounts in the tree (a /dev there is the host's own): unmount first,
 # and never remove across a file system boundary.
