@@ -1,12 +1,16 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # Distribution checks, as root on Debian 12 (run by contrib/run-tests.sh):
-#  1. the Debian source and binary packages build and are lintian-clean
-#     (errors and warnings; overrides carry their reason);
+#  1. the README's "Install on your host" commands, run as written: the Debian
+#     source and binary packages build (their unit tests run in the build) and
+#     are lintian-clean (errors and warnings; overrides carry their reason),
+#     and install;
 #  2. the installed package: its daemon reads the installed config
-#     (--check-config), the installed unit passes systemd-analyze verify (and
-#     its security exposure is printed), the installed daemon and CLI run
-#     against libvirt's test driver, and their metrics pass promtool;
+#     (--check-config), the system and user units pass systemd-analyze verify
+#     (the system unit's security exposure is printed), the installed daemon
+#     and CLI run against libvirt's test driver and their metrics pass
+#     promtool; then the README's check, enable and see-it-work commands on a
+#     lab guest under the system libvirtd, read on the ruler;
 #  3. dpkg -r leaves no running process, dpkg --purge no file;
 #  4. the RPM builds (rpmbuild fails on a %files list that does not match the
 #     install) and rpmlint passes on the spec;
