@@ -45,21 +45,41 @@ qga::Expected<QString> policyXml(virDomainPtr dom, unsigned flags)
     return qga::lastLibvirtError("virDomainGetMetadata");
 }
 
+PolicyParse parsedPolicy(const QString& xml)
+{
+    return xml.isEmpty() ? PolicyParse{} : parsePolicyXml(xml);
+}
+
 } // namespace
 
-qga::Expected<PolicyParse> LibvirtBackend::readPolicy(virDomainPtr dom)
+qga::Expected<LibvirtBackend::PolicyXml> LibvirtBackend::readPolicyXml(virDomainPtr dom)
 {
     const qga::Expected<QString> live = policyXml(dom, VIR_DOMAIN_AFFECT_CURRENT);
     if (!live)
         return live.error();
-    PolicyParse p = live->isEmpty() ? PolicyParse{} : parsePolicyXml(*live);
+    PolicyXml x{*live, std::nullopt};
     if (virDomainIsActive(dom) == 1 && virDomainIsPersistent(dom) == 1) {
         // Unreadable: nothing is known to be pending (the live policy rules).
-        if (const qga::Expected<QString> defined = policyXml(dom, VIR_DOMAIN_AFFECT_CONFIG);
-            defined && *defined != *live)
-            p.nextBoot = *defined;
+        if (const qga::Expected<QString> defined = policyXml(dom, VIR_DOMAIN_AFFECT_CONFIG))
+            x.defined = *defined;
     }
+    return x;
+}
+
+PolicyParse LibvirtBackend::PolicyXml::parse() const
+{
+    PolicyParse p = parsedPolicy(live);
+    if (defined && *defined != live)
+        p.nextBoot = *defined;
     return p;
+}
+
+qga::Expected<PolicyParse> LibvirtBackend::readPolicy(virDomainPtr dom)
+{
+    const qga::Expected<PolicyXml> x = readPolicyXml(dom);
+    if (!x)
+        return x.error();
+    return x->parse();
 }
 
 qga::Expected<void> LibvirtBackend::writePolicy(virDomainPtr dom, const PolicyOverride& o)
@@ -83,10 +103,10 @@ qga::Expected<PolicyParse> LibvirtBackend::readPolicy(const std::string& uuid)
     auto dom = lookup(uuid);
     if (!dom)
         return dom.error();
-    qga::Expected<PolicyParse> p = readPolicy(dom->get());
-    if (p)
-        applyEditedDefinition(uuid, dom->get(), *p);
-    return p;
+    const qga::Expected<PolicyXml> x = readPolicyXml(dom->get());
+    if (!x)
+        return x.error();
+    return applyEditedDefinition(uuid, dom->get(), *x);
 }
 
 // virt-manager's XML editor and virsh define change only the persistent
@@ -94,24 +114,25 @@ qga::Expected<PolicyParse> LibvirtBackend::readPolicy(const std::string& uuid)
 // it was edited since the daemon last saw it -- what the operator asked for;
 // a difference the daemon found as it is (a policy set live-only on purpose,
 // or defined before the daemon started) stays pending until the next boot.
-void LibvirtBackend::applyEditedDefinition(const std::string& uuid, virDomainPtr dom,
-                                           PolicyParse& p)
+PolicyParse LibvirtBackend::applyEditedDefinition(const std::string& uuid, virDomainPtr dom,
+                                                  const PolicyXml& x)
 {
-    const qga::Expected<QString> defined = policyXml(dom, VIR_DOMAIN_AFFECT_CONFIG);
-    if (!defined || virDomainIsActive(dom) != 1 || virDomainIsPersistent(dom) != 1)
-        return;
-    std::lock_guard<std::mutex> lock(m_seenLock);
-    const auto seen = m_definedSeen.find(uuid);
-    const bool edited = seen != m_definedSeen.end() && seen->second != *defined;
-    m_definedSeen[uuid] = *defined;
-    if (!edited || !p.nextBoot)
-        return;
-    const QByteArray xml = defined->toUtf8();
+    if (!x.defined)
+        return x.parse();
+    {
+        std::lock_guard<std::mutex> lock(m_seenLock);
+        const auto seen = m_definedSeen.find(uuid);
+        const bool edited = seen != m_definedSeen.end() && seen->second != *x.defined;
+        m_definedSeen[uuid] = *x.defined;
+        if (!edited || *x.defined == x.live)
+            return x.parse();
+    }
+    const QByteArray xml = x.defined->toUtf8();
     if (virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT,
-                             defined->isEmpty() ? nullptr : xml.constData(), kMetadataKey,
+                             x.defined->isEmpty() ? nullptr : xml.constData(), kMetadataKey,
                              kMetadataUri, VIR_DOMAIN_AFFECT_LIVE) < 0)
-        return; // it stays pending, as status and policy say
-    p = defined->isEmpty() ? PolicyParse{} : parsePolicyXml(*defined);
+        return x.parse(); // it stays pending, as status and policy say
+    return parsedPolicy(*x.defined);
 }
 
 qga::Expected<bool> LibvirtBackend::isRunning(const std::string& uuid)

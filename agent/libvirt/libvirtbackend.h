@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 
 namespace clocksync {
 
@@ -35,8 +36,18 @@ public:
 
 private:
     qga::Expected<std::shared_ptr<virDomain>> lookup(const std::string& uuid);
+    // Our metadata, live and (for a running persistent domain, if readable)
+    // in the persistent definition.
+    struct PolicyXml
+    {
+        QString live;
+        std::optional<QString> defined;
+        PolicyParse parse() const; // the live policy; nextBoot where they differ
+    };
+    static qga::Expected<PolicyXml> readPolicyXml(virDomainPtr dom);
     // A persistent policy edited since it was last seen is made the live one.
-    void applyEditedDefinition(const std::string& uuid, virDomainPtr dom, PolicyParse& p);
+    PolicyParse applyEditedDefinition(const std::string& uuid, virDomainPtr dom,
+                                      const PolicyXml& x);
 
     std::mutex m_seenLock;
     std::map<std::string, QString> m_definedSeen; // uuid -> persistent policy XML last seen
