@@ -57,7 +57,7 @@ private:
 class PrivateBus
 {
 public:
-    // Empty address if it could not start (why()).
+    // The bus's address; empty without a dbus-daemon or if it did not start.
     QString start()
     {
         const QString exe = QStandardPaths::findExecutable(QStringLiteral("dbus-daemon"));
