@@ -6,7 +6,13 @@ namespace clocksync {
 
 Scheduler::Scheduler(DomainBackend& backend, const qga::Clock& clock, int concurrency,
                      QObject* parent)
-    : QObject(parent), m_backend(backend), m_clock(clock), m_pool(concurrency)
+    : Scheduler(backend, clock, std::make_unique<WorkerPool>(concurrency), parent)
+{
+}
+
+Scheduler::Scheduler(DomainBackend& backend, const qga::Clock& clock,
+                     std::unique_ptr<Executor> executor, QObject* parent)
+    : QObject(parent), m_backend(backend), m_clock(clock), m_pool(std::move(executor))
 {
     qRegisterMetaType<clocksync::JobResult>();
     MainThreadQueue::instance(); // created on the main thread, before any worker posts
@@ -15,19 +21,19 @@ Scheduler::Scheduler(DomainBackend& backend, const qga::Clock& clock, int concur
 Scheduler::~Scheduler()
 {
     m_life.revoke();
-    m_pool.waitForDone(INT32_MAX);
+    m_pool->waitForDone(INT32_MAX);
 }
 
 bool Scheduler::waitForDone(int msecs)
 {
-    return m_pool.waitForDone(msecs);
+    return m_pool->waitForDone(msecs);
 }
 
 void Scheduler::submit(SyncJob job)
 {
     auto run = std::make_shared<JobRun>(
-        m_backend, m_clock, std::move(job), [this] { return m_pool.hasQueued(); }, &m_gate);
-    m_pool.submit([this, back = m_life.handle(), run]() {
+        m_backend, m_clock, std::move(job), [this] { return m_pool->hasQueued(); }, &m_gate);
+    m_pool->submit([this, back = m_life.handle(), run]() {
         if (counted([&] { return run->begin(); }))
             return deliver(back, *run);
         refineLater(back, run);
@@ -38,7 +44,7 @@ void Scheduler::submit(SyncJob job)
 // they go first; the largest remaining offset refines first.
 void Scheduler::refineLater(const Lifetime::Handle& back, const std::shared_ptr<JobRun>& run)
 {
-    m_pool.submitLater(
+    m_pool->submitLater(
         [this, back, run]() {
             if (counted([&] { return run->refine(); }))
                 deliver(back, *run);

@@ -77,6 +77,9 @@ class Scheduler : public QObject
 public:
     Scheduler(DomainBackend& backend, const qga::Clock& clock, int concurrency,
               QObject* parent = nullptr);
+    // Jobs run on `executor` (the simulation's deterministic one).
+    Scheduler(DomainBackend& backend, const qga::Clock& clock, std::unique_ptr<Executor> executor,
+              QObject* parent = nullptr);
     ~Scheduler() override;
 
     void submit(SyncJob job);
@@ -100,7 +103,7 @@ private:
     const qga::Clock& m_clock;
     Lifetime m_life;   // results of a destroyed scheduler are dropped
     RefineGate m_gate; // before the pool: its workers use it until joined
-    WorkerPool m_pool;
+    std::unique_ptr<Executor> m_pool;
     std::atomic<int> m_running{0};
     std::atomic<int> m_peak{0};
 };

@@ -11,6 +11,8 @@
 // only *wakes* the main loop through Qt; it carries no data that way).
 #pragma once
 
+#include "executor.h"
+
 #include <QObject>
 
 #include <condition_variable>
@@ -24,20 +26,18 @@
 
 namespace clocksync {
 
-class WorkerPool
+class WorkerPool final : public Executor
 {
 public:
     explicit WorkerPool(int threads);
-    ~WorkerPool(); // finishes queued jobs, then joins
+    ~WorkerPool() override; // finishes queued jobs, then joins
     WorkerPool(const WorkerPool&) = delete;
     WorkerPool& operator=(const WorkerPool&) = delete;
 
-    void submit(std::function<void()> job);
-    void submitLater(std::function<void()> job, int64_t rank);
-    // Whether plain jobs wait for a worker (from any thread).
-    bool hasQueued();
-    // Waits until no job is queued or running; false on timeout.
-    bool waitForDone(int msecs);
+    void submit(std::function<void()> job) override;
+    void submitLater(std::function<void()> job, int64_t rank) override;
+    bool hasQueued() override;
+    bool waitForDone(int msecs) override;
 
 private:
     void run();

@@ -15,10 +15,18 @@ namespace clocksync {
 
 Daemon::Daemon(DaemonConfig config, std::unique_ptr<Hypervisor> hypervisor, const qga::Clock& clock,
                QObject* parent)
+    : Daemon(std::move(config), std::move(hypervisor), clock, nullptr, parent)
+{
+}
+
+Daemon::Daemon(DaemonConfig config, std::unique_ptr<Hypervisor> hypervisor, const qga::Clock& clock,
+               std::unique_ptr<Executor> executor, QObject* parent)
     : QObject(parent), m_config(std::move(config)), m_clock(clock),
       m_hypervisor(std::move(hypervisor)),
-      m_scheduler(
-          std::make_unique<Scheduler>(m_hypervisor->backend(), clock, m_config.concurrency)),
+      m_scheduler(executor ? std::make_unique<Scheduler>(m_hypervisor->backend(), clock,
+                                                         std::move(executor))
+                           : std::make_unique<Scheduler>(m_hypervisor->backend(), clock,
+                                                         m_config.concurrency)),
       m_tracker(std::make_unique<DomainTracker>(*m_scheduler, clock)),
       m_reporter(m_config.metricsTextfile, clock),
       m_handler(*m_tracker, *m_hypervisor, m_reporter, [this] { updateMetrics(); })

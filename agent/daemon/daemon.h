@@ -36,6 +36,10 @@ class Daemon : public QObject
 public:
     Daemon(DaemonConfig config, std::unique_ptr<Hypervisor> hypervisor,
            const qga::Clock& clock = qga::SystemClock::instance(), QObject* parent = nullptr);
+    // Jobs on `executor` instead of a WorkerPool of `concurrency` threads
+    // (the simulation's deterministic executor, tests/sim).
+    Daemon(DaemonConfig config, std::unique_ptr<Hypervisor> hypervisor, const qga::Clock& clock,
+           std::unique_ptr<Executor> executor, QObject* parent = nullptr);
     ~Daemon() override;
 
     // Error text if the daemon must not run (another one serves this
@@ -54,6 +58,8 @@ public:
     const Metrics& metrics() const { return m_reporter.metrics(); }
     const DriftWatch& driftWatch() const { return m_drift; }
     ControlServer* control() { return m_control.get(); }
+    // The control socket's commands without the socket (the simulation's requests).
+    ControlHandler& controlHandler() { return m_handler; }
     MetricsServer* metricsServer() { return m_metricsServer.get(); }
     Hypervisor& hypervisor() { return *m_hypervisor; }
     const DaemonConfig& config() const { return m_config; }

@@ -45,14 +45,9 @@ qga::Expected<QString> policyXml(virDomainPtr dom, unsigned flags)
     return qga::lastLibvirtError("virDomainGetMetadata");
 }
 
-PolicyParse parsedPolicy(const QString& xml)
-{
-    return xml.isEmpty() ? PolicyParse{} : parsePolicyXml(xml);
-}
-
 } // namespace
 
-qga::Expected<LibvirtBackend::PolicyXml> LibvirtBackend::readPolicyXml(virDomainPtr dom)
+qga::Expected<PolicyXml> LibvirtBackend::readPolicyXml(virDomainPtr dom)
 {
     const qga::Expected<QString> live = policyXml(dom, VIR_DOMAIN_AFFECT_CURRENT);
     if (!live)
@@ -64,14 +59,6 @@ qga::Expected<LibvirtBackend::PolicyXml> LibvirtBackend::readPolicyXml(virDomain
             x.defined = *defined;
     }
     return x;
-}
-
-PolicyParse LibvirtBackend::PolicyXml::parse() const
-{
-    PolicyParse p = parsedPolicy(live);
-    if (defined && *defined != live)
-        p.nextBoot = *defined;
-    return p;
 }
 
 qga::Expected<PolicyParse> LibvirtBackend::readPolicy(virDomainPtr dom)
@@ -109,30 +96,21 @@ qga::Expected<PolicyParse> LibvirtBackend::readPolicy(const std::string& uuid)
     return applyEditedDefinition(uuid, dom->get(), *x);
 }
 
-// virt-manager's XML editor and virsh define change only the persistent
-// definition of a running domain. Its policy is made the live one too when
-// it was edited since the daemon last saw it -- what the operator asked for;
-// a difference the daemon found as it is (a policy set live-only on purpose,
-// or defined before the daemon started) stays pending until the next boot.
+// A persistent policy edited since it was last seen is made live
+// (docs/design.md §9); a failed write leaves it pending, and tried again.
 PolicyParse LibvirtBackend::applyEditedDefinition(const std::string& uuid, virDomainPtr dom,
                                                   const PolicyXml& x)
 {
-    if (!x.defined)
+    const std::optional<QString> edit = m_defined.editToApply(uuid, x);
+    if (!edit)
         return x.parse();
-    {
-        std::lock_guard<std::mutex> lock(m_seenLock);
-        const auto seen = m_definedSeen.find(uuid);
-        const bool edited = seen != m_definedSeen.end() && seen->second != *x.defined;
-        m_definedSeen[uuid] = *x.defined;
-        if (!edited || *x.defined == x.live)
-            return x.parse();
-    }
-    const QByteArray xml = x.defined->toUtf8();
+    const QByteArray xml = edit->toUtf8();
     if (virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT,
-                             x.defined->isEmpty() ? nullptr : xml.constData(), kMetadataKey,
+                             edit->isEmpty() ? nullptr : xml.constData(), kMetadataKey,
                              kMetadataUri, VIR_DOMAIN_AFFECT_LIVE) < 0)
         return x.parse(); // it stays pending, as status and policy say
-    return parsedPolicy(*x.defined);
+    m_defined.seen(uuid, *edit);
+    return parsedPolicyXml(*edit);
 }
 
 qga::Expected<bool> LibvirtBackend::isRunning(const std::string& uuid)

@@ -5,6 +5,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "definedpolicy.h"
 #include "domainbackend.h"
 #include "libvirthandles.h"
 
@@ -36,21 +37,12 @@ public:
 
 private:
     qga::Expected<std::shared_ptr<virDomain>> lookup(const std::string& uuid);
-    // Our metadata, live and (for a running persistent domain, if readable)
-    // in the persistent definition.
-    struct PolicyXml
-    {
-        QString live;
-        std::optional<QString> defined;
-        PolicyParse parse() const; // the live policy; nextBoot where they differ
-    };
     static qga::Expected<PolicyXml> readPolicyXml(virDomainPtr dom);
     // A persistent policy edited since it was last seen is made the live one.
     PolicyParse applyEditedDefinition(const std::string& uuid, virDomainPtr dom,
                                       const PolicyXml& x);
 
-    std::mutex m_seenLock;
-    std::map<std::string, QString> m_definedSeen; // uuid -> persistent policy XML last seen
+    DefinedPolicyWatch m_defined;
 
     ConnectionSource m_source;
     Transport m_transport;

@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "simworld.h"
+
+#include "domainxml.h"
+#include "syncresult.h"
+
+#include <QTimer>
+
+#include <cstdlib>
+
+using clocksync::EventAction;
+using clocksync::Trigger;
+using clocksync::SyncPolicy;
+using clocksync::SyncMode;
+using clocksync::PolicyParse;
+using clocksync::DomainFacts;
+using clocksync::DomainList;
+using clocksync::formatOffset;
+using clocksync::parsedPolicyXml;
+using clocksync::PolicyXml;
+using clocksync::applyOverride;
+using clocksync::parseDomainFacts;
+using clocksync::withConfiguredClock;
+
+namespace sim {
+
+const char* clockKindName(ClockKind k)
+{
+    switch (k) {
+    case ClockKind::Utc:
+        return "utc";
+    case ClockKind::Localtime:
+        return "localtime";
+    case ClockKind::Timezone:
+        return "timezone";
+    case ClockKind::VariableUtc:
+        return "variable/utc";
+    case ClockKind::VariableLocaltime:
+        return "variable/localtime";
+    case ClockKind::Absolute:
+        return "absolute";
+    }
+    return "?";
+}
+
+World::World(FakeClock& c, uint64_t seed) : clock(c), rng(seed) {}
+
+void World::log(const std::string& line)
+{
+    char t[32];
+    std::snprintf(t, sizeof t, "%10.3f ", double(clock.monotonicNs() % 100'000'000'000'000) / 1e9);
+    trace.push_back(t + line);
+}
+
+void World::fail(const std::string& what)
+{
+    log("VIOLATION " + what);
+    violations.push_back({what});
+}
+
+void World::emitEvent(const std::string& uuid, EventAction a, const std::string& label)
+{
+    if (!connected)
+        return; // events sent while the daemon is not connected are lost
+    events.push_back({uuid, a, label, 0});
+}
+
+Domain* World::find(const std::string& uuid)
+{
+    auto it = domains.find(uuid);
+    return it == domains.end() || !it->second.exists ? nullptr : &it->second;
+}
+
+bool World::policyEventPending(const std::string& uuid) const
+{
+    for (const PendingEvent& e : events)
+        if (e.uuid == uuid && e.action.kind == EventAction::PolicyChanged)
+            return true;
+    return false;
+}
+
+SyncPolicy World::effectivePolicy(const Domain& d, bool* problem) const
+{
+    const PolicyParse p = parsedPolicyXml(d.livePolicy);
+    *problem = !p.ok();
+    return applyOverride(defaults, p.policy);
+}
+
+// What the guest's system clock is meant to read, relative to host UTC --
+// worked out from the domain as the operator defined it.
+std::optional<int64_t> World::intendedOffsetNs(const Domain& d) const
+{
+    bool problem = false;
+    const SyncPolicy p = effectivePolicy(d, &problem);
+    if (problem || !p.active() || p.mode == SyncMode::Rtc)
+        return std::nullopt;
+    if (p.mode == SyncMode::HostUtc)
+        return 0;
+    switch (d.clock) {
+    case ClockKind::Utc:
+    case ClockKind::Localtime:
+    case ClockKind::Timezone:
+        return 0;
+    case ClockKind::VariableUtc:
+    case ClockKind::VariableLocaltime:
+        // The guest changed its RTC on purpose (more than the RTC's rounding
+        // of a set): the live adjustment; else the one it was started with.
+        if (std::llabs(d.liveAdjustmentS - d.adjustmentS) > 1)
+            return d.liveAdjustmentS * 1'000'000'000;
+        return d.adjustmentS * 1'000'000'000;
+    case ClockKind::Absolute:
+        return std::nullopt;
+    }
+    return std::nullopt;
+}
+
+bool World::mayBeSet(const Domain& d, std::string* why) const
+{
+    bool problem = false;
+    const SyncPolicy p = effectivePolicy(d, &problem);
+    if (problem)
+        *why = "its policy metadata does not parse";
+    else if (!p.active())
+        *why = "its policy says off";
+    else if (d.clock == ClockKind::Absolute && p.mode != SyncMode::HostUtc)
+        *why = "its clock is absolute";
+    else
+        return true;
+    return false;
+}
+
+static QString clockXml(const Domain& d, bool live, int64_t hostUtcOffsetS)
+{
+    switch (d.clock) {
+    case ClockKind::Utc:
+        return "<clock offset='utc'/>";
+    case ClockKind::Localtime:
+        return "<clock offset='localtime'/>";
+    case ClockKind::Timezone:
+        return "<clock offset='timezone' timezone='Europe/Paris'/>";
+    case ClockKind::VariableUtc:
+        return QString("<clock offset='variable' adjustment='%1' basis='utc'/>")
+            .arg(live ? d.liveAdjustmentS : d.adjustmentS);
+    case ClockKind::VariableLocaltime:
+        // libvirt's live XML says basis='utc', the adjustment converted.
+        if (live)
+            return QString("<clock offset='variable' adjustment='%1' basis='utc'/>")
+                .arg(d.liveAdjustmentS + hostUtcOffsetS);
+        return QString("<clock offset='variable' adjustment='%1' basis='localtime'/>")
+            .arg(d.adjustmentS);
+    case ClockKind::Absolute:
+        return "<clock offset='absolute' start='1234567890'/>";
+    }
+    return {};
+}
+
+QString World::liveXml(const Domain& d) const
+{
+    QString channel = d.agentChannel
+                          ? QString("<channel type='unix'><target type='virtio' "
+                                    "name='org.qemu.guest_agent.0' state='%1'/></channel>")
+                                .arg(d.agentUp ? "connected" : "disconnected")
+                          : QString();
+    return "<domain type='qemu'><name>" + QString::fromStdString(d.name) + "</name>" +
+           clockXml(d, true, hostUtcOffsetS) + "<devices>" + channel + "</devices></domain>";
+}
+
+QString World::inactiveXml(const Domain& d) const
+{
+    QString channel = d.agentChannel ? QString("<channel type='unix'><target type='virtio' "
+                                               "name='org.qemu.guest_agent.0'/></channel>")
+                                     : QString();
+    return "<domain type='qemu'><name>" + QString::fromStdString(d.name) + "</name>" +
+           clockXml(d, false, hostUtcOffsetS) + "<devices>" + channel + "</devices></domain>";
+}
+
+void World::beforeAgentCall(const std::string& uuid)
+{
+    if (onInterfere && chance(interfere)) {
+        log("  (during an agent call of " + domains[uuid].name + ")");
+        onInterfere();
+    }
+}
+
+// The guest's clock is set: check the invariants at the moment it happens.
+void World::guestSet(Domain& d, int64_t guestNs)
+{
+    ++sets;
+    const int64_t landed = guestNs - clock.realtimeNs();
+    std::string why;
+    if (!mayBeSet(d, &why) && !policyEventPending(d.uuid))
+        fail("invariant 1: " + d.name + " was set although " + why);
+    if (const std::optional<int64_t> want = intendedOffsetNs(d)) {
+        // A set aims at the intended time; its delay compensation and the
+        // guest's tick leave it a few milliseconds off at most, a wrong
+        // target seconds or hours.
+        const int64_t slack = 50'000'000 + d.tickNs;
+        if (std::llabs(landed - *want) > slack && !policyEventPending(d.uuid))
+            fail("invariant 2: " + d.name + " (" + clockKindName(d.clock) + ") set to " +
+                 formatOffset(landed) + ", its intended time is host " + formatOffset(*want));
+    }
+    d.guestOffsetNs = landed;
+    log("  set " + d.name + " -> " + formatOffset(landed));
+    // qemu-ga then writes the RTC (hwclock -w); libvirt follows it in whole
+    // seconds, rounded either way, and says so (RTC_CHANGE).
+    if (!d.noHwclock) {
+        if (d.clock == ClockKind::VariableUtc || d.clock == ClockKind::VariableLocaltime)
+            d.liveAdjustmentS = landed / 1'000'000'000 + (chance(0.5) ? 1 : 0) -
+                                (landed < 0 && landed % 1'000'000'000 ? 1 : 0);
+        emitEvent(d.uuid, {EventAction::RtcChanged, Trigger::RtcChanged}, "rtc-change (our set)");
+    }
+}
+
+namespace {
+
+// A guest's qemu-ga as libvirt's typed Get/SetTime reach it.
+class SimAgent final : public qga::GuestAgent
+{
+public:
+    SimAgent(World& w, std::string uuid) : m_world(w), m_uuid(std::move(uuid)) {}
+    std::string transport() const override { return "sim"; }
+    qga::Expected<void> ping() override { return {}; }
+    qga::Expected<qga::AgentInfo> info() override { return qga::AgentInfo{}; }
+
+    // The domain, if its agent can answer now (else the error libvirt gives).
+    qga::Expected<Domain*> reach()
+    {
+        m_world.beforeAgentCall(m_uuid);
+        Domain* d = m_world.find(m_uuid);
+        if (!d || d->state != Domain::State::Running)
+            return qga::makeError(qga::ErrorKind::NotRunning, "domain is not running");
+        if (!d->agentUp) {
+            m_world.clock.advance(100'000);
+            return qga::makeError(qga::ErrorKind::AgentUnavailable,
+                                  "Guest agent is not responding: QEMU guest agent is not connected");
+        }
+        if (d->agentStalled) {
+            m_world.clock.advance(int64_t(m_world.agentTimeoutS) * 1'000'000'000);
+            return qga::makeError(qga::ErrorKind::Timeout,
+                                  "Guest agent is not responding: Guest agent not available for now");
+        }
+        return d;
+    }
+
+    qga::Expected<qga::TimeSample> getTime() override
+    {
+        qga::Expected<Domain*> r = reach();
+        if (!r)
+            return r.error();
+        Domain& d = **r;
+        const int64_t busy = m_world.chance(0.1) ? m_world.draw(0, 20'000'000) : 0;
+        qga::TimeSample s;
+        s.hostBeforeNs = m_world.clock.realtimeNs();
+        m_world.clock.advance(d.rttNs / 2 + busy);
+        if (d.ntpStepNs) { // the guest's own NTP steps its clock, between two samples
+            d.guestOffsetNs += std::exchange(d.ntpStepNs, 0);
+            m_world.log("  " + d.name + "'s NTP stepped its clock to " +
+                        formatOffset(d.guestOffsetNs));
+        }
+        int64_t g = m_world.clock.realtimeNs() + d.guestOffsetNs;
+        if (d.tickNs)
+            g -= g % d.tickNs;
+        s.guestNs = g;
+        m_world.clock.advance(d.rttNs - d.rttNs / 2);
+        s.hostAfterNs = m_world.clock.realtimeNs();
+        return s;
+    }
+
+    qga::Expected<void> setTime(int64_t guestNs) override
+    {
+        qga::Expected<Domain*> r = reach();
+        if (!r)
+            return r.error();
+        Domain& d = **r;
+        // Timed out before it was sent: nothing set.
+        if (m_world.chance(0.02)) {
+            m_world.clock.advance(int64_t(m_world.agentTimeoutS) * 1'000'000'000);
+            return qga::makeError(qga::ErrorKind::Timeout, "timed out before the set was sent");
+        }
+        m_world.clock.advance(d.setDelayNs + m_world.draw(0, 200'000));
+        if (d.setWholeMs)
+            guestNs -= guestNs % 1'000'000;
+        m_world.guestSet(d, guestNs);
+        m_world.clock.advance(10'000'000); // hwclock -w
+        if (d.noHwclock)
+            return qga::makeError(qga::ErrorKind::AgentError,
+                                  "guest-set-time: failed to execute /sbin/hwclock");
+        if (m_world.chance(0.02)) { // the reply was lost: it had been set
+            m_world.clock.advance(int64_t(m_world.agentTimeoutS) * 1'000'000'000);
+            return qga::makeError(qga::ErrorKind::Timeout, "timed out after the set was sent");
+        }
+        return {};
+    }
+
+    qga::Expected<void> setTimeFromRtc() override
+    {
+        qga::Expected<Domain*> r = reach();
+        if (!r)
+            return r.error();
+        Domain& d = **r;
+        // The guest reads its RTC: the intended time to the whole second.
+        bool problem = false;
+        const SyncPolicy p = m_world.effectivePolicy(d, &problem);
+        if (problem || !p.active())
+            m_world.fail("invariant 1: " + d.name + " was told to read its RTC although its "
+                         "policy says leave it");
+        d.guestOffsetNs = (d.clock == ClockKind::VariableUtc ||
+                                   d.clock == ClockKind::VariableLocaltime
+                               ? d.liveAdjustmentS * 1'000'000'000
+                               : 0) -
+                          m_world.draw(0, 999'999'999);
+        m_world.clock.advance(10'000'000);
+        return {};
+    }
+
+private:
+    World& m_world;
+    std::string m_uuid;
+};
+
+} // namespace
+
+qga::Expected<PolicyParse> SimBackend::readPolicy(const std::string& uuid)
+{
+    Domain* d = m_world.find(uuid);
+    if (!d)
+        return qga::makeError(qga::ErrorKind::NotRunning, "Domain not found");
+    if (m_world.policyReadFails)
+        return qga::makeError(qga::ErrorKind::Transport, "cannot read metadata: connection reset");
+    PolicyXml x{d->livePolicy, std::nullopt};
+    if (d->state != Domain::State::Shutoff && d->persistent)
+        x.defined = d->configPolicy;
+    const std::optional<QString> edit = definedWatch.editToApply(uuid, x);
+    if (!edit)
+        return x.parse();
+    if (m_world.metadataWriteFails) {
+        m_world.log("  SetMetadata (live) of " + d->name + " fails");
+        return x.parse();
+    }
+    m_world.log("  daemon makes " + d->name + "'s edited persistent policy live: " +
+                edit->toStdString());
+    d->livePolicy = *edit;
+    definedWatch.seen(uuid, *edit);
+    m_world.emitEvent(uuid, {EventAction::PolicyChanged, Trigger::PolicyChanged},
+                      "metadata-change (daemon's own)");
+    return parsedPolicyXml(*edit);
+}
+
+qga::Expected<bool> SimBackend::isRunning(const std::string& uuid)
+{
+    if (!m_world.connected)
+        return qga::makeError(qga::ErrorKind::Transport, "not connected to libvirt");
+    Domain* d = m_world.find(uuid);
+    return d && d->state == Domain::State::Running;
+}
+
+qga::Expected<std::unique_ptr<qga::GuestAgent>> SimBackend::openAgent(const std::string& uuid)
+{
+    if (!m_world.find(uuid))
+        return qga::makeError(qga::ErrorKind::NotRunning, "Domain not found");
+    return std::unique_ptr<qga::GuestAgent>(std::make_unique<SimAgent>(m_world, uuid));
+}
+
+qga::Expected<DomainFacts> SimBackend::facts(const std::string& uuid)
+{
+    Domain* d = m_world.find(uuid);
+    if (!d)
+        return qga::makeError(qga::ErrorKind::NotRunning, "Domain not found");
+    // As LibvirtBackend::facts: the live XML, with the configured clock.
+    qga::Expected<DomainFacts> live = parseDomainFacts(m_world.liveXml(*d), m_world.hostUtcOffsetS);
+    if (!live || live->clock != DomainFacts::Clock::Variable || !d->persistent)
+        return live;
+    if (qga::Expected<DomainFacts> configured =
+            parseDomainFacts(m_world.inactiveXml(*d), m_world.hostUtcOffsetS))
+        return withConfiguredClock(*live, *configured);
+    return live;
+}
+
+void SimHypervisor::listRunning(std::function<void(qga::Expected<DomainList>)> fn)
+{
+    if (!m_connected || m_stopped)
+        return;
+    if (m_world.failListing) {
+        QTimer::singleShot(0, this, [fn] {
+            fn(qga::makeError(qga::ErrorKind::Transport, "listing failed"));
+        });
+        return;
+    }
+    DomainList running;
+    for (const auto& [uuid, d] : m_world.domains)
+        if (d.exists && d.state == Domain::State::Running)
+            running.emplace_back(uuid, d.name);
+    QTimer::singleShot(0, this, [fn, running] { fn(running); });
+}
+
+void SimHypervisor::setConnected(bool c)
+{
+    if (c == m_connected)
+        return;
+    m_connected = c;
+    m_world.connected = c;
+    if (c) {
+        emit connected();
+    } else {
+        ++m_reconnects;
+        m_world.events.clear(); // what libvirt had not delivered is lost with the connection
+        emit disconnected(QStringLiteral("simulated"));
+    }
+}
+
+void SimHypervisor::deliver(const PendingEvent& e)
+{
+    auto it = m_world.domains.find(e.uuid);
+    const std::string name = it == m_world.domains.end() ? std::string() : it->second.name;
+    emit domainEvent(QString::fromStdString(e.uuid), QString::fromStdString(name), e.action);
+}
+
+} // namespace sim

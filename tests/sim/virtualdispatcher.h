@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: Apache-2.0
+// A Qt event dispatcher on simulated time: every QTimer of the daemon (agent
+// waits and retries, list retries, deferred RTC refines, drift checks) fires
+// when the simulation's clock reaches its deadline, never by the wall clock.
+// Socket notifiers are accepted and never fire: the simulation has no I/O.
+// Installed before QCoreApplication exists, so the whole process runs on it.
+#pragma once
+
+#include "fakes.h"
+
+#include <QAbstractEventDispatcher>
+
+#include <map>
+#include <optional>
+
+class VirtualDispatcher final : public QAbstractEventDispatcher
+{
+public:
+    explicit VirtualDispatcher(FakeClock& clock) : m_clock(clock) {}
+
+    // Posted events, then every timer due at the simulated now, until none is left.
+    void settle();
+    // The earliest timer deadline (monotonic ns), if any timer is armed.
+    std::optional<int64_t> nextDeadline() const;
+    int armedTimers() const { return int(m_timers.size()); }
+
+    bool processEvents(QEventLoop::ProcessEventsFlags flags) override;
+    void registerSocketNotifier(QSocketNotifier*) override {}
+    void unregisterSocketNotifier(QSocketNotifier*) override {}
+    void registerTimer(int timerId, qint64 interval, Qt::TimerType timerType,
+                       QObject* object) override;
+    bool unregisterTimer(int timerId) override;
+    bool unregisterTimers(QObject* object) override;
+    QList<TimerInfo> registeredTimers(QObject* object) const override;
+    int remainingTime(int timerId) override;
+    void wakeUp() override {}
+    void interrupt() override {}
+
+private:
+    struct Timer
+    {
+        int64_t deadlineNs;
+        qint64 intervalMs;
+        Qt::TimerType type;
+        QObject* object;
+    };
+    bool fireOneDue();
+
+    FakeClock& m_clock;
+    std::map<int, Timer> m_timers;
+};
