@@ -26,6 +26,8 @@ public:
     virtual qga::Expected<std::unique_ptr<qga::GuestAgent>> openAgent(const std::string& uuid) = 0;
     // From the live XML: agent channel present, intended clock offset.
     virtual qga::Expected<DomainFacts> facts(const std::string& uuid) = 0;
+    // The domain is gone: drop what is remembered of it (main thread).
+    virtual void forget(const std::string& /*uuid*/) {}
 };
 
 } // namespace clocksync

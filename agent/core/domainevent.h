@@ -27,7 +27,9 @@ struct EventAction
         AgentDisconnected,
         IncomingMigration, // destination, at Prepare: paused, nothing to do until it resumes
         MigrationResumed,  // RESUMED_MIGRATED/POSTCOPY: which side decides the trigger
-        Forget,            // undefined or migrated away: drop everything known about it
+        Forget,            // migrated away: drop everything known about it
+        Undefined,         // undefined: forgotten if libvirt no longer has it (a running
+                           // domain undefined goes on as a transient one, its sync too)
         RtcChanged,        // someone set the guest's RTC (filtered by RtcChangeFilter)
         PolicyChanged,     // our metadata changed: re-read it (and maybe sync)
     } kind = None;

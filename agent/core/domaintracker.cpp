@@ -103,6 +103,7 @@ void DomainTracker::dispatch(Entry& e)
     job.generation = e.generation;
     job.cancelled = e.cancelled;
     job.tuning = std::exchange(e.tuning, {});
+    job.adjustmentNs = e.adjustment;
     m_scheduler.submit(std::move(job));
 }
 
@@ -222,6 +223,8 @@ void DomainTracker::onJobFinished(const JobResult& jr)
         return;
     if (r.ok()) // a failed sync's model is not kept: it may have learned its failure
         e.delay = jr.delay;
+    if (jr.adjustmentNs)
+        e.adjustment = jr.adjustmentNs;
     e.state = DomainState::Idle;
     if (jr.policy)
         emit policySeen(e.uuid, e.name, applyOverride(m_defaults, *jr.policy));

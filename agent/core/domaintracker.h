@@ -100,6 +100,7 @@ private:
         uint64_t generation = 0;
         RequestTuning tuning; // of a request, for the next job
         DelayModel delay;
+        std::optional<int64_t> adjustment; // SyncJob::adjustmentNs
         std::optional<SyncResult> last;
     };
 

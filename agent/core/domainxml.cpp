@@ -40,7 +40,9 @@ std::optional<std::string> readClock(const QXmlStreamAttributes& a, int64_t host
     if (!ok || s > kMaxAdjustmentS || s < -kMaxAdjustmentS)
         return "clock adjustment='" + text.toStdString() + "' is not a plausible number of seconds";
     f.clock = DomainFacts::Clock::Variable;
-    f.adjustmentNs = (s + (basis == "localtime" ? hostUtcOffsetS : 0)) * 1'000'000'000LL;
+    f.adjustmentNs = s * 1'000'000'000LL;
+    f.localtimeBasis = basis == "localtime";
+    f.rtcAheadNs = f.localtimeBasis ? hostUtcOffsetS * 1'000'000'000LL : 0;
     return std::nullopt;
 }
 
@@ -91,8 +93,13 @@ qga::Expected<DomainFacts> parseDomainFacts(const QString& xml, int64_t hostUtcO
 
 DomainFacts withConfiguredClock(DomainFacts live, const DomainFacts& inactive)
 {
-    if (inactive.clock == DomainFacts::Clock::Variable)
-        live.configuredAdjustmentNs = inactive.adjustmentNs;
+    if (inactive.clock != DomainFacts::Clock::Variable)
+        return live;
+    // A running guest defined with basis='localtime': its live XML says
+    // basis='utc' with the host's UTC offset added (docs/design.md §5).
+    if (inactive.localtimeBasis && !live.localtimeBasis)
+        live.adjustmentNs -= inactive.rtcAheadNs;
+    live.configuredAdjustmentNs = inactive.adjustmentNs;
     return live;
 }
 

@@ -32,6 +32,13 @@ struct DomainFacts
     // guest's RTC writes, in whole seconds -- busybox's hwclock rounds to the
     // nearest, so after a set to host + N the live value reads N or N + 1.
     std::optional<int64_t> configuredAdjustmentNs;
+    // Variable, basis='localtime': the RTC runs in the host's local time, so
+    // it is ahead of the guest's system clock by the host's UTC offset. The
+    // system clock (what guest-set-time sets) is meant to run at UTC + the
+    // adjustment; libvirt's live XML converts to basis='utc', adding the
+    // offset, and withConfiguredClock takes it out again.
+    bool localtimeBasis = false;
+    int64_t rtcAheadNs = 0;
     // The agent channel's <target state='connected'|'disconnected'>; unknown
     // when there is no channel or libvirt does not say.
     std::optional<bool> agentConnected;

@@ -40,6 +40,8 @@ public:
     // thread later, and not at all while disconnected or after stop(). A
     // listing that failed is an error, never "no domains".
     virtual void listRunning(std::function<void(qga::Expected<DomainList>)> fn) = 0;
+    // Every domain libvirt has, running or only defined; as listRunning.
+    virtual void listKnown(std::function<void(qga::Expected<DomainList>)> fn) = 0;
     // Thread-safe: called from the scheduler's workers.
     virtual DomainBackend& backend() = 0;
 

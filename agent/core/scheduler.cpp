@@ -97,7 +97,11 @@ bool JobRun::begin()
         return true;
     }
     const qga::Expected<PolicyParse> policy = m_backend.readPolicy(m_job.uuid);
-    const qga::Expected<DomainFacts> facts = m_backend.facts(m_job.uuid);
+    qga::Expected<DomainFacts> facts = m_backend.facts(m_job.uuid);
+    // A transient domain has no configured adjustment: the one it was last
+    // aimed at keeps hwclock's whole-second rounding from walking it.
+    if (facts && facts->clock == DomainFacts::Clock::Variable && !facts->configuredAdjustmentNs)
+        facts->configuredAdjustmentNs = m_job.adjustmentNs;
     for (const qga::Error* e :
          {policy ? nullptr : &policy.error(), facts ? nullptr : &facts.error()})
         if (e && e->kind == qga::ErrorKind::NotRunning) {
@@ -109,6 +113,9 @@ bool JobRun::begin()
     m_out.policy = plan.own;
     m_req.policy = plan.policy;
     m_job.tuning.applyTo(m_req.policy);
+    if (!plan.skip && facts && facts->clock == DomainFacts::Clock::Variable &&
+        plan.policy.mode == SyncMode::Host)
+        m_out.adjustmentNs = plan.target.shiftNs;
     if (!plan.skip)
         return startSync(plan.target);
     finishEarly(Outcome::Skipped, std::nullopt, *plan.skip);

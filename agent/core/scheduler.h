@@ -30,6 +30,9 @@ struct SyncJob
     DelayModel delay;
     uint64_t generation = 0; // the tracker's, copied into the result
     RequestTuning tuning;
+    // A variable clock's adjustment this domain was last aimed at: stands in
+    // for the configured one a transient domain lacks (docs/design.md §5).
+    std::optional<int64_t> adjustmentNs;
     std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
 };
 
@@ -38,6 +41,7 @@ struct JobResult
     SyncResult result;
     DelayModel delay;
     std::optional<PolicyOverride> policy; // as read for this job
+    std::optional<int64_t> adjustmentNs;  // SyncJob::adjustmentNs for the next job
 };
 
 // One job: the policy, the domain's facts, the agent, and its Sync in two

@@ -6,6 +6,8 @@
 
 #include <grp.h>
 
+#include <set>
+
 #include <QLoggingCategory>
 #include <QTimer>
 
@@ -192,6 +194,7 @@ void Daemon::onConnected()
         }
         qCInfo(lcDaemon) << "reconciling" << running->size() << "running domain(s)";
         m_tracker->reconcile(*running);
+        forgetVanished(); // undefined or destroyed while we were away
     });
 }
 
@@ -226,11 +229,38 @@ void Daemon::onHostClockStep(int64_t stepNs)
 void Daemon::forgetDomain(const std::string& uuid, const std::string& name)
 {
     m_tracker->forget(uuid); // publishes a cancelled result first: onResult records it
+    m_hypervisor->backend().forget(uuid);
     m_reporter.forget(uuid, name);
     m_rtc.forget(uuid);
     m_drift.remove(uuid);
     m_migrations.forget(uuid);
     updateMetrics();
+}
+
+void Daemon::forgetVanished()
+{
+    m_hypervisor->listKnown([this](qga::Expected<DomainList> known) {
+        if (m_stopping)
+            return;
+        if (!known) { // proves nothing: ask again later (once)
+            if (!m_vanishedRetry) {
+                m_vanishedRetry = true;
+                QTimer::singleShot(m_listRetryMs, this, [this] {
+                    m_vanishedRetry = false;
+                    forgetVanished();
+                });
+            }
+            return;
+        }
+        std::set<std::string> have;
+        for (const auto& [uuid, name] : *known)
+            have.insert(uuid);
+        // A domain with work pending is not forgotten on a listing that may
+        // predate the event that started it.
+        for (const DomainStatus& s : m_tracker->status())
+            if (!have.count(s.uuid) && s.state == DomainState::Idle)
+                forgetDomain(s.uuid, s.name);
+    });
 }
 
 void Daemon::onEvent(const QString& uuid, const QString& name, const EventAction& a)
@@ -263,12 +293,17 @@ void Daemon::onEvent(const QString& uuid, const QString& name, const EventAction
     case EventAction::Stop:
         m_drift.remove(u);
         m_migrations.forget(u);
-        [[fallthrough]];
+        m_tracker->cancel(u, "domain paused or stopped");
+        forgetVanished(); // a transient domain that stopped is gone
+        break;
     case EventAction::Cancel:
         m_tracker->cancel(u, "domain paused or stopped");
         break;
     case EventAction::Forget:
         forgetDomain(u, n);
+        break;
+    case EventAction::Undefined:
+        forgetVanished();
         break;
     case EventAction::AgentConnected:
     case EventAction::AgentDisconnected:
@@ -302,6 +337,8 @@ void Daemon::onRtcChange(const std::string& uuid, const std::string& name)
 void Daemon::onResult(const SyncResult& r)
 {
     m_rtc.ownSyncEnded(r.uuid, m_clock.monotonicNs(), r.attempts > 0);
+    if (r.outcome == Outcome::Cancelled)
+        forgetVanished(); // stopped for good, or gone with libvirt?
     m_reporter.record(r);
     updateMetrics();
     m_handler.onResult(r);

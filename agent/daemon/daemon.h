@@ -94,6 +94,9 @@ private:
     void onResult(const SyncResult& r);
     void onRtcChange(const std::string& uuid, const std::string& name);
     void forgetDomain(const std::string& uuid, const std::string& name);
+    // Forgets every tracked domain libvirt no longer has (a destroyed
+    // transient, an undefined one, one gone while we were disconnected).
+    void forgetVanished();
     void applyRuntimeSettings();
     void updateMetrics();
     QString openControl();
@@ -114,6 +117,7 @@ private:
     RtcChangeFilter m_rtc{10'000'000'000};
     QTimer m_textfileRefresh;
     bool m_stopping = false;
+    bool m_vanishedRetry = false; // forgetVanished's listing failed; a retry is armed
 };
 
 } // namespace clocksync

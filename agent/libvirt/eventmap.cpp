@@ -51,7 +51,7 @@ EventAction mapLifecycleEvent(int event, int detail)
             return {EventAction::PolicyChanged, Trigger::PolicyChanged};
         return {};
     case VIR_DOMAIN_EVENT_UNDEFINED:
-        return {EventAction::Forget, Trigger::Resumed};
+        return {EventAction::Undefined, Trigger::Resumed};
     case VIR_DOMAIN_EVENT_STOPPED:
         // Migrated away: it runs elsewhere now, nothing here is about it.
         if (detail == VIR_DOMAIN_EVENT_STOPPED_MIGRATED)

@@ -27,6 +27,7 @@ public:
     qga::Expected<bool> isRunning(const std::string& uuid) override;
     qga::Expected<std::unique_ptr<qga::GuestAgent>> openAgent(const std::string& uuid) override;
     qga::Expected<DomainFacts> facts(const std::string& uuid) override;
+    void forget(const std::string& uuid) override { m_defined.forget(uuid); }
 
     // Shared with the CLI. The live policy, and the persistent one where it
     // differs (PolicyParse::nextBoot).

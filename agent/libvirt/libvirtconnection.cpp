@@ -125,13 +125,23 @@ void LibvirtConnection::postEvent(virDomainPtr dom, EventAction action)
 
 void LibvirtConnection::listRunning(std::function<void(qga::Expected<DomainList>)> fn)
 {
+    list(VIR_CONNECT_LIST_DOMAINS_RUNNING, std::move(fn));
+}
+
+void LibvirtConnection::listKnown(std::function<void(qga::Expected<DomainList>)> fn)
+{
+    list(0, std::move(fn));
+}
+
+void LibvirtConnection::list(unsigned flags, std::function<void(qga::Expected<DomainList>)> fn)
+{
     std::shared_ptr<virConnect> conn = connection();
     if (!conn)
         return;
-    m_background.submit([this, back = m_life.handle(), conn, fn = std::move(fn)]() {
+    m_background.submit([this, back = m_life.handle(), conn, flags, fn = std::move(fn)]() {
         DomainList out;
         virDomainPtr* doms = nullptr;
-        const int n = virConnectListAllDomains(conn.get(), &doms, VIR_CONNECT_LIST_DOMAINS_RUNNING);
+        const int n = virConnectListAllDomains(conn.get(), &doms, flags);
         if (n < 0) {
             qga::Error e = qga::lastLibvirtError("virConnectListAllDomains");
             back.post([this, fn, e] {

@@ -38,12 +38,14 @@ public:
     QString uri() const override { return m_uri; }
     int reconnects() const override { return m_reconnects; }
     void listRunning(std::function<void(qga::Expected<DomainList>)> fn) override;
+    void listKnown(std::function<void(qga::Expected<DomainList>)> fn) override;
     DomainBackend& backend() override { return m_backend; }
 
     // Thread-safe: the current connection, referenced (null while down).
     std::shared_ptr<virConnect> connection() const;
 
 private:
+    void list(unsigned flags, std::function<void(qga::Expected<DomainList>)> fn);
     // Posts fn to the main thread; dropped if this object is gone by then.
     void postToMain(std::function<void()> fn);
     void postEvent(virDomainPtr dom, EventAction action);

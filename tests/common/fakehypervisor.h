@@ -47,6 +47,13 @@ public:
                 running.emplace_back(uuid, name);
         QTimer::singleShot(0, this, [fn, running] { fn(running); });
     }
+    void listKnown(std::function<void(qga::Expected<clocksync::DomainList>)> fn) override
+    {
+        if (!m_connected)
+            return;
+        clocksync::DomainList known(names.begin(), names.end());
+        QTimer::singleShot(0, this, [fn, known] { fn(known); });
+    }
     clocksync::DomainBackend& backend() override { return fake; }
     bool failListing = false; // listRunning answers with an error
 

@@ -315,7 +315,7 @@ void Schedule::act()
             agentGone(*d);
             if (!d->persistent) {
                 d->exists = false;
-                ev(*d, EventAction::Forget, Trigger::Resumed, "stopped-destroyed (transient)");
+                ev(*d, EventAction::Stop, Trigger::Resumed, "stopped-destroyed (transient)");
             } else {
                 ev(*d, EventAction::Stop, Trigger::Resumed, "stopped-destroyed");
             }
@@ -352,7 +352,7 @@ void Schedule::act()
     case 9:
         if (Domain* d = pick([](const Domain& x) { return x.persistent; })) {
             w.log("undefine " + d->name);
-            ev(*d, EventAction::Forget, Trigger::Resumed, "undefined");
+            ev(*d, EventAction::Undefined, Trigger::Resumed, "undefined");
             if (d->state == Domain::State::Shutoff || d->state == Domain::State::Saved)
                 d->exists = false;
             else

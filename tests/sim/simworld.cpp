@@ -103,6 +103,10 @@ std::optional<int64_t> World::intendedOffsetNs(const Domain& d) const
         return 0;
     case ClockKind::VariableUtc:
     case ClockKind::VariableLocaltime:
+        // A transient domain's live XML has lost basis='localtime': what it
+        // says (UTC + N + the host's offset) is all anyone can know.
+        if (d.clock == ClockKind::VariableLocaltime && !d.persistent)
+            return (d.liveAdjustmentS + hostUtcOffsetS) * 1'000'000'000;
         // The guest changed its RTC on purpose (more than the RTC's rounding
         // of a set): the live adjustment; else the one it was started with.
         if (std::llabs(d.liveAdjustmentS - d.adjustmentS) > 1)
@@ -194,7 +198,11 @@ void World::guestSet(Domain& d, int64_t guestNs)
         // A set aims at the intended time; its delay compensation and the
         // guest's tick leave it a few milliseconds off at most, a wrong
         // target seconds or hours.
-        const int64_t slack = 50'000'000 + d.tickNs;
+        // libvirt knows a variable clock's adjustment to the RTC's whole
+        // second: following the guest's own change, a second either way.
+        const bool variable =
+            d.clock == ClockKind::VariableUtc || d.clock == ClockKind::VariableLocaltime;
+        const int64_t slack = 50'000'000 + d.tickNs + (variable ? 1'000'000'000 : 0);
         if (std::llabs(landed - *want) > slack && !policyEventPending(d.uuid))
             fail("invariant 2: " + d.name + " (" + clockKindName(d.clock) + ") set to " +
                  formatOffset(landed) + ", its intended time is host " + formatOffset(*want));
@@ -391,6 +399,23 @@ void SimHypervisor::listRunning(std::function<void(qga::Expected<DomainList>)> f
         if (d.exists && d.state == Domain::State::Running)
             running.emplace_back(uuid, d.name);
     QTimer::singleShot(0, this, [fn, running] { fn(running); });
+}
+
+void SimHypervisor::listKnown(std::function<void(qga::Expected<DomainList>)> fn)
+{
+    if (!m_connected || m_stopped)
+        return;
+    if (m_world.failListing) {
+        QTimer::singleShot(0, this, [fn] {
+            fn(qga::makeError(qga::ErrorKind::Transport, "listing failed"));
+        });
+        return;
+    }
+    DomainList known;
+    for (const auto& [uuid, d] : m_world.domains)
+        if (d.exists)
+            known.emplace_back(uuid, d.name);
+    QTimer::singleShot(0, this, [fn, known] { fn(known); });
 }
 
 void SimHypervisor::setConnected(bool c)

@@ -143,6 +143,7 @@ public:
     int reconnects() const override { return m_reconnects; }
     QString uri() const override { return QStringLiteral("sim:///"); }
     void listRunning(std::function<void(qga::Expected<clocksync::DomainList>)> fn) override;
+    void listKnown(std::function<void(qga::Expected<clocksync::DomainList>)> fn) override;
     clocksync::DomainBackend& backend() override { return m_backend; }
     void setConnected(bool c);
     void deliver(const PendingEvent& e);

@@ -66,7 +66,7 @@ private slots:
         QTest::newRow("defined/updated") // virsh define, virt-manager's XML editor
             << int(VIR_DOMAIN_EVENT_DEFINED) << int(VIR_DOMAIN_EVENT_DEFINED_UPDATED)
             << A{A::PolicyChanged, Trigger::PolicyChanged};
-        QTest::newRow("undefined") << int(VIR_DOMAIN_EVENT_UNDEFINED) << 0 << A{A::Forget};
+        QTest::newRow("undefined") << int(VIR_DOMAIN_EVENT_UNDEFINED) << 0 << A{A::Undefined};
         QTest::newRow("unknown-event") << 999 << 0 << A{};
         QTest::newRow("unknown-detail") << int(VIR_DOMAIN_EVENT_STARTED) << 999 << A{};
     }

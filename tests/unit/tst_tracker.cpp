@@ -508,12 +508,18 @@ private slots:
     // XML that is not understood is an error (the guest is left alone).
     void intendedTimeOfEveryClock()
     {
-        // basis='localtime' (an inactive definition): converted with the
-        // host's UTC offset, as libvirt does when it starts the guest.
+        // basis='localtime': the RTC runs in local time + N, the guest's
+        // system clock at UTC + N -- the same rule as offset='localtime'.
+        // libvirt's live XML says basis='utc' with N + the host's UTC offset;
+        // with the inactive definition's basis, the offset comes out again.
         const DomainFacts local = *parseDomainFacts(
             "<domain><clock offset='variable' adjustment='60' basis='localtime'/></domain>", 3600);
         QCOMPARE(int(local.clock), int(DomainFacts::Clock::Variable));
-        QCOMPARE(local.adjustmentNs, 3660'000'000'000);
+        QCOMPARE(intendedTime(local, SyncMode::Host).shiftNs, 60'000'000'000);
+        const DomainFacts localLive = *parseDomainFacts(
+            "<domain><clock offset='variable' adjustment='3660' basis='utc'/></domain>", 3600);
+        QCOMPARE(intendedTime(withConfiguredClock(localLive, local), SyncMode::Host).shiftNs,
+                 60'000'000'000);
         const DomainFacts neg =
             *parseDomainFacts("<domain><clock offset='variable' adjustment='-7200'/></domain>");
         QCOMPARE(intendedTime(neg, SyncMode::Host).shiftNs, -7200'000'000'000);
