@@ -182,6 +182,19 @@ void DomainTracker::cancel(const std::string& uuid, const std::string& reason)
     }
 }
 
+void DomainTracker::policyChanged(const std::string& uuid, const std::string& name)
+{
+    auto it = m_domains.find(uuid);
+    if (it != m_domains.end() && it->second.state == DomainState::Syncing) {
+        Entry& e = it->second;
+        e.cancelled->store(true);
+        if (!e.again)
+            e.again = {Trigger::PolicyChanged, m_clock.monotonicNs()};
+        return;
+    }
+    trigger(uuid, name, Trigger::PolicyChanged);
+}
+
 void DomainTracker::forget(const std::string& uuid)
 {
     auto it = m_domains.find(uuid);
@@ -234,7 +247,8 @@ void DomainTracker::onJobFinished(const JobResult& jr)
     // releases it; a set that may have landed meanwhile is measured first.
     const bool agentMissing = r.outcome == Outcome::Failed && r.error &&
                               (r.error->kind == qga::ErrorKind::AgentUnavailable ||
-                               r.error->kind == qga::ErrorKind::Timeout);
+                               r.error->kind == qga::ErrorKind::Timeout ||
+                               r.error->kind == qga::ErrorKind::Transport);
     const bool deadlineLeft = m_clock.monotonicNs() < e.triggerMonoNs + m_agentWaitNs;
     if (agentMissing && !e.cancelled->load()) {
         e.agentError = r.error;
@@ -271,7 +285,10 @@ void DomainTracker::onAgentDeadline(const std::string& uuid)
     e.agentConnected.reset();
     SyncResult r = endedWithoutSync(e, Outcome::Failed);
     const std::string within = " within " + std::to_string(m_agentWaitNs / 1'000'000'000) + " s";
-    if (e.agentError && e.agentError->kind == qga::ErrorKind::Timeout)
+    if (e.agentError && e.agentError->kind == qga::ErrorKind::Transport)
+        r.error = qga::makeError(qga::ErrorKind::Transport, "libvirt could not be asked" + within +
+                                                                " (" + e.agentError->message + ")");
+    else if (e.agentError && e.agentError->kind == qga::ErrorKind::Timeout)
         r.error = qga::makeError(qga::ErrorKind::Timeout, "guest agent did not answer" + within +
                                                               " (" + e.agentError->message + ")");
     else

@@ -58,6 +58,10 @@ public:
     uint64_t trigger(const std::string& uuid, const std::string& name, Trigger t,
                      bool waitForAgent = false, const RequestTuning& tuning = {});
     void cancel(const std::string& uuid, const std::string& reason);
+    // The domain's policy (or the defaults) changed: a sync in flight stops
+    // before its next set -- it may now be told to leave the guest alone --
+    // and a new job reads the policy again; an idle domain gets that job.
+    void policyChanged(const std::string& uuid, const std::string& name);
     // The domain is gone (undefined): pending work is cancelled (a control
     // request waiting for it is answered) and nothing about it is kept; a
     // domain defined again later starts with a fresh delay model.

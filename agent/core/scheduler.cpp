@@ -108,6 +108,14 @@ bool JobRun::begin()
             finishEarly(Outcome::Cancelled, std::nullopt, "domain is gone");
             return true;
         }
+    // libvirt could not be asked (its connection failed): not a problem of
+    // the domain's, and nothing is set; the tracker tries again.
+    for (const qga::Error* e :
+         {policy ? nullptr : &policy.error(), facts ? nullptr : &facts.error()})
+        if (e && e->kind == qga::ErrorKind::Transport) {
+            finishEarly(Outcome::Failed, *e, "libvirt could not be asked about it");
+            return true;
+        }
     const SyncPlan plan = planSync(m_job.trigger, m_job.defaults, policy, facts);
     m_nextBoot = plan.nextBootPolicy;
     m_out.policy = plan.own;

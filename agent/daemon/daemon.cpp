@@ -156,11 +156,13 @@ QStringList Daemon::reload(const DaemonConfig& next)
 {
     DaemonConfig applied = next;
     QStringList changes;
+    bool policyChanged = false;
     for (const Setting& s : settings()) {
         const QString was = s.get(m_config);
         const QString now = s.get(next);
         if (!s.section || was == now)
             continue;
+        policyChanged = policyChanged || s.perDomain;
         QString line = QStringLiteral("%1 = %2").arg(QLatin1String(s.key), now);
         if (needsRestart(s.key)) {
             s.set(applied, was);
@@ -170,6 +172,11 @@ QStringList Daemon::reload(const DaemonConfig& next)
     }
     m_config = applied;
     applyRuntimeSettings();
+    // A sync in flight must not go on under defaults that now say otherwise.
+    if (policyChanged)
+        for (const DomainStatus& s : m_tracker->status())
+            if (s.state == DomainState::Syncing)
+                m_tracker->policyChanged(s.uuid, s.name);
     updateMetrics();
     return changes;
 }
@@ -270,8 +277,10 @@ void Daemon::onEvent(const QString& uuid, const QString& name, const EventAction
     switch (a.kind) {
     case EventAction::Sync:
     case EventAction::SyncIfBootPolicy: // the job reads the policy and may skip
-    case EventAction::PolicyChanged:    // the job re-reads the policy
         m_tracker->trigger(u, n, a.trigger);
+        break;
+    case EventAction::PolicyChanged: // a job in flight stops; the next re-reads it
+        m_tracker->policyChanged(u, n);
         break;
     case EventAction::SyncWhenAgent:
         m_tracker->trigger(u, n, a.trigger, true);

@@ -103,10 +103,6 @@ std::optional<int64_t> World::intendedOffsetNs(const Domain& d) const
         return 0;
     case ClockKind::VariableUtc:
     case ClockKind::VariableLocaltime:
-        // A transient domain's live XML has lost basis='localtime': what it
-        // says (UTC + N + the host's offset) is all anyone can know.
-        if (d.clock == ClockKind::VariableLocaltime && !d.persistent)
-            return (d.liveAdjustmentS + hostUtcOffsetS) * 1'000'000'000;
         // The guest changed its RTC on purpose (more than the RTC's rounding
         // of a set): the live adjustment; else the one it was started with.
         if (std::llabs(d.liveAdjustmentS - d.adjustmentS) > 1)
