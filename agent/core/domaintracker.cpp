@@ -34,10 +34,13 @@ DomainTracker::Entry& DomainTracker::entry(const std::string& uuid, const std::s
     return e;
 }
 
-// A drift-watch check may only measure (watch-correct=no); every other trigger corrects.
+// A drift-watch check may only measure (watch-correct=no), a boot syncs only
+// with sync-on-boot: a trigger that always corrects takes over either when
+// they coalesce (a reconcile that waits behind a boot's agent wait is not
+// lost to sync-on-boot=no; found by the simulation, seed 313).
 static bool mayOnlyMeasure(Trigger t)
 {
-    return t == Trigger::DriftWatch;
+    return t == Trigger::DriftWatch || t == Trigger::Booted;
 }
 
 uint64_t DomainTracker::trigger(const std::string& uuid, const std::string& name, Trigger t,
@@ -338,8 +341,11 @@ void DomainTracker::reconcile(const std::vector<std::pair<std::string, std::stri
         // of the agent is stale. Try it once; a wait in progress tries now.
         Entry& e = entry(uuid, name);
         e.agentConnected.reset();
-        if (e.state == DomainState::WaitingAgent)
+        if (e.state == DomainState::WaitingAgent) {
+            if (mayOnlyMeasure(e.trigger))
+                e.trigger = Trigger::Reconcile;
             dispatch(e);
+        }
         else
             trigger(uuid, name, Trigger::Reconcile);
     }

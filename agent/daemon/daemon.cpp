@@ -173,10 +173,14 @@ QStringList Daemon::reload(const DaemonConfig& next)
     m_config = applied;
     applyRuntimeSettings();
     // A sync in flight must not go on under defaults that now say otherwise.
-    if (policyChanged)
+    // Every running guest is checked again under the new defaults (one left
+    // alone under mode=off is synced when it is turned back on).
+    if (policyChanged) {
         for (const DomainStatus& s : m_tracker->status())
             if (s.state == DomainState::Syncing)
                 m_tracker->policyChanged(s.uuid, s.name);
+        syncAllRunning(Trigger::PolicyChanged);
+    }
     updateMetrics();
     return changes;
 }

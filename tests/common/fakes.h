@@ -37,6 +37,12 @@ public:
         else
             m_real += ns;
     }
+    // The host clock is stepped: realtime jumps, monotonic does not.
+    void stepRealtime(int64_t ns)
+    {
+        m_real += ns;
+        m_epochDiff += ns;
+    }
     // Each thread gets its own time line: simulated guests served by parallel
     // workers then do not see each other's simulated time pass.
     bool perThread = false;
@@ -48,7 +54,7 @@ private:
         return t;
     }
     std::atomic<int64_t> m_real;
-    const int64_t m_epochDiff = 1'600'000'000'000'000'000;
+    std::atomic<int64_t> m_epochDiff{1'600'000'000'000'000'000};
 };
 
 // A guest whose clock is host + offset. getTime takes rtt (guest reads the

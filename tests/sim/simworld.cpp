@@ -74,7 +74,8 @@ Domain* World::find(const std::string& uuid)
 bool World::policyEventPending(const std::string& uuid) const
 {
     for (const PendingEvent& e : events)
-        if (e.uuid == uuid && e.action.kind == EventAction::PolicyChanged)
+        if (e.uuid == uuid && (e.action.kind == EventAction::PolicyChanged ||
+                               e.action.kind == EventAction::RtcChanged))
             return true;
     return false;
 }

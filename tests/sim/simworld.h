@@ -107,7 +107,8 @@ public:
     std::optional<int64_t> intendedOffsetNs(const Domain& d) const;
     clocksync::SyncPolicy effectivePolicy(const Domain& d, bool* problem) const;
     bool mayBeSet(const Domain& d, std::string* why) const;
-    // Whether an event about this domain's policy waits undelivered.
+    // Whether an event that changes what this domain should get (its policy,
+    // the guest's own RTC change) waits undelivered: the daemon cannot know.
     bool policyEventPending(const std::string& uuid) const;
 
     // XML as libvirt would give it.
