@@ -21,6 +21,11 @@
 #   timeout-unavailable  libvirt's "agent not available for now" (connected,
 #                  did not answer) read as "not connected": parked for an
 #                  event that never comes, no retry
+#   sim-localtime        basis='localtime' aimed at UTC + N + the host's offset
+#   sim-keep-vanished    domains libvirt no longer has are never forgotten
+#   sim-policy-inflight  a policy change does not stop the sync in flight
+# (the last three: bugs the simulation found, planted back; it must catch
+# each by the invariant meant for it: 2, 5 and 1.)
 #
 # An e2e list stops at the first case that catches the mutant (the control
 # runs every case); the repeated case comes first, so a catch there says in
@@ -36,7 +41,8 @@ trap 'rm -rf "$tmp"' EXIT
 # The tracked files as they are in the work tree (uncommitted edits included).
 git ls-files -z | xargs -0 cp --parents -t "$tmp"
 mkdir "$tmp/orig"
-sources=(agent/core/syncengine.cpp agent/core/measure.cpp agent/core/syncplan.cpp qga/libvirtagent.cpp)
+sources=(agent/core/syncengine.cpp agent/core/measure.cpp agent/core/syncplan.cpp qga/libvirtagent.cpp
+         agent/core/domainxml.cpp agent/daemon/daemon.cpp agent/core/domaintracker.cpp)
 for f in "${sources[@]}"; do cp --parents "$f" "$tmp/orig"; done
 
 # mutate FILE SED-EXPRESSION: every source as it was, then one deliberate bug;
@@ -61,7 +67,7 @@ add() {
     file[$1]=$2 expr[$1]=$3 what[$1]=$4 units[$1]=$5 cases[$1]=$6
 }
 accuracy="repeat_suspend_resume save_restore wrong_clock_request"
-add control "" "" "the daemon as it is (must pass)" "tst_syncengine|tst_refine|tst_measure|tst_tracker|tst_testdriver" \
+add control "" "" "the daemon as it is (must pass)" "tst_syncengine|tst_refine|tst_measure|tst_tracker|tst_testdriver|simulation" \
     "$accuracy variable_clock agent_stall"
 add a "$engine" 's|m_agent.setTime(nextSetTime(m_clock.realtimeNs(), d))|m_agent.setTime(m_clock.realtimeNs())|' \
     "no delay compensation (sets host now)" "" "$accuracy"
@@ -79,6 +85,12 @@ add drop-intended agent/core/syncplan.cpp 's|    if (target.shiftNs == 0)|    if
     "intended offset dropped (host UTC)" "tst_tracker" "variable_clock"
 add timeout-unavailable qga/libvirtagent.cpp 's|return ErrorKind::Timeout; // connected, did not answer in time|return ErrorKind::AgentUnavailable;|' \
     "agent timeout read as 'not connected'" "tst_testdriver" "agent_stall"
+add sim-localtime agent/core/domainxml.cpp 's|        live.adjustmentNs -= inactive.rtcAheadNs;|        {}|' \
+    "basis=localtime aimed at UTC+N+offset" "simulation" ""
+add sim-keep-vanished agent/daemon/daemon.cpp 's|if (!have.count(s.uuid) \&\& s.state == DomainState::Idle)|if (false)|' \
+    "vanished domains kept for ever" "simulation" ""
+add sim-policy-inflight agent/core/domaintracker.cpp 's|^        e.cancelled->store(true);$|        {}|' \
+    "policy change leaves the sync in flight" "simulation" ""
 
 # The targets a row needs: the daemon and CLI for e2e cases, its unit tests.
 targets() {
@@ -92,7 +104,8 @@ targets() {
 unit() {
     [ -n "${units[$1]}" ] || return 0
     ctest --test-dir "$tmp/build" -R "^(${units[$1]})\$" --output-on-failure > "$tmp/$1-unit.log" 2>&1 ||
-        grep -oE '^FAIL!  : [A-Za-z]+::[A-Za-z0-9_]+' "$tmp/$1-unit.log" | cut -c10- | sort -u | tr '\n' ' '
+        grep -oE '^FAIL!  : [A-Za-z]+::[A-Za-z0-9_]+|FAILED seed [0-9]+: invariant [0-9]' "$tmp/$1-unit.log" |
+        sed 's/^FAIL!  : //' | sort -u | head -3 | tr '\n' ' '
 }
 
 # why CASE-LOG: the e2e assertion in short: the event, the ruler, the reason.
