@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Where the scheduler's jobs run: the daemon's bounded WorkerPool, or, in the
 // simulation (tests/sim), a deterministic executor that runs them one at a
-// time on the main thread in an order drawn from a seed (docs/design.md §12).
+// time on the main thread in an order drawn from a seed (docs/design.md §11).
 #pragma once
 
 #include <cstdint>

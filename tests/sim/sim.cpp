@@ -3,7 +3,7 @@
 // sync engine, policy, config reload, control requests -- run single-threaded
 // on simulated time against a simulated libvirt host (simworld.h). Every
 // schedule is drawn from its seed: the same seed is the same run, event for
-// event. The invariants of docs/design.md §12 are checked after every step
+// event. The invariants of docs/design.md §11 are checked after every step
 // (and every set is checked as it happens); a violation prints the seed and
 // the schedule's trace.
 //
@@ -109,7 +109,7 @@ struct Options
     int schedules = 1;
     int steps = 150;
     bool verbose = false;
-    std::set<uint64_t> known; // seeds of open findings (docs/design.md §12)
+    std::set<uint64_t> known; // seeds of open findings (docs/design.md §11)
 };
 
 class Schedule

@@ -4,7 +4,7 @@
 // clocks and agents, and the events libvirt would send. The daemon sees it
 // through the same seams it has in production -- Hypervisor, DomainBackend,
 // GuestAgent -- and everything it does to a guest is checked here against the
-// invariants of docs/design.md §12 at the moment it happens.
+// invariants of docs/design.md §11 at the moment it happens.
 #pragma once
 
 #include "definedpolicy.h"
