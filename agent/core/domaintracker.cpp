@@ -67,6 +67,11 @@ uint64_t DomainTracker::trigger(const std::string& uuid, const std::string& name
             e.trigger = t;
         return e.generation;
     case DomainState::Idle:
+        // A late retry of a correcting trigger is pending (its agent or
+        // libvirt did not answer): a boot or drift check does not replace it.
+        if (e.agentRetry && e.agentRetry->isActive() && mayOnlyMeasure(t) &&
+            !mayOnlyMeasure(e.trigger))
+            t = e.trigger;
         start(e, t, now);
         return e.generation;
     }
@@ -270,6 +275,10 @@ void DomainTracker::onJobFinished(const JobResult& jr)
     if (e.again) {
         auto [t, when] = *e.again;
         e.again.reset();
+        // The failed trigger still needs its sync: a boot or drift check
+        // queued behind it does not replace it (simulation, seed 313).
+        if (agentMissing && mayOnlyMeasure(t) && !mayOnlyMeasure(e.trigger))
+            t = e.trigger;
         start(e, t, when);
     }
 }

@@ -241,6 +241,7 @@ void Daemon::forgetDomain(const std::string& uuid, const std::string& name)
 {
     m_tracker->forget(uuid); // publishes a cancelled result first: onResult records it
     m_hypervisor->backend().forget(uuid);
+    m_checkGone.erase(uuid);
     m_reporter.forget(uuid, name);
     m_rtc.forget(uuid);
     m_drift.remove(uuid);
@@ -267,10 +268,16 @@ void Daemon::forgetVanished()
         for (const auto& [uuid, name] : *known)
             have.insert(uuid);
         // A domain with work pending is not forgotten on a listing that may
-        // predate the event that started it.
-        for (const DomainStatus& s : m_tracker->status())
-            if (!have.count(s.uuid) && s.state == DomainState::Idle)
+        // predate the event that started it: it is looked at again when
+        // that work ends.
+        for (const DomainStatus& s : m_tracker->status()) {
+            if (have.count(s.uuid))
+                continue;
+            if (s.state == DomainState::Idle)
                 forgetDomain(s.uuid, s.name);
+            else
+                m_checkGone.insert(s.uuid);
+        }
     });
 }
 
@@ -350,7 +357,7 @@ void Daemon::onRtcChange(const std::string& uuid, const std::string& name)
 void Daemon::onResult(const SyncResult& r)
 {
     m_rtc.ownSyncEnded(r.uuid, m_clock.monotonicNs(), r.attempts > 0);
-    if (r.outcome == Outcome::Cancelled)
+    if (m_checkGone.erase(r.uuid) || r.outcome == Outcome::Cancelled)
         forgetVanished(); // stopped for good, or gone with libvirt?
     m_reporter.record(r);
     updateMetrics();

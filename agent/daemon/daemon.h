@@ -27,6 +27,7 @@
 #include <QTimer>
 
 #include <memory>
+#include <set>
 
 namespace clocksync {
 
@@ -118,6 +119,7 @@ private:
     QTimer m_textfileRefresh;
     bool m_stopping = false;
     bool m_vanishedRetry = false; // forgetVanished's listing failed; a retry is armed
+    std::set<std::string> m_checkGone; // missing from a listing while busy: look again
 };
 
 } // namespace clocksync

@@ -87,7 +87,7 @@ add timeout-unavailable qga/libvirtagent.cpp 's|return ErrorKind::Timeout; // co
     "agent timeout read as 'not connected'" "tst_testdriver" "agent_stall"
 add sim-localtime agent/core/domainxml.cpp 's|        live.adjustmentNs -= inactive.rtcAheadNs;|        {}|' \
     "basis=localtime aimed at UTC+N+offset" "simulation" ""
-add sim-keep-vanished agent/daemon/daemon.cpp 's|if (!have.count(s.uuid) \&\& s.state == DomainState::Idle)|if (false)|' \
+add sim-keep-vanished agent/daemon/daemon.cpp 's|^                forgetDomain(s.uuid, s.name);$|                {}|' \
     "vanished domains kept for ever" "simulation" ""
 add sim-policy-inflight agent/core/domaintracker.cpp 's|^        e.cancelled->store(true);$|        {}|' \
     "policy change leaves the sync in flight" "simulation" ""

@@ -574,12 +574,19 @@ void Schedule::act()
         if (w.chance(0.3))
             req.tuning = {int(w.draw(1, 9)), int(w.draw(1, 5))};
         w.log("request: sync " + (d ? d->name : std::string("--all")));
-        for (auto& [uuid, x] : w.domains)
-            if (x.exists && x.state == Domain::State::Running && (!d || d == &x))
-                owe(x);
         ++m_requests;
+        // A request refused (not connected, no such domain, the listing
+        // failed) owes the guests nothing: the operator was told.
         m_daemon->controlHandler().handle(req, [this](const nlohmann::json& j) {
             ++m_replies;
+            if (j.value("ok", false))
+                for (const auto& r : j.value("results", nlohmann::json::array())) {
+                    // A request cancelled by a pause or a stop owes nothing more.
+                    const std::string outcome = r.value("outcome", std::string());
+                    Domain* x = w.find(r.value("uuid", std::string()));
+                    if (x && outcome != "cancelled" && outcome != "skipped")
+                        owe(*x);
+                }
             w.log("  reply " + j.dump().substr(0, 160));
         });
         break;
