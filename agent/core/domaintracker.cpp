@@ -271,7 +271,7 @@ void DomainTracker::onJobFinished(const JobResult& jr)
         e.lateRetries = 0;
     publish(e, r);
     if (agentMissing && !e.again)
-        retryLate(e);
+        retryLate(e, r.error->kind == qga::ErrorKind::Transport);
     if (e.again) {
         auto [t, when] = *e.again;
         e.again.reset();
@@ -307,18 +307,22 @@ void DomainTracker::onAgentDeadline(const std::string& uuid)
         r.error = qga::makeError(qga::ErrorKind::AgentUnavailable,
                                  "guest agent did not connect" + within +
                                      (e.agentError ? " (" + e.agentError->message + ")" : ""));
+    const bool libvirtFailed = e.agentError && e.agentError->kind == qga::ErrorKind::Transport;
     e.agentError.reset();
     publish(e, std::move(r));
-    retryLate(e);
+    retryLate(e, libvirtFailed);
 }
 
 // Past the deadline the agent is still tried, a few times and ever later:
 // a guest busy for minutes still gets its clock set when it is back.
-void DomainTracker::retryLate(Entry& e)
+void DomainTracker::retryLate(Entry& e, bool untilAnswered)
 {
-    if (e.lateRetries >= kLateRetries)
+    // libvirt that could not be asked is asked again for as long as it
+    // takes (every 4 x agent-wait): the guest itself may be fine, and no
+    // event tells when libvirt is (simulation, seed 3575).
+    if (e.lateRetries >= kLateRetries && !untilAnswered)
         return;
-    armRetry(e, m_agentWaitNs << e.lateRetries);
+    armRetry(e, m_agentWaitNs << std::min(e.lateRetries, kLateRetries - 1));
     ++e.lateRetries;
 }
 

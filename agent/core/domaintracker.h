@@ -117,7 +117,7 @@ private:
     void onAgentDeadline(const std::string& uuid);
     void onAgentRetry(const std::string& uuid);
     void armRetry(Entry& e, int64_t delayNs);
-    void retryLate(Entry& e);
+    void retryLate(Entry& e, bool untilAnswered = false);
     void publish(Entry& e, SyncResult r);
     // A result for a wait that ended without a job (cancelled, agent deadline).
     SyncResult endedWithoutSync(const Entry& e, Outcome o) const;

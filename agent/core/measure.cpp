@@ -55,11 +55,19 @@ constexpr int64_t kStoppedClockSpanNs = 20'000'000;
 // of the coarsest ticks (and this many samples).
 constexpr int64_t kStepSearchNs = 32'000'000;
 constexpr int kMaxStepSamples = 200;
+// A guest clock that moves further than the host between two samples by
+// more than its coarsest plausible tick (Windows: 15.6 ms), or backwards,
+// was stepped -- by the guest's own NTP or an operator -- not ticked. The
+// samples before the step say nothing about the clock after it: the
+// measurement starts again, at most this many times.
+constexpr int64_t kMaxTickNs = 50'000'000;
+constexpr int kMaxRestarts = 3;
 
 Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodRttNs)
 {
     std::vector<qga::TimeSample> taken;
     taken.reserve(std::size_t(samples) * 3);
+    int restarts = 0;
     for (int i = 0;; ++i) {
         if (i >= samples) {
             // Enough unless the clock stood still and its step has not shown
@@ -80,9 +88,19 @@ Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodR
             return s.error();
         if (s->rttNs() < 0)
             return qga::makeError(ErrorKind::Internal, "host clock stepped during a measurement");
-        if (!taken.empty() && s->guestNs < taken.back().guestNs)
-            return qga::makeError(ErrorKind::BadClock,
-                                  "guest clock went backwards between samples");
+        if (!taken.empty()) {
+            const int64_t moved = s->guestNs - taken.back().guestNs;
+            const int64_t hostMoved = s->hostAfterNs - taken.back().hostBeforeNs;
+            if (moved < 0 || moved > hostMoved + kMaxTickNs) {
+                if (++restarts > kMaxRestarts)
+                    return qga::makeError(ErrorKind::BadClock,
+                                          moved < 0 ? "guest clock keeps going backwards"
+                                                    : "guest clock keeps jumping between samples");
+                taken.assign(1, *s); // measured again from the stepped clock on
+                i = 0;
+                continue;
+            }
+        }
         taken.push_back(*s);
     }
     const qga::TimeSample* best = qga::minRttSample(taken);
@@ -90,8 +108,10 @@ Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodR
         return qga::makeError(ErrorKind::Internal, "no samples");
     const qga::TimeSample& first = taken.front();
     const qga::TimeSample& last = taken.back();
+    // The two readings were at least this far apart in host time (not the
+    // span of both round trips: a busy one would fake a stopped clock).
     if (taken.size() > 1 && first.guestNs == last.guestNs &&
-        last.hostAfterNs - first.hostBeforeNs >= kStoppedClockSpanNs)
+        last.hostBeforeNs - first.hostAfterNs >= kStoppedClockSpanNs)
         return qga::makeError(ErrorKind::BadClock, "guest clock does not advance");
     const int64_t granularity = std::max(readGranularity(taken), observedSteps(taken).stepNs());
     return Measurement{best->offsetNs(),   best->uncertaintyNs(), best->rttNs(),

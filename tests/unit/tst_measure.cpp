@@ -62,6 +62,41 @@ private slots:
         QVERIFY(m.error().message.find("backwards") != std::string::npos);
     }
 
+    // The guest's own NTP steps its clock between two samples: not a tick of
+    // seconds (which would widen its tolerance for good), not a bad clock --
+    // the measurement starts again on the stepped clock. Found by the
+    // simulation; before, a forward step was kept as the clock's step.
+    void guestStepBetweenSamplesRestartsTheMeasurement()
+    {
+        for (const int64_t step : {int64_t(3'000'000'000), int64_t(-2'000'000'000)}) {
+            FakeClock clock;
+            FakeAgent guest(clock, -4'000'000'000);
+            struct SteppingAgent final : qga::GuestAgent
+            {
+                FakeAgent& g;
+                int64_t step;
+                int calls = 0;
+                SteppingAgent(FakeAgent& a, int64_t s) : g(a), step(s) {}
+                std::string transport() const override { return "stepping"; }
+                qga::Expected<void> ping() override { return {}; }
+                qga::Expected<qga::AgentInfo> info() override { return qga::AgentInfo{}; }
+                qga::Expected<qga::TimeSample> getTime() override
+                {
+                    if (++calls == 3)
+                        g.shift(step);
+                    return g.getTime();
+                }
+                qga::Expected<void> setTime(int64_t ns) override { return g.setTime(ns); }
+                qga::Expected<void> setTimeFromRtc() override { return g.setTimeFromRtc(); }
+            } agent(guest, step);
+            qga::Expected<Measurement> m = measure(agent, 5);
+            QVERIFY2(m, m ? "" : m.error().message.c_str());
+            QCOMPARE(m->offsetNs, -4'000'000'000 + step); // the clock after the step
+            QCOMPARE(m->granularityNs, int64_t(1));        // no tick of seconds
+            QCOMPARE(m->samples, 5);
+        }
+    }
+
     // The offset comes from the sample with the shortest round trip: a busy
     // sample's guest read lands anywhere in its round trip.
     void measurementUsesTheQuietestSample()
