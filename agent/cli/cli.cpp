@@ -116,7 +116,8 @@ constexpr Command kCommands[] = {
      kCheckGuestOpts, cmdCheckGuest},
     {"policy", "DOMAIN", 1, 1, "show or change the per-domain policy (domain metadata)",
      "Shows the domain's policy (its metadata under https://virt-clocksync.org/xmlns/policy/1)\n"
-     "merged over the config's defaults; --set changes it (virt-clocksyncd.conf(5)).",
+     "merged over the config's defaults; --set changes it (virt-clocksyncd.conf(5)), and\n"
+     "refuses a policy it cannot understand: --clear --set replaces it.",
      kPolicyOpts, cmdPolicy, printPolicyKeys},
 };
 

@@ -64,6 +64,18 @@ int cmdPolicy(const Invocation& in)
         return fail(ExitFailure, QString::fromStdString(current.error().message));
     const bool clear = in.isSet("clear");
     const QStringList sets = in.options->values("set");
+    // --set edits the policy as it stands; one that cannot be read would be
+    // rewritten without its broken keys -- a typo'd mode="of" becoming the
+    // default mode=host, and the guest synced. Replacing it is explicit.
+    if (!sets.isEmpty() && !clear && !current->ok()) {
+        for (const QString& e : current->errors)
+            std::fprintf(stderr, "virt-clocksync: %s: %s\n", qPrintable(in.args[0]), qPrintable(e));
+        return fail(ExitFailure,
+                    QStringLiteral("%1: its policy metadata cannot be understood, so --set cannot "
+                                   "edit it (nothing written); replace it: virt-clocksync policy "
+                                   "%1 --clear --set KEY=VALUE ...")
+                        .arg(in.args[0]));
+    }
     PolicyOverride o = clear ? PolicyOverride{} : current->policy;
     for (const QString& s : sets) {
         const qsizetype eq = s.indexOf('=');

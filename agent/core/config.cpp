@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <QDir>
+#include <QFileInfo>
 #include <QFile>
 
 namespace clocksync {
@@ -111,7 +112,12 @@ ConfigParse loadOne(const QString& path, DaemonConfig base)
 ConfigParse withDropIns(ConfigParse out, const QString& path)
 {
     const QDir dir(path + ".d");
-    const QStringList names = dir.entryList({"*.conf"}, QDir::Files | QDir::Readable, QDir::Name);
+    // Every *.conf there is read or named as an error -- one the daemon
+    // cannot read (its mode, a dangling symlink) is never skipped silently.
+    if (dir.exists() && !QFileInfo(dir.path()).isReadable())
+        out.errors << QStringLiteral("%1: cannot list its drop-ins").arg(dir.path());
+    const QStringList names =
+        dir.entryList({"*.conf"}, QDir::Files | QDir::System | QDir::Hidden, QDir::Name);
     for (const QString& name : names) {
         ConfigParse next = loadOne(dir.filePath(name), out.config);
         out.config = next.config;

@@ -856,6 +856,13 @@ case_policy_typo() {
     grep -q "leaves this guest alone" "$WORK/policy.txt" || fail "policy does not say: $(cat "$WORK/policy.txt")"
     cli metrics | grep -q "^virt_clocksync_guest_config_problem{domain=\"$g\"} 1" ||
         fail "no config-problem metric"
+    # --set cannot edit what it cannot read: before, it wrote attempts=3
+    # alone, the typo gone, and the guest was synced at its next resume.
+    if cli policy "$g" --set attempts=3 > "$WORK/set.txt" 2>&1; then
+        fail "policy --set over a broken policy exits 0: $(cat "$WORK/set.txt")"
+    fi
+    lvirsh metadata "$g" --uri https://virt-clocksync.org/xmlns/policy/1 | grep -q 'mode="of"' ||
+        fail "policy --set rewrote the broken policy: $(lvirsh metadata "$g" --uri https://virt-clocksync.org/xmlns/policy/1)"
 }
 
 # define_policy GUEST POLICY-ELEMENT: what virt-manager's XML editor does --

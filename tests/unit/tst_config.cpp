@@ -288,6 +288,24 @@ private slots:
                  qPrintable(p.errors[0]));
     }
 
+    // A drop-in that cannot be read -- here a symlink to a file that is gone
+    // (its mode would do as well, but not for root) -- is an error naming it,
+    // never skipped: the daemon would run without the operator's setting.
+    void unreadableDropInIsAnError()
+    {
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        QVERIFY(QDir(dir.path()).mkpath("main.conf.d"));
+        QFile main(dir.filePath("main.conf"));
+        QVERIFY(main.open(QIODevice::WriteOnly));
+        main.write("[sync]\nattempts = 3\n");
+        main.close();
+        QVERIFY(QFile::link(dir.filePath("gone.conf"), dir.filePath("main.conf.d/50-local.conf")));
+        const ConfigParse p = loadConfig(dir.filePath("main.conf"));
+        QCOMPARE(p.errors.size(), 1);
+        QVERIFY2(p.errors[0].contains("50-local.conf: cannot read"), qPrintable(p.errors[0]));
+    }
+
     void policyMetadata()
     {
         PolicyParse p = parsePolicyXml(
