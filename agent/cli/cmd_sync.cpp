@@ -30,8 +30,10 @@ std::optional<int> syncViaDaemon(const Invocation& in, bool all, const RequestTu
     for (const QString& a : in.args)
         req["domains"].push_back(a.toStdString());
     const DaemonReply r = callDaemon(in.control, req, 180'000);
-    if (!r.reachable)
+    if (r.absent)
         return std::nullopt;
+    if (!r.reachable) // a daemon may run: never a second syncer beside it
+        return fail(ExitConnection, unreachable(r));
     if (!r.error.isEmpty())
         return fail(ExitFailure, r.error);
     int worst = ExitOk;
@@ -47,11 +49,14 @@ std::optional<int> syncViaDaemon(const Invocation& in, bool all, const RequestTu
     return worst;
 }
 
-QStringList runningDomains(virConnectPtr conn)
+// The running domains; nullopt if libvirt could not list them (never "none").
+std::optional<QStringList> runningDomains(virConnectPtr conn)
 {
     QStringList names;
     virDomainPtr* doms = nullptr;
     const int n = virConnectListAllDomains(conn, &doms, VIR_CONNECT_LIST_DOMAINS_RUNNING);
+    if (n < 0)
+        return std::nullopt;
     for (int i = 0; i < n; ++i) {
         names << QString::fromUtf8(virDomainGetName(doms[i]));
         virDomainFree(doms[i]);
@@ -99,7 +104,14 @@ int syncDirect(const Invocation& in, bool all, const RequestTuning& tuning)
     Connection c = openLibvirt(in.uri);
     if (!c.conn)
         return fail(ExitConnection, c.error);
-    const QStringList names = all ? runningDomains(c.conn.get()) : in.args;
+    const std::optional<QStringList> listed =
+        all ? runningDomains(c.conn.get()) : std::optional<QStringList>(in.args);
+    if (!listed)
+        return fail(
+            ExitConnection,
+            "cannot list the running domains: " +
+                QString::fromStdString(qga::lastLibvirtError("virConnectListAllDomains").message));
+    const QStringList& names = *listed;
     int worst = ExitOk;
     json out = json::array();
     for (const QString& name : names) {
@@ -151,6 +163,7 @@ int cmdOffset(const Invocation& in)
     const QString name = in.args[0];
     std::unique_ptr<qga::GuestAgent> agent;
     SyncPolicy policy = in.config.policy;
+    std::string target; // what the offset is relative to, when not host UTC
     Connection c;
     if (in.isSet("socket")) {
         agent = std::make_unique<qga::SocketAgent>(in.value("socket").toStdString(),
@@ -159,26 +172,38 @@ int cmdOffset(const Invocation& in)
         std::shared_ptr<virDomain> dom;
         if (int code = openDomain(in.uri, name, c, dom))
             return code;
-        policy = planFor(in.config, dom.get()).policy;
+        const SyncPlan plan = planFor(in.config, dom.get());
+        policy = plan.policy;
         agent = std::make_unique<qga::LibvirtAgent>(dom, qga::SystemClock::instance(),
                                                     in.config.agentTimeoutSeconds);
+        // Against the time the guest is meant to run at (host + adjustment
+        // for a variable clock), as sync and the daemon measure it.
+        if (!plan.skip) {
+            agent = aimedAt(std::move(agent), plan.target);
+            target = plan.target.note;
+        }
     }
     qga::Expected<Measurement> m = measure(*agent, samples);
     if (!m)
         return fail(exitFor(m.error()),
                     QStringLiteral("%1: %2").arg(name, QString::fromStdString(m.error().message)));
-    const bool within = std::llabs(m->offsetNs) <= policy.toleranceNs;
+    // A guest clock that ticks (Windows) is within tolerance to its tick.
+    const bool within = std::llabs(m->offsetNs) <= std::max(policy.toleranceNs, m->granularityNs);
     if (in.json) {
         json j = measurementToJson(*m);
         j["domain"] = name.toStdString();
         j["transport"] = agent->transport();
         j["within_tolerance"] = within;
+        if (!target.empty())
+            j["target"] = target;
         printJson(j);
     } else {
         std::printf(
             "%s: offset %s (+/-%s, min RTT %s over %d samples, via %s)\n", qPrintable(name),
             formatOffset(m->offsetNs).c_str(), formatOffset(m->uncertaintyNs).substr(1).c_str(),
             formatOffset(m->rttNs).substr(1).c_str(), m->samples, agent->transport().c_str());
+        if (!target.empty())
+            std::printf("  %s\n", target.c_str());
     }
     return within ? ExitOk : ExitOutOfTolerance;
 }

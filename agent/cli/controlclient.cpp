@@ -27,14 +27,17 @@ QString controlPath(const QString& explicitPath, const QString& configured, cons
     QString u = uri;
     if (u.isEmpty())
         u = qEnvironmentVariable("LIBVIRT_DEFAULT_URI");
+    const bool chosen = !u.isEmpty(); // -c or LIBVIRT_DEFAULT_URI named a libvirt
     if (u.isEmpty())
         u = ::geteuid() == 0 ? "qemu:///system" : "qemu:///session";
     const QString path = defaultControlPath(u);
     // A user's session has no daemon, the host's system one runs: a member of
     // its control-group reaches it without flags (virsh's default URI for a
     // non-root user is the session one, the daemon's usually the system one).
+    // Never when a libvirt was named: -c qemu:///session must not reach the
+    // system daemon, which would sync a system guest of the same name.
     const QString system = defaultControlPath("qemu:///system");
-    if (path != system && !QFileInfo::exists(path) && QFileInfo::exists(system))
+    if (!chosen && path != system && !QFileInfo::exists(path) && QFileInfo::exists(system))
         return system;
     return path;
 }
@@ -74,8 +77,13 @@ DaemonReply callDaemon(const QString& path, const json& request, int timeoutMs)
     DaemonReply r;
     const int fd = connectTo(path);
     if (fd < 0) {
+        const int e = errno;
+        r.absent = e == ENOENT || e == ECONNREFUSED;
         r.error = QStringLiteral("cannot reach the daemon at %1: %2")
-                      .arg(path, QString::fromLocal8Bit(std::strerror(errno)));
+                      .arg(path, QString::fromLocal8Bit(std::strerror(e)));
+        if (e == EACCES || e == EPERM)
+            r.error += QStringLiteral(" (the socket is for root and the daemon's control-group: "
+                                      "run as root, or join that group)");
         return r;
     }
     r.reachable = true;
@@ -103,7 +111,7 @@ DaemonReply callDaemon(const QString& path, const json& request, int timeoutMs)
 
 QString unreachable(const DaemonReply& r)
 {
-    return r.error + (r.reachable ? "" : " (is virt-clocksyncd running?)");
+    return r.error + (r.absent ? " (is virt-clocksyncd running?)" : "");
 }
 
 } // namespace clocksync::cli

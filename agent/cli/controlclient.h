@@ -10,7 +10,11 @@ namespace clocksync::cli {
 
 struct DaemonReply
 {
-    bool reachable = false; // false: no daemon listening there
+    bool reachable = false; // false: not connected (see absent)
+    // No daemon listens there (no socket, or nobody accepts): the CLI may act
+    // itself. Any other failure (permission denied) is not an absence: acting
+    // beside a running daemon would make two syncers.
+    bool absent = false;
     nlohmann::json reply;
     QString error; // empty: reply is {"ok":true,...}
 };

@@ -3,8 +3,8 @@
 #include "config.h"
 
 #include <QDir>
-#include <QFileInfo>
 #include <QFile>
+#include <QFileInfo>
 
 namespace clocksync {
 

@@ -253,10 +253,10 @@ void DomainTracker::onJobFinished(const JobResult& jr)
     // Not connected, or connected and not answering (a busy or stopped guest
     // agent): not an outcome yet. A "connected" event or the retry timer
     // releases it; a set that may have landed meanwhile is measured first.
-    const bool agentMissing = r.outcome == Outcome::Failed && r.error &&
-                              (r.error->kind == qga::ErrorKind::AgentUnavailable ||
-                               r.error->kind == qga::ErrorKind::Timeout ||
-                               r.error->kind == qga::ErrorKind::Transport);
+    const bool agentMissing =
+        r.outcome == Outcome::Failed && r.error &&
+        (r.error->kind == qga::ErrorKind::AgentUnavailable ||
+         r.error->kind == qga::ErrorKind::Timeout || r.error->kind == qga::ErrorKind::Transport);
     const bool deadlineLeft = m_clock.monotonicNs() < e.triggerMonoNs + m_agentWaitNs;
     if (agentMissing && !e.cancelled->load()) {
         e.agentError = r.error;
@@ -358,8 +358,7 @@ void DomainTracker::reconcile(const std::vector<std::pair<std::string, std::stri
             if (mayOnlyMeasure(e.trigger))
                 e.trigger = Trigger::Reconcile;
             dispatch(e);
-        }
-        else
+        } else
             trigger(uuid, name, Trigger::Reconcile);
     }
     for (auto& [uuid, e] : m_domains)

@@ -25,10 +25,10 @@ Daemon::Daemon(DaemonConfig config, std::unique_ptr<Hypervisor> hypervisor, cons
                std::unique_ptr<Executor> executor, QObject* parent)
     : QObject(parent), m_config(std::move(config)), m_clock(clock),
       m_hypervisor(std::move(hypervisor)),
-      m_scheduler(executor ? std::make_unique<Scheduler>(m_hypervisor->backend(), clock,
-                                                         std::move(executor))
-                           : std::make_unique<Scheduler>(m_hypervisor->backend(), clock,
-                                                         m_config.concurrency)),
+      m_scheduler(
+          executor
+              ? std::make_unique<Scheduler>(m_hypervisor->backend(), clock, std::move(executor))
+              : std::make_unique<Scheduler>(m_hypervisor->backend(), clock, m_config.concurrency)),
       m_tracker(std::make_unique<DomainTracker>(*m_scheduler, clock)),
       m_reporter(m_config.metricsTextfile, clock),
       m_handler(*m_tracker, *m_hypervisor, m_reporter, [this] { updateMetrics(); })
@@ -108,7 +108,8 @@ QString Daemon::start()
     return {};
 }
 
-// The control socket; an error only if another daemon serves it.
+// The control socket (also the single-instance lock); an error if it
+// cannot be served.
 QString Daemon::openControl()
 {
     const QString path = m_config.controlSocket.isEmpty() ? defaultControlPath(m_config.uri)
@@ -127,10 +128,10 @@ QString Daemon::openControl()
     });
     if (const QString err = m_control->listen(); !err.isEmpty()) {
         // Two daemons would both set every guest: the second one stops here.
-        if (m_control->anotherInstance())
-            return err;
-        qCWarning(lcDaemon).noquote() << "control socket unavailable:" << err;
+        // So does one that cannot listen at all -- the socket is also the
+        // single-instance lock, and without it the CLI would sync beside us.
         m_control.reset();
+        return err;
     } else {
         qCInfo(lcDaemon).noquote() << "control socket" << path;
     }

@@ -118,7 +118,7 @@ private:
     RtcChangeFilter m_rtc{10'000'000'000};
     QTimer m_textfileRefresh;
     bool m_stopping = false;
-    bool m_vanishedRetry = false; // forgetVanished's listing failed; a retry is armed
+    bool m_vanishedRetry = false;      // forgetVanished's listing failed; a retry is armed
     std::set<std::string> m_checkGone; // missing from a listing while busy: look again
 };
 

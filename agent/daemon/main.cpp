@@ -173,7 +173,10 @@ int main(int argc, char** argv)
     UnixSignals sigs;
     handleSignals(sigs, daemon, options);
     if (const QString err = daemon.start(); !err.isEmpty()) {
-        std::fprintf(stderr, "virt-clocksyncd: %s; not starting a second one\n", qPrintable(err));
+        // Another daemon serves the socket, or it cannot be served: either way
+        // no second syncer (the socket is the single-instance lock).
+        std::fprintf(stderr, "virt-clocksyncd: control socket: %s; not starting\n",
+                     qPrintable(err));
         return 1;
     }
     QTimer watchdog;

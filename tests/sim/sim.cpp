@@ -83,16 +83,16 @@ public:
 };
 
 const char* const kPolicies[] = {
-    "",                                                   // none: the defaults
-    "<policy mode='off'/>",                               // leave alone
-    "<policy mode='host'/>",                              //
-    "<policy mode='host-utc'/>",                          // UTC whatever the clock
-    "<policy mode='rtc'/>",                               // the guest re-reads its RTC
-    "<policy mode='of'/>",                                // a typo: fail closed
-    "<policy tolerance-us='5000'/>",                      //
-    "<policy enabled='no'/>",                             //
-    "<policy mode='host'",                                // not XML
-    "<policy mode='host' resync='1'/>",                   // a resync request
+    "",                                 // none: the defaults
+    "<policy mode='off'/>",             // leave alone
+    "<policy mode='host'/>",            //
+    "<policy mode='host-utc'/>",        // UTC whatever the clock
+    "<policy mode='rtc'/>",             // the guest re-reads its RTC
+    "<policy mode='of'/>",              // a typo: fail closed
+    "<policy tolerance-us='5000'/>",    //
+    "<policy enabled='no'/>",           //
+    "<policy mode='host'",              // not XML
+    "<policy mode='host' resync='1'/>", // a resync request
 };
 
 QString withNs(const char* p)
@@ -217,8 +217,8 @@ Domain& Schedule::newDomain(bool persistent, Domain::State state)
         bootClock(d);
         d.agentUp = d.agentChannel;
     }
-    w.log("new " + std::string(persistent ? "persistent" : "transient") + " " + d.name +
-          " clock " + clockKindName(d.clock) + " adj " + std::to_string(d.adjustmentS) +
+    w.log("new " + std::string(persistent ? "persistent" : "transient") + " " + d.name + " clock " +
+          clockKindName(d.clock) + " adj " + std::to_string(d.adjustmentS) +
           (d.tickNs ? " windows" : "") + (d.noHwclock ? " no-hwclock" : "") +
           (d.agentChannel ? "" : " no-channel") + " policy " + d.livePolicy.toStdString());
     return w.domains[d.uuid] = d;
@@ -254,8 +254,7 @@ void Schedule::setUp()
     m_daemon->setHostWatchSources(QStringLiteral("unix:path=/nonexistent/sim-bus"),
                                   std::make_unique<NoClockSet>());
     QObject::connect(m_daemon.get(), &Daemon::syncFinished, [this](const SyncResult& r) {
-        w.log("  result " + r.domain + " #" + std::to_string(r.generation) + " " +
-              describe(r));
+        w.log("  result " + r.domain + " #" + std::to_string(r.generation) + " " + describe(r));
     });
     w.onInterfere = [this] { act(); };
     if (const QString err = m_daemon->start(); !err.isEmpty())
@@ -342,8 +341,8 @@ void Schedule::act()
         break;
     case 8:
         if (w.domains.size() < 8) {
-            Domain& d = newDomain(w.chance(0.5), w.chance(0.5) ? Domain::State::Running
-                                                                : Domain::State::Shutoff);
+            Domain& d = newDomain(w.chance(0.5),
+                                  w.chance(0.5) ? Domain::State::Running : Domain::State::Shutoff);
             if (d.state == Domain::State::Running) {
                 w.log("create/start " + d.name);
                 d.agentUp = false;
@@ -476,7 +475,8 @@ void Schedule::act()
     case 16:
         if (Domain* d = pick([](const Domain& x) {
                 return x.state == Domain::State::Running &&
-                       (x.clock == ClockKind::VariableUtc || x.clock == ClockKind::VariableLocaltime);
+                       (x.clock == ClockKind::VariableUtc ||
+                        x.clock == ClockKind::VariableLocaltime);
             })) {
             const int64_t by = w.chance(0.5) ? 3600 : -7200;
             w.log("guest sets its clock and RTC on purpose " + d->name + " by " +
@@ -557,8 +557,8 @@ void Schedule::act()
     case 24:
         w.policyReadFails = w.chance(0.3);
         w.metadataWriteFails = w.chance(0.3);
-        w.log(std::string("metadata reads ") + (w.policyReadFails ? "fail" : "work") +
-              ", writes " + (w.metadataWriteFails ? "fail" : "work"));
+        w.log(std::string("metadata reads ") + (w.policyReadFails ? "fail" : "work") + ", writes " +
+              (w.metadataWriteFails ? "fail" : "work"));
         break;
     case 25:
     case 26: {
@@ -751,8 +751,8 @@ void Schedule::checkAtRest()
                " from its intended time (tolerance " + formatOffset(tol) + "); status: " + last);
     }
     if (m_replies != m_requests)
-        w.fail("a control request was never answered (" + std::to_string(m_requests) +
-               " asked, " + std::to_string(m_replies) + " answered)");
+        w.fail("a control request was never answered (" + std::to_string(m_requests) + " asked, " +
+               std::to_string(m_replies) + " answered)");
 }
 
 bool Schedule::run(int steps)
@@ -795,12 +795,13 @@ int main(int argc, char** argv)
             for (const QString& s : QString::fromLatin1(argv[++i]).split(',', Qt::SkipEmptyParts))
                 o.known.insert(s.toULongLong());
         else {
-            std::fprintf(stderr,
-                         "usage: %s [--seed N] [--schedules N] [--steps N] [--verbose] [--known S,S]\n"
-                         "Runs N schedules with seeds N, N+1, ...; a failing seed replays alone "
-                         "with --seed.\n--known: seeds of open findings; they must still fail (else drop "
-                         "them), and nothing else may.\n",
-                         argv[0]);
+            std::fprintf(
+                stderr,
+                "usage: %s [--seed N] [--schedules N] [--steps N] [--verbose] [--known S,S]\n"
+                "Runs N schedules with seeds N, N+1, ...; a failing seed replays alone "
+                "with --seed.\n--known: seeds of open findings; they must still fail (else drop "
+                "them), and nothing else may.\n",
+                argv[0]);
             return 2;
         }
     }
@@ -828,8 +829,7 @@ int main(int argc, char** argv)
                             static_cast<unsigned long long>(seed));
             } else {
                 ++knownFailed;
-                std::printf("open finding, seed %llu: %s\n",
-                            static_cast<unsigned long long>(seed),
+                std::printf("open finding, seed %llu: %s\n", static_cast<unsigned long long>(seed),
                             s.violations().front().what.c_str());
             }
             continue;
@@ -843,16 +843,15 @@ int main(int argc, char** argv)
         if (!ok) {
             ++failed;
             std::printf("FAILED seed %llu: %s\n  replay: %s --seed %llu --verbose\n",
-                        static_cast<unsigned long long>(seed),
-                        s.violations().front().what.c_str(), argv[0],
-                        static_cast<unsigned long long>(seed));
+                        static_cast<unsigned long long>(seed), s.violations().front().what.c_str(),
+                        argv[0], static_cast<unsigned long long>(seed));
             if (failed >= 3)
                 break;
         }
     }
     std::printf("%d schedule(s) from seed %llu, %d step(s) each: %d failed, %d open finding(s) "
                 "as listed, %ld guest clock sets checked\n",
-                o.schedules, static_cast<unsigned long long>(o.seed), o.steps, failed,
-                knownFailed, sets);
+                o.schedules, static_cast<unsigned long long>(o.seed), o.steps, failed, knownFailed,
+                sets);
     return failed ? 1 : 0;
 }

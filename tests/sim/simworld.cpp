@@ -8,18 +8,18 @@
 
 #include <cstdlib>
 
-using clocksync::EventAction;
-using clocksync::Trigger;
-using clocksync::SyncPolicy;
-using clocksync::SyncMode;
-using clocksync::PolicyParse;
+using clocksync::applyOverride;
 using clocksync::DomainFacts;
 using clocksync::DomainList;
+using clocksync::EventAction;
 using clocksync::formatOffset;
-using clocksync::parsedPolicyXml;
-using clocksync::PolicyXml;
-using clocksync::applyOverride;
 using clocksync::parseDomainFacts;
+using clocksync::parsedPolicyXml;
+using clocksync::PolicyParse;
+using clocksync::PolicyXml;
+using clocksync::SyncMode;
+using clocksync::SyncPolicy;
+using clocksync::Trigger;
 using clocksync::withConfiguredClock;
 
 namespace sim {
@@ -236,13 +236,15 @@ public:
             return qga::makeError(qga::ErrorKind::NotRunning, "domain is not running");
         if (!d->agentUp) {
             m_world.clock.advance(100'000);
-            return qga::makeError(qga::ErrorKind::AgentUnavailable,
-                                  "Guest agent is not responding: QEMU guest agent is not connected");
+            return qga::makeError(
+                qga::ErrorKind::AgentUnavailable,
+                "Guest agent is not responding: QEMU guest agent is not connected");
         }
         if (d->agentStalled) {
             m_world.clock.advance(int64_t(m_world.agentTimeoutS) * 1'000'000'000);
-            return qga::makeError(qga::ErrorKind::Timeout,
-                                  "Guest agent is not responding: Guest agent not available for now");
+            return qga::makeError(
+                qga::ErrorKind::Timeout,
+                "Guest agent is not responding: Guest agent not available for now");
         }
         return d;
     }
@@ -307,13 +309,14 @@ public:
         bool problem = false;
         const SyncPolicy p = m_world.effectivePolicy(d, &problem);
         if (problem || !p.active())
-            m_world.fail("invariant 1: " + d.name + " was told to read its RTC although its "
+            m_world.fail("invariant 1: " + d.name +
+                         " was told to read its RTC although its "
                          "policy says leave it");
-        d.guestOffsetNs = (d.clock == ClockKind::VariableUtc ||
-                                   d.clock == ClockKind::VariableLocaltime
-                               ? d.liveAdjustmentS * 1'000'000'000
-                               : 0) -
-                          m_world.draw(0, 999'999'999);
+        d.guestOffsetNs =
+            (d.clock == ClockKind::VariableUtc || d.clock == ClockKind::VariableLocaltime
+                 ? d.liveAdjustmentS * 1'000'000'000
+                 : 0) -
+            m_world.draw(0, 999'999'999);
         m_world.clock.advance(10'000'000);
         return {};
     }
@@ -342,8 +345,8 @@ qga::Expected<PolicyParse> SimBackend::readPolicy(const std::string& uuid)
         m_world.log("  SetMetadata (live) of " + d->name + " fails");
         return x.parse();
     }
-    m_world.log("  daemon makes " + d->name + "'s edited persistent policy live: " +
-                edit->toStdString());
+    m_world.log("  daemon makes " + d->name +
+                "'s edited persistent policy live: " + edit->toStdString());
     d->livePolicy = *edit;
     definedWatch.seen(uuid, *edit);
     m_world.emitEvent(uuid, {EventAction::PolicyChanged, Trigger::PolicyChanged},
@@ -386,9 +389,8 @@ void SimHypervisor::listRunning(std::function<void(qga::Expected<DomainList>)> f
     if (!m_connected || m_stopped)
         return;
     if (m_world.failListing) {
-        QTimer::singleShot(0, this, [fn] {
-            fn(qga::makeError(qga::ErrorKind::Transport, "listing failed"));
-        });
+        QTimer::singleShot(
+            0, this, [fn] { fn(qga::makeError(qga::ErrorKind::Transport, "listing failed")); });
         return;
     }
     DomainList running;
@@ -403,9 +405,8 @@ void SimHypervisor::listKnown(std::function<void(qga::Expected<DomainList>)> fn)
     if (!m_connected || m_stopped)
         return;
     if (m_world.failListing) {
-        QTimer::singleShot(0, this, [fn] {
-            fn(qga::makeError(qga::ErrorKind::Transport, "listing failed"));
-        });
+        QTimer::singleShot(
+            0, this, [fn] { fn(qga::makeError(qga::ErrorKind::Transport, "listing failed")); });
         return;
     }
     DomainList known;

@@ -85,7 +85,7 @@ public:
     int64_t hostUtcOffsetS = 0;
     bool connected = true;
     bool failListing = false;
-    bool policyReadFails = false;  // virDomainGetMetadata errors (connection trouble)
+    bool policyReadFails = false; // virDomainGetMetadata errors (connection trouble)
     bool metadataWriteFails = false;
     int agentTimeoutS = 5;
     // Interference inside agent calls (a pause, a policy edit, an NTP step
@@ -94,7 +94,10 @@ public:
     std::function<void()> onInterfere;
     int sets = 0;
 
-    int64_t draw(int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); }
+    int64_t draw(int64_t lo, int64_t hi)
+    {
+        return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+    }
     bool chance(double p) { return std::uniform_real_distribution<double>(0, 1)(rng) < p; }
 
     void log(const std::string& line);

@@ -29,7 +29,8 @@ bool VirtualDispatcher::unregisterTimers(QObject* object)
     return any;
 }
 
-QList<QAbstractEventDispatcher::TimerInfo> VirtualDispatcher::registeredTimers(QObject* object) const
+QList<QAbstractEventDispatcher::TimerInfo>
+VirtualDispatcher::registeredTimers(QObject* object) const
 {
     QList<TimerInfo> out;
     for (const auto& [id, t] : m_timers)

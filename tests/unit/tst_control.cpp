@@ -2,6 +2,7 @@
 // Control protocol and server: good, malformed, oversize and unknown requests;
 // a silent client does not block others; another uid is refused. Also the
 // metrics format (parsed back) and check-host on fixture /proc/cpuinfo text.
+#include "controlclient.h"
 #include "controlserver.h"
 #include "guesthealth.h"
 #include "hostcheck.h"
@@ -9,6 +10,7 @@
 #include "skip.h"
 #include "unixclient.h"
 
+#include <cstring>
 #include <QDeadlineTimer>
 #include <QDir>
 #include <QFile>
@@ -95,6 +97,37 @@ class TestControl : public QObject
     }
 
 private slots:
+    // Only "nobody listens" (no socket, or a socket nobody accepts on) lets
+    // the CLI act itself; any other failure to connect -- permission denied
+    // for a user outside the control-group, here a path too long -- is not
+    // an absence, or the CLI would sync beside a running daemon.
+    void onlyAnAbsentDaemonLetsTheCliActItself()
+    {
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        const nlohmann::json req = clocksync::cli::daemonRequest("ping");
+        const auto none = clocksync::cli::callDaemon(dir.filePath("none.sock"), req, 1000);
+        QVERIFY(!none.reachable);
+        QVERIFY(none.absent);
+        // A socket file nobody listens on (a daemon that died): refused.
+        const QString stale = dir.filePath("stale.sock");
+        {
+            const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+            sockaddr_un a{};
+            a.sun_family = AF_UNIX;
+            std::strcpy(a.sun_path, stale.toLocal8Bit().constData());
+            QCOMPARE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+            ::close(fd);
+        }
+        const auto refused = clocksync::cli::callDaemon(stale, req, 1000);
+        QVERIFY(!refused.reachable);
+        QVERIFY(refused.absent);
+        const auto odd = clocksync::cli::callDaemon(QString(200, 'x'), req, 1000);
+        QVERIFY(!odd.reachable);
+        QVERIFY(!odd.absent);
+        QVERIFY(!clocksync::cli::unreachable(odd).contains("is virt-clocksyncd running"));
+    }
+
     void parse_data()
     {
         QTest::addColumn<QByteArray>("line");

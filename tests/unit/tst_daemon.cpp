@@ -327,6 +327,21 @@ private slots:
                     .contains("\nvirt_clocksync_libvirt_connected 1\n"));
     }
 
+    // The control socket is also the single-instance lock: a daemon that
+    // cannot serve it does not start (before, it ran without it, and a CLI
+    // seeing no daemon synced beside it).
+    void noControlSocketNoDaemon()
+    {
+        DaemonConfig c = config();
+        c.controlSocket = QStringLiteral("/proc/virt-clocksync-test/control.sock");
+        FakeClock clock;
+        auto hv = std::make_unique<FakeHypervisor>(clock);
+        FakeHypervisor* h = hv.get();
+        Daemon d(c, std::move(hv), clock);
+        QVERIFY(!d.start().isEmpty());
+        QVERIFY(!h->started); // nothing synced
+    }
+
     void shutdownStopsTheHypervisor()
     {
         m_daemon->shutdown();

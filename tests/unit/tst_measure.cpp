@@ -92,7 +92,7 @@ private slots:
             qga::Expected<Measurement> m = measure(agent, 5);
             QVERIFY2(m, m ? "" : m.error().message.c_str());
             QCOMPARE(m->offsetNs, -4'000'000'000 + step); // the clock after the step
-            QCOMPARE(m->granularityNs, int64_t(1));        // no tick of seconds
+            QCOMPARE(m->granularityNs, int64_t(1));       // no tick of seconds
             QCOMPARE(m->samples, 5);
         }
     }
