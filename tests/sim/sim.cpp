@@ -257,6 +257,7 @@ void Schedule::setUp()
         w.log("  result " + r.domain + " #" + std::to_string(r.generation) + " " + describe(r));
     });
     w.onInterfere = [this] { act(); };
+    w.interfere = 0.03; // an agent call in 33 lets something else happen meanwhile
     if (const QString err = m_daemon->start(); !err.isEmpty())
         w.fail("daemon did not start: " + err.toStdString());
     // Every running guest is checked at start (reconcile).

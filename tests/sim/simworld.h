@@ -120,7 +120,10 @@ public:
 
     // The guest's agent side, called by SimAgent.
     void beforeAgentCall(const std::string& uuid);
-    void guestSet(Domain& d, int64_t guestNs);
+    // forbidden: why the daemon must not have sent this set (invariant 1),
+    // decided as the request was sent.
+    void guestSet(Domain& d, int64_t guestNs, int64_t hostAtCallNs,
+                  const std::optional<std::string>& forbidden);
 };
 
 class SimBackend final : public clocksync::DomainBackend
