@@ -269,6 +269,20 @@ void DomainTracker::onJobFinished(const JobResult& jr)
     }
     if (r.ok())
         e.lateRetries = 0;
+    // Paused or stopped while its agent did not answer: that is a cancel,
+    // not a failure, and nothing is retried late (the resume syncs).
+    if (agentMissing && e.cancelled->load()) {
+        SyncResult c = r;
+        c.outcome = Outcome::Cancelled;
+        c.note = "cancelled (paused, stopped or its policy changed) while its agent did not answer";
+        publish(e, std::move(c));
+        if (e.again) {
+            auto [t, when] = *e.again;
+            e.again.reset();
+            start(e, t, when);
+        }
+        return;
+    }
     publish(e, r);
     if (agentMissing && !e.again)
         retryLate(e, r.error->kind == qga::ErrorKind::Transport);

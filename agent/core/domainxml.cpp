@@ -123,8 +123,11 @@ int64_t adjustmentToKeep(const DomainFacts& f)
 IntendedTime intendedTime(const DomainFacts& facts, SyncMode mode)
 {
     IntendedTime t;
-    if (mode == SyncMode::HostUtc || mode == SyncMode::Rtc || mode == SyncMode::Off)
-        return t; // host UTC on purpose; the RTC carries the offset itself; nothing set
+    if (mode == SyncMode::HostUtc || mode == SyncMode::Off)
+        return t; // host UTC on purpose; nothing set
+    // mode=rtc: the guest re-reads its RTC, which carries the offset itself;
+    // its verify is against the same intended time as a set's (before, host
+    // UTC: a variable clock always "failed").
     if (facts.clock == DomainFacts::Clock::Absolute) {
         t.leaveAlone = "clock offset='absolute': the guest runs at a fixed time on purpose "
                        "(policy mode=host-utc syncs it to host UTC anyway)";

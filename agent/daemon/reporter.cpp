@@ -91,10 +91,11 @@ std::vector<std::string> journalFields(const SyncResult& r)
 
 void logSyncResult(const SyncResult& r)
 {
-    // The drift watch is quiet while guests are fine: one line when one is not.
+    // The drift watch is quiet while guests are fine: one line when one is
+    // not -- a config problem included (Reporter::record says it once).
     if (r.trigger == Trigger::DriftWatch &&
-        (r.outcome == Outcome::InSync || r.outcome == Outcome::Skipped ||
-         r.outcome == Outcome::Cancelled))
+        (r.outcome == Outcome::InSync || r.outcome == Outcome::Cancelled ||
+         (r.outcome == Outcome::Skipped && !r.configProblem)))
         return;
 #ifdef HAVE_LIBSYSTEMD
     // Under journald (systemd sets JOURNAL_STREAM for the service's stderr):

@@ -365,6 +365,36 @@ private slots:
         QVERIFY(rig.result(2).note.find("target host") == std::string::npos);
     }
 
+    // A pause while the job's agent does not answer: the job ends cancelled,
+    // not failed (before: "failed", and a late retry armed for a paused guest).
+    void pauseWhileTheAgentDoesNotAnswerIsACancel()
+    {
+        Rig rig;
+        FakeBackend::Domain d;
+        d.agentError = qga::makeError(qga::ErrorKind::AgentUnavailable, "not connected");
+        d.hang = true; // the job waits in openAgent until released
+        rig.backend.setDomain("u1", d);
+        rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
+        QVERIFY(rig.backend.waitForBlocked(1, std::chrono::seconds(10)));
+        rig.tracker.cancel("u1", "domain paused or stopped");
+        rig.backend.release("u1");
+        QVERIFY(rig.waitResults(1));
+        QCOMPARE(rig.result(0).outcome, Outcome::Cancelled);
+        QVERIFY(!rig.tracker.busy("u1"));
+        QCOMPARE(rig.backend.opened(), 1);
+    }
+
+    // mode=rtc verifies against the intended time too: a variable clock's
+    // RTC carries its adjustment; an absolute clock has none to verify.
+    void rtcModeAimsAtTheIntendedTime()
+    {
+        const DomainFacts var = *parseDomainFacts(
+            "<domain><clock offset='variable' adjustment='3600' basis='utc'/></domain>");
+        QCOMPARE(intendedTime(var, SyncMode::Rtc).shiftNs, 3600'000'000'000);
+        const DomainFacts abs = *parseDomainFacts("<domain><clock offset='absolute'/></domain>");
+        QVERIFY(intendedTime(abs, SyncMode::Rtc).leaveAlone);
+    }
+
     // Fail closed: metadata with a typo, metadata libvirt cannot return, or a
     // domain XML that cannot be read leave the guest alone -- skipped, with
     // the reason, marked as a config problem -- and never open its agent.
