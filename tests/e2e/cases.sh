@@ -865,6 +865,24 @@ case_policy_typo() {
         fail "policy --set rewrote the broken policy: $(lvirsh metadata "$g" --uri https://virt-clocksync.org/xmlns/policy/1)"
 }
 
+# A guest undefined while it runs goes on, transient: its resume is still
+# synced (before, UNDEFINED forgot it and cancelled that sync); destroyed,
+# libvirt no longer has it, and neither does status (before, it stayed).
+case_transient_forgotten() {
+    g=$(lab_up -n 1)
+    start_daemon
+    wait_log "$g: reconcile:" 30
+    lvirsh undefine "$g" >/dev/null
+    lvirsh dominfo "$g" | grep -qE '^Persistent: +no' || fail "$g is not transient after undefine"
+    pause_resume "$g" 2
+    assert_residual "$g" "a resume after undefine"
+    { cli status || true; } > "$WORK/status.txt"
+    grep -q "^$g " "$WORK/status.txt" || fail "status lost $g while it runs: $(cat "$WORK/status.txt")"
+    lvirsh destroy "$g" >/dev/null
+    gone() { { cli status || true; } > "$WORK/status.txt" && ! grep -q "^$g " "$WORK/status.txt"; }
+    wait_until "status no longer lists the destroyed transient $g" 30 gone
+}
+
 # define_policy GUEST POLICY-ELEMENT: what virt-manager's XML editor does --
 # the persistent definition, with our metadata element replaced, defined
 # again (virsh define) while the guest runs.
