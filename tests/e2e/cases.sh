@@ -873,7 +873,8 @@ case_transient_forgotten() {
     start_daemon
     wait_log "$g: reconcile:" 30
     lvirsh undefine "$g" >/dev/null
-    lvirsh dominfo "$g" | grep -qE '^Persistent: +no' || fail "$g is not transient after undefine"
+    info=$(lvirsh dominfo "$g")
+    grep -qE '^Persistent: +no' <<<"$info" || fail "$g is not transient after undefine: $info"
     pause_resume "$g" 2
     assert_residual "$g" "a resume after undefine"
     { cli status || true; } > "$WORK/status.txt"
