@@ -67,7 +67,7 @@ add() {
     file[$1]=$2 expr[$1]=$3 what[$1]=$4 units[$1]=$5 cases[$1]=$6
 }
 accuracy="repeat_suspend_resume save_restore wrong_clock_request"
-add control "" "" "the daemon as it is (must pass)" "tst_syncengine|tst_refine|tst_measure|tst_tracker|tst_testdriver|simulation" \
+add control "" "" "the daemon as it is (must pass)" "tst_syncengine|tst_refine|tst_measure|tst_tracker|tst_testdriver|clocksync-sim" \
     "$accuracy variable_clock agent_stall"
 add a "$engine" 's|m_agent.setTime(nextSetTime(m_clock.realtimeNs(), d))|m_agent.setTime(m_clock.realtimeNs())|' \
     "no delay compensation (sets host now)" "" "$accuracy"
@@ -86,11 +86,11 @@ add drop-intended agent/core/syncplan.cpp 's|    if (target.shiftNs == 0)|    if
 add timeout-unavailable qga/libvirtagent.cpp 's|return ErrorKind::Timeout; // connected, did not answer in time|return ErrorKind::AgentUnavailable;|' \
     "agent timeout read as 'not connected'" "tst_testdriver" "agent_stall"
 add sim-localtime agent/core/domainxml.cpp 's|        live.adjustmentNs -= inactive.rtcAheadNs;|        {}|' \
-    "basis=localtime aimed at UTC+N+offset" "simulation" ""
+    "basis=localtime aimed at UTC+N+offset" "clocksync-sim" ""
 add sim-keep-vanished agent/daemon/daemon.cpp 's|^                forgetDomain(s.uuid, s.name);$|                {}|' \
-    "vanished domains kept for ever" "simulation" ""
+    "vanished domains kept for ever" "clocksync-sim" ""
 add sim-policy-inflight agent/core/domaintracker.cpp 's|^        e.cancelled->store(true);$|        {}|' \
-    "policy change leaves the sync in flight" "simulation" ""
+    "policy change leaves the sync in flight" "clocksync-sim" ""
 
 # The targets a row needs: the daemon and CLI for e2e cases, its unit tests.
 targets() {

@@ -401,7 +401,8 @@ qga::Expected<DomainFacts> SimBackend::facts(const std::string& uuid)
     return live;
 }
 
-void SimHypervisor::listRunning(std::function<void(qga::Expected<DomainList>)> fn)
+// As libvirt answers: later, from the event loop; nothing while disconnected.
+void SimHypervisor::list(bool runningOnly, std::function<void(qga::Expected<DomainList>)> fn)
 {
     if (!m_connected || m_stopped)
         return;
@@ -410,27 +411,21 @@ void SimHypervisor::listRunning(std::function<void(qga::Expected<DomainList>)> f
             0, this, [fn] { fn(qga::makeError(qga::ErrorKind::Transport, "listing failed")); });
         return;
     }
-    DomainList running;
+    DomainList out;
     for (const auto& [uuid, d] : m_world.domains)
-        if (d.exists && d.state == Domain::State::Running)
-            running.emplace_back(uuid, d.name);
-    QTimer::singleShot(0, this, [fn, running] { fn(running); });
+        if (d.exists && (!runningOnly || d.state == Domain::State::Running))
+            out.emplace_back(uuid, d.name);
+    QTimer::singleShot(0, this, [fn, out] { fn(out); });
+}
+
+void SimHypervisor::listRunning(std::function<void(qga::Expected<DomainList>)> fn)
+{
+    list(true, std::move(fn));
 }
 
 void SimHypervisor::listKnown(std::function<void(qga::Expected<DomainList>)> fn)
 {
-    if (!m_connected || m_stopped)
-        return;
-    if (m_world.failListing) {
-        QTimer::singleShot(
-            0, this, [fn] { fn(qga::makeError(qga::ErrorKind::Transport, "listing failed")); });
-        return;
-    }
-    DomainList known;
-    for (const auto& [uuid, d] : m_world.domains)
-        if (d.exists)
-            known.emplace_back(uuid, d.name);
-    QTimer::singleShot(0, this, [fn, known] { fn(known); });
+    list(false, std::move(fn));
 }
 
 void SimHypervisor::setConnected(bool c)

@@ -156,6 +156,8 @@ public:
     void deliver(const PendingEvent& e);
 
 private:
+    void list(bool runningOnly, std::function<void(qga::Expected<clocksync::DomainList>)> fn);
+
     World& m_world;
     SimBackend m_backend;
     bool m_connected = false;
