@@ -25,6 +25,11 @@ ErrorKind libvirtErrorKind(int code, const std::string& message)
     case VIR_ERR_ARGUMENT_UNSUPPORTED:
     case VIR_ERR_OPERATION_UNSUPPORTED:
     case VIR_ERR_NO_SUPPORT:
+    // Not allowed (polkit, ACL, a read-only connection): asking again will
+    // not change it -- not a passing transport failure, retried for ever.
+    case VIR_ERR_ACCESS_DENIED:
+    case VIR_ERR_OPERATION_DENIED:
+    case VIR_ERR_AUTH_FAILED:
         return ErrorKind::Unsupported;
     case VIR_ERR_OPERATION_INVALID:
     case VIR_ERR_NO_DOMAIN:

@@ -37,7 +37,8 @@ QString controlPath(const QString& explicitPath, const QString& configured, cons
     // Never when a libvirt was named: -c qemu:///session must not reach the
     // system daemon, which would sync a system guest of the same name.
     const QString system = defaultControlPath("qemu:///system");
-    if (!chosen && path != system && !QFileInfo::exists(path) && QFileInfo::exists(system))
+    if (!chosen && path != system && !QFileInfo::exists(path) && QFileInfo::exists(system) &&
+        ::access(system.toLocal8Bit().constData(), W_OK) == 0) // else: its session, directly
         return system;
     return path;
 }

@@ -9,6 +9,7 @@
 
 #include <QMetaType>
 
+#include <optional>
 #include <set>
 #include <string>
 
@@ -35,6 +36,9 @@ struct EventAction
     } kind = None;
     Trigger trigger = Trigger::Resumed;
     bool migrationDone = false; // MigrationResumed: RESUMED_MIGRATED (not post-copy's start)
+    // RtcChanged: the RTC's new offset from UTC in seconds, as libvirt reports
+    // it (for a variable clock: its new live adjustment).
+    std::optional<int64_t> rtcOffsetS = std::nullopt;
 
     bool operator==(const EventAction&) const = default;
 };

@@ -112,6 +112,7 @@ void DomainTracker::dispatch(Entry& e)
     job.cancelled = e.cancelled;
     job.tuning = std::exchange(e.tuning, {});
     job.adjustmentNs = e.adjustment;
+    job.rtcAheadNs = e.rtcAhead;
     m_scheduler.submit(std::move(job));
 }
 
@@ -196,11 +197,23 @@ void DomainTracker::policyChanged(const std::string& uuid, const std::string& na
     if (it != m_domains.end() && it->second.state == DomainState::Syncing) {
         Entry& e = it->second;
         e.cancelled->store(true);
-        if (!e.again)
-            e.again = {Trigger::PolicyChanged, m_clock.monotonicNs()};
+        // The same sync again, reading the policy afresh: the cancelled
+        // job's own trigger (a boot or drift check queued behind it does not
+        // replace it), from its own time.
+        if (!e.again || (mayOnlyMeasure(e.again->first) && !mayOnlyMeasure(e.trigger)))
+            e.again = {e.trigger, e.triggerMonoNs};
         return;
     }
     trigger(uuid, name, Trigger::PolicyChanged);
+}
+
+std::optional<int64_t> DomainTracker::aimedRtcOffsetS(const std::string& uuid) const
+{
+    auto it = m_domains.find(uuid);
+    if (it == m_domains.end() || !it->second.adjustment)
+        return std::nullopt;
+    const int64_t ns = *it->second.adjustment + it->second.rtcAhead;
+    return (ns + (ns >= 0 ? 500'000'000 : -500'000'000)) / 1'000'000'000;
 }
 
 void DomainTracker::forget(const std::string& uuid)
@@ -244,8 +257,10 @@ void DomainTracker::onJobFinished(const JobResult& jr)
         return;
     if (r.ok()) // a failed sync's model is not kept: it may have learned its failure
         e.delay = jr.delay;
-    if (jr.adjustmentNs)
+    if (jr.adjustmentNs) {
         e.adjustment = jr.adjustmentNs;
+        e.rtcAhead = jr.rtcAheadNs;
+    }
     e.state = DomainState::Idle;
     if (jr.policy)
         emit policySeen(e.uuid, e.name, applyOverride(m_defaults, *jr.policy));
@@ -260,6 +275,14 @@ void DomainTracker::onJobFinished(const JobResult& jr)
     const bool deadlineLeft = m_clock.monotonicNs() < e.triggerMonoNs + m_agentWaitNs;
     if (agentMissing && !e.cancelled->load()) {
         e.agentError = r.error;
+        // A trigger that arrived while the job ran joins the wait: a new
+        // generation, so a request's ticket is answered by its result.
+        if (e.again && deadlineLeft) {
+            if (mayOnlyMeasure(e.trigger) && !mayOnlyMeasure(e.again->first))
+                e.trigger = e.again->first;
+            e.again.reset();
+            e.generation = ++m_lastGeneration;
+        }
         if (e.connectedWhileSyncing && deadlineLeft)
             return dispatch(e);
         if (r.error->kind == qga::ErrorKind::AgentUnavailable)

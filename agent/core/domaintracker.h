@@ -62,6 +62,9 @@ public:
     // before its next set -- it may now be told to leave the guest alone --
     // and a new job reads the policy again; an idle domain gets that job.
     void policyChanged(const std::string& uuid, const std::string& name);
+    // A variable clock's RTC offset from UTC (whole seconds, libvirt's live
+    // adjustment) as we last aimed at it; nullopt if we have not.
+    std::optional<int64_t> aimedRtcOffsetS(const std::string& uuid) const;
     // The domain is gone (undefined): pending work is cancelled (a control
     // request waiting for it is answered) and nothing about it is kept; a
     // domain defined again later starts with a fresh delay model.
@@ -105,6 +108,7 @@ private:
         RequestTuning tuning; // of a request, for the next job
         DelayModel delay;
         std::optional<int64_t> adjustment; // SyncJob::adjustmentNs
+        int64_t rtcAhead = 0;              // SyncJob::rtcAheadNs
         std::optional<SyncResult> last;
     };
 

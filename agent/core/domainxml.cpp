@@ -97,8 +97,10 @@ DomainFacts withConfiguredClock(DomainFacts live, const DomainFacts& inactive)
         return live;
     // A running guest defined with basis='localtime': its live XML says
     // basis='utc' with the host's UTC offset added (docs/design.md §5).
-    if (inactive.localtimeBasis && !live.localtimeBasis)
+    if (inactive.localtimeBasis && !live.localtimeBasis) {
         live.adjustmentNs -= inactive.rtcAheadNs;
+        live.rtcAheadNs = inactive.rtcAheadNs; // remembered, should it turn transient
+    }
     live.configuredAdjustmentNs = inactive.adjustmentNs;
     return live;
 }

@@ -60,7 +60,7 @@ constexpr int kMaxStepSamples = 200;
 // was stepped -- by the guest's own NTP or an operator -- not ticked. The
 // samples before the step say nothing about the clock after it: the
 // measurement starts again, at most this many times.
-constexpr int64_t kMaxTickNs = 50'000'000;
+constexpr int64_t kMaxTickNs = 20'000'000;
 constexpr int kMaxRestarts = 3;
 
 Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodRttNs)

@@ -100,8 +100,14 @@ bool JobRun::begin()
     qga::Expected<DomainFacts> facts = m_backend.facts(m_job.uuid);
     // A transient domain has no configured adjustment: the one it was last
     // aimed at keeps hwclock's whole-second rounding from walking it.
-    if (facts && facts->clock == DomainFacts::Clock::Variable && !facts->configuredAdjustmentNs)
+    // One undefined while running (now transient) that was defined with
+    // basis='localtime': its live XML still adds the host's UTC offset.
+    if (facts && facts->clock == DomainFacts::Clock::Variable && !facts->configuredAdjustmentNs &&
+        m_job.adjustmentNs) {
         facts->configuredAdjustmentNs = m_job.adjustmentNs;
+        facts->adjustmentNs -= m_job.rtcAheadNs;
+        facts->rtcAheadNs = m_job.rtcAheadNs;
+    }
     for (const qga::Error* e :
          {policy ? nullptr : &policy.error(), facts ? nullptr : &facts.error()})
         if (e && e->kind == qga::ErrorKind::NotRunning) {
@@ -122,8 +128,10 @@ bool JobRun::begin()
     m_req.policy = plan.policy;
     m_job.tuning.applyTo(m_req.policy);
     if (!plan.skip && facts && facts->clock == DomainFacts::Clock::Variable &&
-        plan.policy.mode == SyncMode::Host)
+        plan.policy.mode == SyncMode::Host) {
         m_out.adjustmentNs = plan.target.shiftNs;
+        m_out.rtcAheadNs = facts->rtcAheadNs;
+    }
     if (!plan.skip)
         return startSync(plan.target);
     finishEarly(Outcome::Skipped, std::nullopt, *plan.skip);

@@ -33,6 +33,7 @@ struct SyncJob
     // A variable clock's adjustment this domain was last aimed at: stands in
     // for the configured one a transient domain lacks (docs/design.md §5).
     std::optional<int64_t> adjustmentNs;
+    int64_t rtcAheadNs = 0; // and how far its RTC ran ahead (basis='localtime')
     std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
 };
 
@@ -42,6 +43,7 @@ struct JobResult
     DelayModel delay;
     std::optional<PolicyOverride> policy; // as read for this job
     std::optional<int64_t> adjustmentNs;  // SyncJob::adjustmentNs for the next job
+    int64_t rtcAheadNs = 0;               // SyncJob::rtcAheadNs for the next job
 };
 
 // One job: the policy, the domain's facts, the agent, and its Sync in two

@@ -243,6 +243,7 @@ void Daemon::forgetDomain(const std::string& uuid, const std::string& name)
     m_tracker->forget(uuid); // publishes a cancelled result first: onResult records it
     m_hypervisor->backend().forget(uuid);
     m_checkGone.erase(uuid);
+    m_touched.erase(uuid);
     m_reporter.forget(uuid, name);
     m_rtc.forget(uuid);
     m_drift.remove(uuid);
@@ -252,7 +253,8 @@ void Daemon::forgetDomain(const std::string& uuid, const std::string& name)
 
 void Daemon::forgetVanished()
 {
-    m_hypervisor->listKnown([this](qga::Expected<DomainList> known) {
+    const uint64_t asked = m_eventEpoch;
+    m_hypervisor->listKnown([this, asked](qga::Expected<DomainList> known) {
         if (m_stopping)
             return;
         if (!known) { // proves nothing: ask again later (once)
@@ -272,7 +274,9 @@ void Daemon::forgetVanished()
         // predate the event that started it: it is looked at again when
         // that work ends.
         for (const DomainStatus& s : m_tracker->status()) {
-            if (have.count(s.uuid))
+            // An event after the listing was asked for may be its creation.
+            const auto touched = m_touched.find(s.uuid);
+            if (have.count(s.uuid) || (touched != m_touched.end() && touched->second > asked))
                 continue;
             if (s.state == DomainState::Idle)
                 forgetDomain(s.uuid, s.name);
@@ -286,6 +290,7 @@ void Daemon::onEvent(const QString& uuid, const QString& name, const EventAction
 {
     const std::string u = uuid.toStdString();
     const std::string n = name.toStdString();
+    m_touched[u] = ++m_eventEpoch;
     switch (a.kind) {
     case EventAction::Sync:
     case EventAction::SyncIfBootPolicy: // the job reads the policy and may skip
@@ -331,7 +336,7 @@ void Daemon::onEvent(const QString& uuid, const QString& name, const EventAction
         m_tracker->agentState(u, n, a.kind == EventAction::AgentConnected);
         break;
     case EventAction::RtcChanged:
-        onRtcChange(u, n);
+        onRtcChange(u, n, a.rtcOffsetS);
         break;
     case EventAction::None:
         break;
@@ -340,9 +345,18 @@ void Daemon::onEvent(const QString& uuid, const QString& name, const EventAction
 
 // RTC_CHANGE: someone else's set is refined to our target; our own sets
 // (the same event) and bursts are filtered (RtcChangeFilter).
-void Daemon::onRtcChange(const std::string& uuid, const std::string& name)
+void Daemon::onRtcChange(const std::string& uuid, const std::string& name,
+                         std::optional<int64_t> offsetS)
 {
     const int64_t now = m_clock.monotonicNs();
+    // A variable clock at the RTC offset we aimed it at (within the RTC's
+    // second): our own write, or its rounding -- nothing to follow, whenever
+    // it arrives. Any other is judged by its timing (RtcChangeFilter): one
+    // during or just after a sync of ours may be our set landing late.
+    if (offsetS)
+        if (const std::optional<int64_t> aimed = m_tracker->aimedRtcOffsetS(uuid);
+            aimed && std::llabs(*offsetS - *aimed) <= 1)
+            return;
     const RtcChangeFilter::Decision d = m_rtc.onEvent(uuid, now, m_tracker->busy(uuid));
     if (d.action == RtcChangeFilter::Action::SyncNow) {
         m_tracker->trigger(uuid, name, Trigger::RtcChanged);

@@ -26,6 +26,7 @@
 #include <QObject>
 #include <QTimer>
 
+#include <map>
 #include <memory>
 #include <set>
 
@@ -93,7 +94,8 @@ private:
     void onConnected();
     void onEvent(const QString& uuid, const QString& name, const EventAction& a);
     void onResult(const SyncResult& r);
-    void onRtcChange(const std::string& uuid, const std::string& name);
+    void onRtcChange(const std::string& uuid, const std::string& name,
+                     std::optional<int64_t> offsetS);
     void forgetDomain(const std::string& uuid, const std::string& name);
     // Forgets every tracked domain libvirt no longer has (a destroyed
     // transient, an undefined one, one gone while we were disconnected).
@@ -118,8 +120,10 @@ private:
     RtcChangeFilter m_rtc{10'000'000'000};
     QTimer m_textfileRefresh;
     bool m_stopping = false;
-    bool m_vanishedRetry = false;      // forgetVanished's listing failed; a retry is armed
-    std::set<std::string> m_checkGone; // missing from a listing while busy: look again
+    bool m_vanishedRetry = false;              // forgetVanished's listing failed; a retry is armed
+    std::set<std::string> m_checkGone;         // missing from a listing while busy: look again
+    uint64_t m_eventEpoch = 0;                 // counts domain events
+    std::map<std::string, uint64_t> m_touched; // uuid -> epoch of its latest event
 };
 
 } // namespace clocksync

@@ -145,7 +145,11 @@ qga::Expected<DomainFacts> LibvirtBackend::facts(virDomainPtr dom)
     if (!live || live->clock != DomainFacts::Clock::Variable)
         return live;
     // The configured adjustment (docs/design.md §5); without one (a transient
-    // domain's, an unreadable one) the live value is all there is.
+    // domain's, an unreadable one) the live value is all there is -- and the
+    // tracker's memory of what it was aimed at stands in. For a transient
+    // domain libvirt answers INACTIVE with the live XML: not a configuration.
+    if (virDomainIsPersistent(dom) != 1)
+        return live;
     qga::CString inactive(virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE));
     if (!inactive)
         return live;

@@ -350,13 +350,14 @@ void LibvirtConnection::onPmWakeup(virConnectPtr, virDomainPtr dom, int, void* o
     static_cast<LibvirtConnection*>(opaque)->postEvent(dom, {EventAction::Sync, Trigger::PmWakeup});
 }
 
-// The new utcoffset is not needed: a clock offset='variable' domain's live
-// XML carries the new adjustment, which the sync job reads.
-void LibvirtConnection::onRtcChange(virConnectPtr, virDomainPtr dom, long long,
+// The new utcoffset tells the daemon's own RTC writes (at the adjustment it
+// aimed at) from someone else's (docs/design.md §5).
+void LibvirtConnection::onRtcChange(virConnectPtr, virDomainPtr dom, long long utcoffset,
                                     void* opaque) noexcept
 {
-    static_cast<LibvirtConnection*>(opaque)->postEvent(
-        dom, {EventAction::RtcChanged, Trigger::RtcChanged});
+    EventAction a{EventAction::RtcChanged, Trigger::RtcChanged};
+    a.rtcOffsetS = utcoffset;
+    static_cast<LibvirtConnection*>(opaque)->postEvent(dom, a);
 }
 
 void LibvirtConnection::onCloseCallback(virConnectPtr, int reason, void* opaque) noexcept

@@ -129,6 +129,7 @@ private:
     void setUp();
     void step();
     void quiet();
+    void deliverOne(bool mayRepeat);
     void checkAlways();
     void checkAtRest();
     void act();
@@ -144,6 +145,7 @@ private:
     {
         // Booted: the guest reads its RTC, whole seconds, a little behind.
         d.liveAdjustmentS = d.adjustmentS;
+        d.intendedAdjS = d.adjustmentS;
         const std::optional<int64_t> want = w.intendedOffsetNs(d);
         d.guestOffsetNs = (want ? *want : 0) - w.draw(0, 999'999'999);
     }
@@ -203,6 +205,7 @@ Domain& Schedule::newDomain(bool persistent, Domain::State state)
     if (d.clock == ClockKind::VariableUtc || d.clock == ClockKind::VariableLocaltime)
         d.adjustmentS = w.chance(0.5) ? 3600 : -w.draw(1, 90'000);
     d.liveAdjustmentS = d.adjustmentS;
+    d.intendedAdjS = d.adjustmentS;
     d.agentChannel = !w.chance(0.08);
     d.noHwclock = w.chance(0.1);
     d.rttNs = w.draw(400'000, 3'000'000);
@@ -256,7 +259,14 @@ void Schedule::setUp()
     QObject::connect(m_daemon.get(), &Daemon::syncFinished, [this](const SyncResult& r) {
         w.log("  result " + r.domain + " #" + std::to_string(r.generation) + " " + describe(r));
     });
-    w.onInterfere = [this] { act(); };
+    // While a job is inside an agent call, the main loop goes on: the world
+    // changes, and the daemon handles the events already sent (a pause, a
+    // policy change reaching it mid-sync).
+    w.onInterfere = [this] {
+        act();
+        for (int64_t k = w.draw(0, 2); k > 0; --k)
+            deliverOne(false);
+    };
     w.interfere = 0.03; // an agent call in 33 lets something else happen meanwhile
     if (const QString err = m_daemon->start(); !err.isEmpty())
         w.fail("daemon did not start: " + err.toStdString());
@@ -483,8 +493,9 @@ void Schedule::act()
             w.log("guest sets its clock and RTC on purpose " + d->name + " by " +
                   std::to_string(by) + " s");
             d->liveAdjustmentS += by;
+            d->intendedAdjS += by;
             d->guestOffsetNs += by * 1'000'000'000;
-            ev(*d, EventAction::RtcChanged, Trigger::RtcChanged, "rtc-change");
+            w.emitEvent(d->uuid, w.rtcEvent(*d), "rtc-change " + d->name);
         }
         break;
     case 17:
@@ -612,21 +623,7 @@ void Schedule::step()
     if (r <= 6) {
         m_exec->runOne();
     } else if (r <= 11) {
-        if (!w.events.empty()) {
-            sim::PendingEvent e = w.events.front();
-            w.events.pop_front();
-            if (w.chance(0.03))
-                w.events.push_front(e); // delivered twice
-            w.log("event " + e.label);
-            if (e.uuid.empty()) {
-                if (e.action.trigger == Trigger::HostClockStep)
-                    m_daemon->onHostClockStep(e.hostStepNs);
-                else
-                    m_daemon->syncAllRunning(e.action.trigger);
-            } else {
-                m_hv->deliver(e);
-            }
-        }
+        deliverOne(true);
     } else if (r <= 16) {
         act();
     } else {
@@ -639,6 +636,27 @@ void Schedule::step()
     }
     m_disp.settle();
     checkAlways();
+}
+
+// The next event libvirt (or the host) sends, to the daemon's main loop;
+// some are delivered twice.
+void Schedule::deliverOne(bool mayRepeat)
+{
+    if (w.events.empty())
+        return;
+    sim::PendingEvent e = w.events.front();
+    w.events.pop_front();
+    if (mayRepeat && w.chance(0.03))
+        w.events.push_front(e); // delivered twice
+    w.log("event " + e.label);
+    if (e.uuid.empty()) {
+        if (e.action.trigger == Trigger::HostClockStep)
+            m_daemon->onHostClockStep(e.hostStepNs);
+        else
+            m_daemon->syncAllRunning(e.action.trigger);
+    } else {
+        m_hv->deliver(e);
+    }
 }
 
 // Heal the host, deliver everything, run every job, let every timer fire,
@@ -665,13 +683,7 @@ void Schedule::quiet()
     while (m_clock.monotonicNs() < horizon) {
         m_disp.settle();
         if (!w.events.empty()) {
-            sim::PendingEvent e = w.events.front();
-            w.events.pop_front();
-            w.log("event " + e.label);
-            if (e.uuid.empty())
-                m_daemon->syncAllRunning(e.action.trigger);
-            else
-                m_hv->deliver(e);
+            deliverOne(false);
         } else if (!m_exec->idle()) {
             m_exec->runOne();
         } else if (const std::optional<int64_t> next = m_disp.nextDeadline()) {
@@ -807,8 +819,8 @@ int main(int argc, char** argv)
         }
     }
     qputenv("QT_NO_GLIB", "1");
-    FakeClock clock;
-    auto* dispatcher = new VirtualDispatcher(clock);
+    FakeClock startClock;
+    auto* dispatcher = new VirtualDispatcher(startClock);
     QCoreApplication::setEventDispatcher(dispatcher);
     QCoreApplication app(argc, argv);
     // The daemon's per-result log lines would drown the trace.
@@ -819,6 +831,11 @@ int main(int argc, char** argv)
     long sets = 0;
     for (int i = 0; i < o.schedules; ++i) {
         const uint64_t seed = o.seed + uint64_t(i);
+        dispatcher->fireOrphans();
+        if (dispatcher->armedTimers() != 0)
+            qFatal("simulation: a timer outlived its schedule and its receiver");
+        FakeClock clock; // every schedule from the same start: reproducible alone
+        dispatcher->setClock(clock);
         Schedule s(clock, *dispatcher, seed, dir.path());
         const bool ok = s.run(o.steps);
         sets += s.sets();

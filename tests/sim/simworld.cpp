@@ -58,11 +58,11 @@ void World::fail(const std::string& what)
     violations.push_back({what});
 }
 
-void World::emitEvent(const std::string& uuid, EventAction a, const std::string& label)
+void World::emitEvent(const std::string& uuid, EventAction a, const std::string& label, bool ours)
 {
     if (!connected)
         return; // events sent while the daemon is not connected are lost
-    events.push_back({uuid, a, label, 0});
+    events.push_back({uuid, a, label, 0, ours});
 }
 
 Domain* World::find(const std::string& uuid)
@@ -74,8 +74,9 @@ Domain* World::find(const std::string& uuid)
 bool World::policyEventPending(const std::string& uuid) const
 {
     for (const PendingEvent& e : events)
-        if (e.uuid == uuid && (e.action.kind == EventAction::PolicyChanged ||
-                               e.action.kind == EventAction::RtcChanged))
+        if (e.uuid == uuid && !e.ours &&
+            (e.action.kind == EventAction::PolicyChanged ||
+             e.action.kind == EventAction::RtcChanged))
             return true;
     return false;
 }
@@ -104,15 +105,31 @@ std::optional<int64_t> World::intendedOffsetNs(const Domain& d) const
         return 0;
     case ClockKind::VariableUtc:
     case ClockKind::VariableLocaltime:
-        // The guest changed its RTC on purpose (more than the RTC's rounding
-        // of a set): the live adjustment; else the one it was started with.
-        if (std::llabs(d.liveAdjustmentS - d.adjustmentS) > 1)
-            return d.liveAdjustmentS * 1'000'000'000;
-        return d.adjustmentS * 1'000'000'000;
+        // The one it was started with, or the guest's own deliberate change
+        // -- not whatever our own sets' RTC writes made of libvirt's value.
+        return d.intendedAdjS * 1'000'000'000;
     case ClockKind::Absolute:
         return std::nullopt;
     }
     return std::nullopt;
+}
+
+std::optional<std::string> World::forbiddenAtSend(const Domain& d) const
+{
+    std::string why;
+    if (mayBeSet(d, &why))
+        return std::nullopt;
+    if (!policyEventPending(d.uuid))
+        return why;
+    auto seen = policySeen.find(d.uuid);
+    if (seen == policySeen.end())
+        return std::nullopt;
+    Domain asSeen = d;
+    asSeen.livePolicy = seen->second;
+    std::string before;
+    if (mayBeSet(asSeen, &before))
+        return std::nullopt; // the daemon last saw a policy that allowed it
+    return why + " (and so did the policy it last saw)";
 }
 
 bool World::mayBeSet(const Domain& d, std::string* why) const
@@ -128,6 +145,18 @@ bool World::mayBeSet(const Domain& d, std::string* why) const
     else
         return true;
     return false;
+}
+
+EventAction World::rtcEvent(const Domain& d) const
+{
+    EventAction a{EventAction::RtcChanged, Trigger::RtcChanged};
+    if (d.clock == ClockKind::VariableUtc)
+        a.rtcOffsetS = d.liveAdjustmentS;
+    else if (d.clock == ClockKind::VariableLocaltime)
+        a.rtcOffsetS = d.liveAdjustmentS + hostUtcOffsetS;
+    else
+        a.rtcOffsetS = std::llround(double(d.guestOffsetNs) / 1e9);
+    return a;
 }
 
 static QString clockXml(const Domain& d, bool live, int64_t hostUtcOffsetS)
@@ -217,7 +246,7 @@ void World::guestSet(Domain& d, int64_t guestNs, int64_t hostAtCallNs,
         if (d.clock == ClockKind::VariableUtc || d.clock == ClockKind::VariableLocaltime)
             d.liveAdjustmentS = landed / 1'000'000'000 + (chance(0.5) ? 1 : 0) -
                                 (landed < 0 && landed % 1'000'000'000 ? 1 : 0);
-        emitEvent(d.uuid, {EventAction::RtcChanged, Trigger::RtcChanged}, "rtc-change (our set)");
+        emitEvent(d.uuid, rtcEvent(d), "rtc-change (our set)", true);
     }
 }
 
@@ -284,11 +313,8 @@ public:
         // recall it (what happens during the call happens inside reach()).
         const int64_t hostAtCall = m_world.clock.realtimeNs();
         std::optional<std::string> forbidden;
-        if (Domain* before = m_world.find(m_uuid)) {
-            std::string why;
-            if (!m_world.mayBeSet(*before, &why) && !m_world.policyEventPending(m_uuid))
-                forbidden = why;
-        }
+        if (Domain* before = m_world.find(m_uuid))
+            forbidden = m_world.forbiddenAtSend(*before);
         qga::Expected<Domain*> r = reach();
         if (!r)
             return r.error();
@@ -319,7 +345,7 @@ public:
         if (Domain* before = m_world.find(m_uuid)) {
             bool problem = false;
             const SyncPolicy p = m_world.effectivePolicy(*before, &problem);
-            forbidden = (problem || !p.active()) && !m_world.policyEventPending(m_uuid);
+            forbidden = (problem || !p.active()) && m_world.forbiddenAtSend(*before);
         }
         qga::Expected<Domain*> r = reach();
         if (!r)
@@ -331,7 +357,7 @@ public:
                          " was told to read its RTC although its policy says leave it");
         d.guestOffsetNs =
             (d.clock == ClockKind::VariableUtc || d.clock == ClockKind::VariableLocaltime
-                 ? d.liveAdjustmentS * 1'000'000'000
+                 ? d.intendedAdjS * 1'000'000'000
                  : 0) -
             m_world.draw(0, 999'999'999);
         m_world.clock.advance(10'000'000);
@@ -356,6 +382,7 @@ qga::Expected<PolicyParse> SimBackend::readPolicy(const std::string& uuid)
     if (d->state != Domain::State::Shutoff && d->persistent)
         x.defined = d->configPolicy;
     const std::optional<QString> edit = definedWatch.editToApply(uuid, x);
+    m_world.policySeen[uuid] = x.live;
     if (!edit)
         return x.parse();
     if (m_world.metadataWriteFails) {
@@ -366,8 +393,9 @@ qga::Expected<PolicyParse> SimBackend::readPolicy(const std::string& uuid)
                 "'s edited persistent policy live: " + edit->toStdString());
     d->livePolicy = *edit;
     definedWatch.seen(uuid, *edit);
+    m_world.policySeen[uuid] = *edit;
     m_world.emitEvent(uuid, {EventAction::PolicyChanged, Trigger::PolicyChanged},
-                      "metadata-change (daemon's own)");
+                      "metadata-change (daemon's own)", true);
     return parsedPolicyXml(*edit);
 }
 
@@ -445,6 +473,9 @@ void SimHypervisor::setConnected(bool c)
 
 void SimHypervisor::deliver(const PendingEvent& e)
 {
+    if (e.action.kind == EventAction::PolicyChanged)
+        if (Domain* d = m_world.find(e.uuid))
+            m_world.policySeen[e.uuid] = d->livePolicy; // the daemon is told now
     auto it = m_world.domains.find(e.uuid);
     const std::string name = it == m_world.domains.end() ? std::string() : it->second.name;
     emit domainEvent(QString::fromStdString(e.uuid), QString::fromStdString(name), e.action);

@@ -37,7 +37,8 @@ struct Domain
     enum class State { Shutoff, Running, Paused, Saved } state = State::Shutoff;
     ClockKind clock = ClockKind::Utc;
     int64_t adjustmentS = 0;     // configured (inactive XML)
-    int64_t liveAdjustmentS = 0; // live XML, moved by the guest's RTC writes
+    int64_t liveAdjustmentS = 0; // live XML, moved by every RTC write (ours too)
+    int64_t intendedAdjS = 0;    // the truth: the configured one, or the guest's own change
     bool agentChannel = true;
     QString livePolicy;   // our metadata element ("" none)
     QString configPolicy; // persistent definition's
@@ -68,6 +69,7 @@ struct PendingEvent
     clocksync::EventAction action;
     std::string label;
     int64_t hostStepNs = 0; // HostClockStep
+    bool ours = false;      // caused by the daemon's own set or write
 };
 
 class World
@@ -102,7 +104,8 @@ public:
 
     void log(const std::string& line);
     void fail(const std::string& what);
-    void emitEvent(const std::string& uuid, clocksync::EventAction a, const std::string& label);
+    void emitEvent(const std::string& uuid, clocksync::EventAction a, const std::string& label,
+                   bool ours = false);
     Domain* find(const std::string& uuid);
 
     // The oracle, from the world's truth (not the daemon's code): whether the
@@ -110,10 +113,18 @@ public:
     std::optional<int64_t> intendedOffsetNs(const Domain& d) const;
     clocksync::SyncPolicy effectivePolicy(const Domain& d, bool* problem) const;
     bool mayBeSet(const Domain& d, std::string* why) const;
+    // Invariant 1 as a set is sent: the policy forbids it now, and either
+    // the daemon was told (no event about it pending) or the policy it last
+    // saw (delivered or read) forbade it as well. Empty: allowed.
+    std::optional<std::string> forbiddenAtSend(const Domain& d) const;
+    std::map<std::string, QString> policySeen; // uuid -> live policy as the daemon last saw it
     // Whether an event that changes what this domain should get (its policy,
     // the guest's own RTC change) waits undelivered: the daemon cannot know.
     bool policyEventPending(const std::string& uuid) const;
 
+    // RTC_CHANGE as libvirt sends it, with the RTC's new offset from UTC
+    // (a variable clock: its live adjustment in basis='utc' terms).
+    clocksync::EventAction rtcEvent(const Domain& d) const;
     // XML as libvirt would give it.
     QString liveXml(const Domain& d) const;
     QString inactiveXml(const Domain& d) const;

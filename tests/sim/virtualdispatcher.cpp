@@ -7,7 +7,8 @@
 void VirtualDispatcher::registerTimer(int timerId, qint64 interval, Qt::TimerType timerType,
                                       QObject* object)
 {
-    m_timers[timerId] = {m_clock.monotonicNs() + interval * 1'000'000, interval, timerType, object};
+    m_timers[timerId] = {m_clock->monotonicNs() + interval * 1'000'000, interval, timerType,
+                         object};
 }
 
 bool VirtualDispatcher::unregisterTimer(int timerId)
@@ -44,7 +45,7 @@ int VirtualDispatcher::remainingTime(int timerId)
     auto it = m_timers.find(timerId);
     if (it == m_timers.end())
         return -1;
-    return int(std::max<int64_t>(0, (it->second.deadlineNs - m_clock.monotonicNs()) / 1'000'000));
+    return int(std::max<int64_t>(0, (it->second.deadlineNs - m_clock->monotonicNs()) / 1'000'000));
 }
 
 std::optional<int64_t> VirtualDispatcher::nextDeadline() const
@@ -59,7 +60,7 @@ std::optional<int64_t> VirtualDispatcher::nextDeadline() const
 // The earliest due timer (ties: the lower id, i.e. the one armed first).
 bool VirtualDispatcher::fireOneDue()
 {
-    const int64_t now = m_clock.monotonicNs();
+    const int64_t now = m_clock->monotonicNs();
     int id = 0;
     const Timer* due = nullptr;
     for (const auto& [tid, t] : m_timers)
@@ -76,6 +77,21 @@ bool VirtualDispatcher::fireOneDue()
     QTimerEvent e(id);
     QCoreApplication::sendEvent(object, &e);
     return true;
+}
+
+void VirtualDispatcher::fireOrphans()
+{
+    std::vector<std::pair<int, QObject*>> left;
+    for (const auto& [id, t] : m_timers)
+        left.emplace_back(id, t.object);
+    for (const auto& [id, object] : left) {
+        if (!m_timers.count(id))
+            continue;
+        QTimerEvent e(id);
+        QCoreApplication::sendEvent(object, &e);
+    }
+    QCoreApplication::sendPostedEvents(nullptr, QEvent::DeferredDelete);
+    QCoreApplication::sendPostedEvents();
 }
 
 void VirtualDispatcher::settle()

@@ -16,13 +16,19 @@
 class VirtualDispatcher final : public QAbstractEventDispatcher
 {
 public:
-    explicit VirtualDispatcher(FakeClock& clock) : m_clock(clock) {}
+    explicit VirtualDispatcher(FakeClock& clock) : m_clock(&clock) {}
+    // Each schedule starts on a clock of its own: a seed replays alone exactly
+    // as it ran among others. No timer may be armed across the switch.
+    void setClock(FakeClock& clock) { m_clock = &clock; }
 
     // Posted events, then every timer due at the simulated now, until none is left.
     void settle();
     // The earliest timer deadline (monotonic ns), if any timer is armed.
     std::optional<int64_t> nextDeadline() const;
     int armedTimers() const { return int(m_timers.size()); }
+    // After a schedule: single-shot timers whose receiver is gone (Qt keeps
+    // them until they fire) fire now, doing nothing, and are deleted.
+    void fireOrphans();
 
     bool processEvents(QEventLoop::ProcessEventsFlags flags) override;
     void registerSocketNotifier(QSocketNotifier*) override {}
@@ -46,6 +52,6 @@ private:
     };
     bool fireOneDue();
 
-    FakeClock& m_clock;
+    FakeClock* m_clock;
     std::map<int, Timer> m_timers;
 };
