@@ -25,12 +25,14 @@ ErrorKind libvirtErrorKind(int code, const std::string& message)
     case VIR_ERR_ARGUMENT_UNSUPPORTED:
     case VIR_ERR_OPERATION_UNSUPPORTED:
     case VIR_ERR_NO_SUPPORT:
-    // Not allowed (polkit, ACL, a read-only connection): asking again will
-    // not change it -- not a passing transport failure, retried for ever.
+        return ErrorKind::Unsupported;
+    // Not allowed (polkit, ACL, a read-only connection): refused, as a
+    // command blocked in the agent is -- asking again will not change it (not
+    // a passing transport failure, retried for ever), and no RTC fallback.
     case VIR_ERR_ACCESS_DENIED:
     case VIR_ERR_OPERATION_DENIED:
     case VIR_ERR_AUTH_FAILED:
-        return ErrorKind::Unsupported;
+        return ErrorKind::CommandDisabled;
     case VIR_ERR_OPERATION_INVALID:
     case VIR_ERR_NO_DOMAIN:
         return ErrorKind::NotRunning;

@@ -198,10 +198,15 @@ void DomainTracker::policyChanged(const std::string& uuid, const std::string& na
         Entry& e = it->second;
         e.cancelled->store(true);
         // The same sync again, reading the policy afresh: the cancelled
-        // job's own trigger (a boot or drift check queued behind it does not
-        // replace it), from its own time.
-        if (!e.again || (mayOnlyMeasure(e.again->first) && !mayOnlyMeasure(e.trigger)))
-            e.again = {e.trigger, e.triggerMonoNs};
+        // job's own trigger, from its own time (a boot or drift check queued
+        // behind it does not replace it). A measure-only job (drift check,
+        // boot) is followed by a correcting policy-changed one instead: the
+        // change may ask for a sync (resync).
+        const std::pair<Trigger, int64_t> rerun =
+            mayOnlyMeasure(e.trigger) ? std::pair{Trigger::PolicyChanged, m_clock.monotonicNs()}
+                                      : std::pair{e.trigger, e.triggerMonoNs};
+        if (!e.again || (mayOnlyMeasure(e.again->first) && !mayOnlyMeasure(rerun.first)))
+            e.again = rerun;
         return;
     }
     trigger(uuid, name, Trigger::PolicyChanged);
@@ -280,6 +285,7 @@ void DomainTracker::onJobFinished(const JobResult& jr)
         if (e.again && deadlineLeft) {
             if (mayOnlyMeasure(e.trigger) && !mayOnlyMeasure(e.again->first))
                 e.trigger = e.again->first;
+            e.triggerMonoNs = e.again->second; // its own full wait
             e.again.reset();
             e.generation = ++m_lastGeneration;
         }

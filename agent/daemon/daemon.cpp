@@ -270,19 +270,34 @@ void Daemon::forgetVanished()
         std::set<std::string> have;
         for (const auto& [uuid, name] : *known)
             have.insert(uuid);
-        // A domain with work pending is not forgotten on a listing that may
-        // predate the event that started it: it is looked at again when
-        // that work ends.
+        // Epochs of domains libvirt does not have and the tracker never knew
+        // (defined and undefined unstarted, a failed incoming migration) go.
+        std::set<std::string> tracked;
+        for (const DomainStatus& s : m_tracker->status())
+            tracked.insert(s.uuid);
+        for (auto it = m_touched.begin(); it != m_touched.end();)
+            it = !have.count(it->first) && !tracked.count(it->first) && it->second <= asked
+                     ? m_touched.erase(it)
+                     : std::next(it);
+        bool newer = false;
         for (const DomainStatus& s : m_tracker->status()) {
-            // An event after the listing was asked for may be its creation.
+            // An event after the listing was asked for may be its creation:
+            // ask again rather than judge it by this listing.
             const auto touched = m_touched.find(s.uuid);
-            if (have.count(s.uuid) || (touched != m_touched.end() && touched->second > asked))
+            if (have.count(s.uuid))
                 continue;
+            if (touched != m_touched.end() && touched->second > asked) {
+                newer = true;
+                continue;
+            }
+            // One with work pending is looked at again when that work ends.
             if (s.state == DomainState::Idle)
                 forgetDomain(s.uuid, s.name);
             else
                 m_checkGone.insert(s.uuid);
         }
+        if (newer)
+            forgetVanished();
     });
 }
 
