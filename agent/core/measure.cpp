@@ -29,7 +29,7 @@ ClockSteps observedSteps(const std::vector<qga::TimeSample>& taken)
     for (std::size_t i = 1; i < taken.size(); ++i) {
         const qga::TimeSample& a = taken[i - 1];
         const qga::TimeSample& b = taken[i];
-        const int64_t moved = b.guestNs - a.guestNs;
+        const int64_t moved = qga::saturatingSub(b.guestNs, a.guestNs); // guest-supplied
         // Equal readings ~an RTT apart: a microsecond clock never shows them.
         if (moved == 0)
             c.standstillNs = std::max(c.standstillNs, b.hostMidpointNs() - a.hostMidpointNs());
@@ -89,7 +89,7 @@ Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodR
         if (s->rttNs() < 0)
             return qga::makeError(ErrorKind::Internal, "host clock stepped during a measurement");
         if (!taken.empty()) {
-            const int64_t moved = s->guestNs - taken.back().guestNs;
+            const int64_t moved = qga::saturatingSub(s->guestNs, taken.back().guestNs);
             const int64_t hostMoved = s->hostAfterNs - taken.back().hostBeforeNs;
             if (moved < 0 || moved > hostMoved + kMaxTickNs) {
                 if (++restarts > kMaxRestarts)

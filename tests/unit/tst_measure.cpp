@@ -6,6 +6,8 @@
 
 #include <QTest>
 
+#include <limits>
+
 using namespace clocksync;
 using qga::ErrorKind;
 
@@ -95,6 +97,35 @@ private slots:
             QCOMPARE(m->granularityNs, int64_t(1));       // no tick of seconds
             QCOMPARE(m->samples, 5);
         }
+    }
+
+    // Guest readings are untrusted: extremes a sample apart are a clock that
+    // keeps jumping, never a signed overflow (UBSan checks this test).
+    void extremeGuestReadingsDoNotOverflow()
+    {
+        FakeClock clock;
+        struct Extreme final : qga::GuestAgent
+        {
+            FakeClock& c;
+            int calls = 0;
+            explicit Extreme(FakeClock& clk) : c(clk) {}
+            std::string transport() const override { return "extreme"; }
+            qga::Expected<void> ping() override { return {}; }
+            qga::Expected<qga::AgentInfo> info() override { return qga::AgentInfo{}; }
+            qga::Expected<qga::TimeSample> getTime() override
+            {
+                const int64_t before = c.realtimeNs();
+                c.advance(400'000);
+                const int64_t g = ++calls % 2 ? std::numeric_limits<int64_t>::min()
+                                              : std::numeric_limits<int64_t>::max();
+                return qga::TimeSample{before, g, c.realtimeNs()};
+            }
+            qga::Expected<void> setTime(int64_t) override { return {}; }
+            qga::Expected<void> setTimeFromRtc() override { return {}; }
+        } agent(clock);
+        qga::Expected<Measurement> m = measure(agent, 5);
+        QVERIFY(!m);
+        QCOMPARE(m.error().kind, ErrorKind::BadClock);
     }
 
     // The offset comes from the sample with the shortest round trip: a busy
