@@ -51,6 +51,12 @@ void printPolicy(const Invocation& in, const PolicyOverride& o,
         printJson(j);
 }
 
+void printErrors(const QString& domain, const QStringList& errors)
+{
+    for (const QString& e : errors)
+        std::fprintf(stderr, "virt-clocksync: %s: %s\n", qPrintable(domain), qPrintable(e));
+}
+
 } // namespace
 
 int cmdPolicy(const Invocation& in)
@@ -68,8 +74,7 @@ int cmdPolicy(const Invocation& in)
     // rewritten without its broken keys -- a typo'd mode="of" becoming the
     // default mode=host, and the guest synced. Replacing it is explicit.
     if (!sets.isEmpty() && !clear && !current->ok()) {
-        for (const QString& e : current->errors)
-            std::fprintf(stderr, "virt-clocksync: %s: %s\n", qPrintable(in.args[0]), qPrintable(e));
+        printErrors(in.args[0], current->errors);
         return fail(ExitFailure,
                     QStringLiteral("%1: its policy metadata cannot be understood, so --set cannot "
                                    "edit it (nothing written); replace it: virt-clocksync policy "
@@ -92,8 +97,7 @@ int cmdPolicy(const Invocation& in)
     if (!written && !current->ok()) {
         // The daemon leaves the guest alone until the metadata is fixed; the
         // effective settings would be a guess.
-        for (const QString& e : current->errors)
-            std::fprintf(stderr, "virt-clocksync: %s: %s\n", qPrintable(in.args[0]), qPrintable(e));
+        printErrors(in.args[0], current->errors);
         return fail(ExitFailure, QStringLiteral("%1: its policy metadata cannot be understood: the "
                                                 "daemon leaves this guest alone until it is fixed "
                                                 "(virt-clocksync policy %1 --clear, or --set)")

@@ -43,6 +43,13 @@ static bool mayOnlyMeasure(Trigger t)
     return t == Trigger::DriftWatch || t == Trigger::Booted;
 }
 
+// When two triggers coalesce, the one already there stays -- unless only
+// the incoming one corrects. The one rule for every place they meet.
+static bool replaces(Trigger incoming, Trigger kept)
+{
+    return mayOnlyMeasure(kept) && !mayOnlyMeasure(incoming);
+}
+
 uint64_t DomainTracker::trigger(const std::string& uuid, const std::string& name, Trigger t,
                                 bool agentReconnecting, const RequestTuning& tuning)
 {
@@ -58,19 +65,18 @@ uint64_t DomainTracker::trigger(const std::string& uuid, const std::string& name
         // after it. Coalesced triggers keep the first reason and time (a
         // restore emits "started restored" then "resumed from snapshot"),
         // unless the first could only measure.
-        if (!e.again || (mayOnlyMeasure(e.again->first) && !mayOnlyMeasure(t)))
+        if (!e.again || replaces(t, e.again->first))
             e.again = {t, now};
         return m_lastGeneration + 1; // whatever starts next has at least this
     case DomainState::WaitingAgent:
         // Coalesced into the pending trigger: nothing has measured yet.
-        if (mayOnlyMeasure(e.trigger) && !mayOnlyMeasure(t))
+        if (replaces(t, e.trigger))
             e.trigger = t;
         return e.generation;
     case DomainState::Idle:
         // A late retry of a correcting trigger is pending (its agent or
         // libvirt did not answer): a boot or drift check does not replace it.
-        if (e.agentRetry && e.agentRetry->isActive() && mayOnlyMeasure(t) &&
-            !mayOnlyMeasure(e.trigger))
+        if (e.agentRetry && e.agentRetry->isActive() && replaces(e.trigger, t))
             t = e.trigger;
         start(e, t, now);
         return e.generation;
@@ -205,7 +211,7 @@ void DomainTracker::policyChanged(const std::string& uuid, const std::string& na
         const std::pair<Trigger, int64_t> rerun =
             mayOnlyMeasure(e.trigger) ? std::pair{Trigger::PolicyChanged, m_clock.monotonicNs()}
                                       : std::pair{e.trigger, e.triggerMonoNs};
-        if (!e.again || (mayOnlyMeasure(e.again->first) && !mayOnlyMeasure(rerun.first)))
+        if (!e.again || replaces(rerun.first, e.again->first))
             e.again = rerun;
         return;
     }
@@ -283,7 +289,7 @@ void DomainTracker::onJobFinished(const JobResult& jr)
         // A trigger that arrived while the job ran joins the wait: a new
         // generation, so a request's ticket is answered by its result.
         if (e.again && deadlineLeft) {
-            if (mayOnlyMeasure(e.trigger) && !mayOnlyMeasure(e.again->first))
+            if (replaces(e.again->first, e.trigger))
                 e.trigger = e.again->first;
             e.triggerMonoNs = e.again->second; // its own full wait
             e.again.reset();
@@ -305,25 +311,26 @@ void DomainTracker::onJobFinished(const JobResult& jr)
         c.outcome = Outcome::Cancelled;
         c.note = "cancelled (paused, stopped or its policy changed) while its agent did not answer";
         publish(e, std::move(c));
-        if (e.again) {
-            auto [t, when] = *e.again;
-            e.again.reset();
-            start(e, t, when);
-        }
+        startQueued(e, false);
         return;
     }
     publish(e, r);
     if (agentMissing && !e.again)
         retryLate(e, r.error->kind == qga::ErrorKind::Transport);
-    if (e.again) {
-        auto [t, when] = *e.again;
-        e.again.reset();
-        // The failed trigger still needs its sync: a boot or drift check
-        // queued behind it does not replace it (simulation, seed 313).
-        if (agentMissing && mayOnlyMeasure(t) && !mayOnlyMeasure(e.trigger))
-            t = e.trigger;
-        start(e, t, when);
-    }
+    startQueued(e, agentMissing);
+}
+
+void DomainTracker::startQueued(Entry& e, bool failedStillOwed)
+{
+    if (!e.again)
+        return;
+    auto [t, when] = *e.again;
+    e.again.reset();
+    // A failed trigger still needs its sync: a boot or drift check queued
+    // behind it does not replace it (simulation, seed 313).
+    if (failedStillOwed && replaces(e.trigger, t))
+        t = e.trigger;
+    start(e, t, when);
 }
 
 void DomainTracker::onAgentDeadline(const std::string& uuid)
@@ -340,7 +347,8 @@ void DomainTracker::onAgentDeadline(const std::string& uuid)
     e.agentConnected.reset();
     SyncResult r = endedWithoutSync(e, Outcome::Failed);
     const std::string within = " within " + std::to_string(m_agentWaitNs / 1'000'000'000) + " s";
-    if (e.agentError && e.agentError->kind == qga::ErrorKind::Transport)
+    const bool libvirtFailed = e.agentError && e.agentError->kind == qga::ErrorKind::Transport;
+    if (libvirtFailed)
         r.error = qga::makeError(qga::ErrorKind::Transport, "libvirt could not be asked" + within +
                                                                 " (" + e.agentError->message + ")");
     else if (e.agentError && e.agentError->kind == qga::ErrorKind::Timeout)
@@ -350,7 +358,6 @@ void DomainTracker::onAgentDeadline(const std::string& uuid)
         r.error = qga::makeError(qga::ErrorKind::AgentUnavailable,
                                  "guest agent did not connect" + within +
                                      (e.agentError ? " (" + e.agentError->message + ")" : ""));
-    const bool libvirtFailed = e.agentError && e.agentError->kind == qga::ErrorKind::Transport;
     e.agentError.reset();
     publish(e, std::move(r));
     retryLate(e, libvirtFailed);
@@ -398,7 +405,7 @@ void DomainTracker::reconcile(const std::vector<std::pair<std::string, std::stri
         Entry& e = entry(uuid, name);
         e.agentConnected.reset();
         if (e.state == DomainState::WaitingAgent) {
-            if (mayOnlyMeasure(e.trigger))
+            if (replaces(Trigger::Reconcile, e.trigger))
                 e.trigger = Trigger::Reconcile;
             dispatch(e);
         } else

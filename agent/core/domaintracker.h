@@ -122,6 +122,9 @@ private:
     void onAgentRetry(const std::string& uuid);
     void armRetry(Entry& e, int64_t delayNs);
     void retryLate(Entry& e, bool untilAnswered = false);
+    // Starts the trigger queued behind a job that ended (e.again), if any;
+    // failedStillOwed: that job's trigger failed and wins over a measure-only one.
+    void startQueued(Entry& e, bool failedStillOwed);
     void publish(Entry& e, SyncResult r);
     // A result for a wait that ended without a job (cancelled, agent deadline).
     SyncResult endedWithoutSync(const Entry& e, Outcome o) const;

@@ -108,20 +108,24 @@ bool JobRun::begin()
         facts->adjustmentNs -= m_job.rtcAheadNs;
         facts->rtcAheadNs = m_job.rtcAheadNs;
     }
-    for (const qga::Error* e :
-         {policy ? nullptr : &policy.error(), facts ? nullptr : &facts.error()})
-        if (e && e->kind == qga::ErrorKind::NotRunning) {
-            finishEarly(Outcome::Cancelled, std::nullopt, "domain is gone");
-            return true;
-        }
+    // The first read that failed this way, if any.
+    auto failed = [&](qga::ErrorKind kind) -> const qga::Error* {
+        for (const qga::Error* e :
+             {policy ? nullptr : &policy.error(), facts ? nullptr : &facts.error()})
+            if (e && e->kind == kind)
+                return e;
+        return nullptr;
+    };
+    if (failed(qga::ErrorKind::NotRunning)) {
+        finishEarly(Outcome::Cancelled, std::nullopt, "domain is gone");
+        return true;
+    }
     // libvirt could not be asked (its connection failed): not a problem of
     // the domain's, and nothing is set; the tracker tries again.
-    for (const qga::Error* e :
-         {policy ? nullptr : &policy.error(), facts ? nullptr : &facts.error()})
-        if (e && e->kind == qga::ErrorKind::Transport) {
-            finishEarly(Outcome::Failed, *e, "libvirt could not be asked about it");
-            return true;
-        }
+    if (const qga::Error* e = failed(qga::ErrorKind::Transport)) {
+        finishEarly(Outcome::Failed, *e, "libvirt could not be asked about it");
+        return true;
+    }
     const SyncPlan plan = planSync(m_job.trigger, m_job.defaults, policy, facts);
     m_nextBoot = plan.nextBootPolicy;
     m_out.policy = plan.own;

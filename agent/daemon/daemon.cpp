@@ -272,20 +272,21 @@ void Daemon::forgetVanished()
             have.insert(uuid);
         // Epochs of domains libvirt does not have and the tracker never knew
         // (defined and undefined unstarted, a failed incoming migration) go.
+        const std::vector<DomainStatus> status = m_tracker->status();
         std::set<std::string> tracked;
-        for (const DomainStatus& s : m_tracker->status())
+        for (const DomainStatus& s : status)
             tracked.insert(s.uuid);
         for (auto it = m_touched.begin(); it != m_touched.end();)
             it = !have.count(it->first) && !tracked.count(it->first) && it->second <= asked
                      ? m_touched.erase(it)
                      : std::next(it);
         bool newer = false;
-        for (const DomainStatus& s : m_tracker->status()) {
+        for (const DomainStatus& s : status) {
+            if (have.count(s.uuid))
+                continue;
             // An event after the listing was asked for may be its creation:
             // ask again rather than judge it by this listing.
             const auto touched = m_touched.find(s.uuid);
-            if (have.count(s.uuid))
-                continue;
             if (touched != m_touched.end() && touched->second > asked) {
                 newer = true;
                 continue;
@@ -334,9 +335,8 @@ void Daemon::onEvent(const QString& uuid, const QString& name, const EventAction
     case EventAction::Stop:
         m_drift.remove(u);
         m_migrations.forget(u);
-        m_tracker->cancel(u, "domain paused or stopped");
-        forgetVanished(); // a transient domain that stopped is gone
-        break;
+        forgetVanished(); // a transient domain that stopped is gone (answered later)
+        [[fallthrough]];
     case EventAction::Cancel:
         m_tracker->cancel(u, "domain paused or stopped");
         break;
