@@ -105,6 +105,21 @@ DomainFacts withConfiguredClock(DomainFacts live, const DomainFacts& inactive)
     return live;
 }
 
+qga::Expected<DomainFacts> composeFacts(const QString& liveXml,
+                                        const std::function<std::optional<QString>()>& inactiveXml,
+                                        int64_t hostUtcOffsetS)
+{
+    qga::Expected<DomainFacts> live = parseDomainFacts(liveXml, hostUtcOffsetS);
+    if (!live || live->clock != DomainFacts::Clock::Variable)
+        return live;
+    const std::optional<QString> inactive = inactiveXml();
+    if (!inactive)
+        return live;
+    if (qga::Expected<DomainFacts> configured = parseDomainFacts(*inactive, hostUtcOffsetS))
+        return withConfiguredClock(*live, *configured);
+    return live;
+}
+
 namespace {
 
 // The adjustment to keep: the configured one while the live one is within

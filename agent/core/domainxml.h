@@ -10,6 +10,7 @@
 #include <QString>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -52,6 +53,13 @@ qga::Expected<DomainFacts> parseDomainFacts(const QString& xml, int64_t hostUtcO
 // The live facts, with the configured adjustment taken from the inactive
 // definition's facts (if it has a variable clock).
 DomainFacts withConfiguredClock(DomainFacts live, const DomainFacts& inactive);
+// What a backend returns: the live XML's facts, with the configured clock of
+// the inactive definition, asked for only when the clock is variable (nullopt:
+// a transient domain, whose "inactive" XML libvirt answers with the live one,
+// or one that cannot be read -- the live value is all there is).
+qga::Expected<DomainFacts> composeFacts(const QString& liveXml,
+                                        const std::function<std::optional<QString>()>& inactiveXml,
+                                        int64_t hostUtcOffsetS);
 
 // The time a sync aims the guest at, from its clock and the policy's mode:
 // host UTC + shiftNs, or a reason to leave the guest alone. The one rule

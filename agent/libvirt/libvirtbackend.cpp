@@ -141,22 +141,17 @@ qga::Expected<DomainFacts> LibvirtBackend::facts(virDomainPtr dom)
     qga::CString xml(virDomainGetXMLDesc(dom, 0)); // live: the current adjustment
     if (!xml)
         return qga::lastLibvirtError("virDomainGetXMLDesc");
-    qga::Expected<DomainFacts> live = parseDomainFacts(QString::fromUtf8(xml.get()), utcOffset);
-    if (!live || live->clock != DomainFacts::Clock::Variable)
-        return live;
     // The configured adjustment (docs/design.md §5); without one (a transient
     // domain's, an unreadable one) the live value is all there is -- and the
     // tracker's memory of what it was aimed at stands in. For a transient
     // domain libvirt answers INACTIVE with the live XML: not a configuration.
-    if (virDomainIsPersistent(dom) != 1)
-        return live;
-    qga::CString inactive(virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE));
-    if (!inactive)
-        return live;
-    if (qga::Expected<DomainFacts> configured =
-            parseDomainFacts(QString::fromUtf8(inactive.get()), utcOffset))
-        return withConfiguredClock(*live, *configured);
-    return live;
+    auto inactive = [dom]() -> std::optional<QString> {
+        if (virDomainIsPersistent(dom) != 1)
+            return std::nullopt;
+        qga::CString x(virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE));
+        return x ? std::optional<QString>(QString::fromUtf8(x.get())) : std::nullopt;
+    };
+    return composeFacts(QString::fromUtf8(xml.get()), inactive, utcOffset);
 }
 
 qga::Expected<std::unique_ptr<qga::GuestAgent>> LibvirtBackend::openAgent(const std::string& uuid)

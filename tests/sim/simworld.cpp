@@ -13,14 +13,12 @@ using clocksync::DomainFacts;
 using clocksync::DomainList;
 using clocksync::EventAction;
 using clocksync::formatOffset;
-using clocksync::parseDomainFacts;
 using clocksync::parsedPolicyXml;
 using clocksync::PolicyParse;
 using clocksync::PolicyXml;
 using clocksync::SyncMode;
 using clocksync::SyncPolicy;
 using clocksync::Trigger;
-using clocksync::withConfiguredClock;
 
 namespace sim {
 
@@ -419,14 +417,12 @@ qga::Expected<DomainFacts> SimBackend::facts(const std::string& uuid)
     Domain* d = m_world.find(uuid);
     if (!d)
         return qga::makeError(qga::ErrorKind::NotRunning, "Domain not found");
-    // As LibvirtBackend::facts: the live XML, with the configured clock.
-    qga::Expected<DomainFacts> live = parseDomainFacts(m_world.liveXml(*d), m_world.hostUtcOffsetS);
-    if (!live || live->clock != DomainFacts::Clock::Variable || !d->persistent)
-        return live;
-    if (qga::Expected<DomainFacts> configured =
-            parseDomainFacts(m_world.inactiveXml(*d), m_world.hostUtcOffsetS))
-        return withConfiguredClock(*live, *configured);
-    return live;
+    // As LibvirtBackend::facts: the live XML, with the configured clock of a
+    // persistent domain.
+    auto inactive = [&]() -> std::optional<QString> {
+        return d->persistent ? std::optional<QString>(m_world.inactiveXml(*d)) : std::nullopt;
+    };
+    return clocksync::composeFacts(m_world.liveXml(*d), inactive, m_world.hostUtcOffsetS);
 }
 
 // As libvirt answers: later, from the event loop; nothing while disconnected.
