@@ -354,8 +354,11 @@ private:
     {
         if (m_result.after && inTolerance(*m_result.after, m_lim))
             return finish(Outcome::Approximate,
-                          m_lastSetError ? "the last set failed: " + m_lastSetError->message
-                                         : std::string());
+                          m_lastSetError
+                              ? "the last set failed: " + m_lastSetError->message
+                              : "out of attempts after " + std::to_string(m_result.attempts) +
+                                    " sets, the target is " +
+                                    formatOffset(m_lim.targetNs).substr(1));
         return fail(qga::makeError(ErrorKind::BadClock,
                                    "residual " +
                                        formatOffset(m_result.after ? m_result.after->offsetNs : 0) +

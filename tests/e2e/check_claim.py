@@ -9,7 +9,12 @@ INTENDED_US: the offset the guest should run at (a clock offset='variable'
 guest); the ruler's reading is taken relative to it, as the daemon reports.
 
 Prints one line of numbers; exits 1 (with the reason) when
-- the ruler reads the guest beyond BOUND_US, or
+- the ruler reads the guest beyond BOUND_US after "synced" or "in-sync", or
+  beyond the tolerance after "approximate" (the daemon stopped short of its
+  target and said why: on a host whose sets scatter more than the target
+  that is the truth, and the accuracy figures belong to the benchmark and to
+  the repeated cases' bias bound, not to one reading), or
+- it says "approximate" without saying why, or
 - the daemon's line claims no verified result (not synced/approximate/in-sync,
   or no verified offset: a daemon that does not verify cannot say one), or
 - the daemon's verified offset and the ruler's differ by more than the
@@ -79,6 +84,10 @@ def main():
             text,
             TOLERANCE_US,
         )
+    if outcome == "approximate":
+        if not re.search(r"after trigger \(.+\)\s*$", line):
+            return "%s; 'approximate' without a reason: %s" % (text, line.strip())
+        bound = max(bound, TOLERANCE_US)
     if abs(ruler) > bound:
         return "%s; residual beyond the bound %.0f us" % (text, bound)
     if abs(claim - ruler) > allowed:

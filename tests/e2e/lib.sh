@@ -35,11 +35,14 @@ CASE_START=$(date +%s.%N)
 #   stdev 13-20 us, p95 |deviation| 23-35 us; each reading's worst-case
 #   uncertainty (min RTT/2) is 100-130 us, the guest drifts ~1 us/s;
 # - the daemon's verify and the ruler's reading are < 1 s apart.
-# So a working daemon reads within ~50 + 35 + 1 us on the ruler; 300 us leaves
-# room for a noisy TCG host, and catches a daemon that does not compensate the
-# delay (-RTT/2 and more: -140...-2100 us measured), does not verify (lands
-# -480 us median) or aims off by a constant (contrib/ci/mutants.sh proves it).
-# Multi-guest cases: 1 ms (four TCG guests on two cores).
+# So a daemon that says "synced" reads within ~50 + 35 + 1 us on the ruler;
+# 300 us catches one that claims it without verifying (lands -480 us median).
+# It binds "synced" and "in-sync" only: a daemon that stops "approximate" says
+# why (the sets scatter more than the target: a CI host read sets scattering
+# by ~300 us) and is held to the tolerance, 1 ms, and to its claim agreeing
+# with the ruler. Aim (a missing delay compensation, a constant offset) is
+# judged where noise averages out: the repeated cases' mean (cases.sh).
+# Multi-guest cases: 500 us (four TCG guests on two cores).
 RESIDUAL_MAX_US=${RESIDUAL_MAX_US:-300}
 # Extra room, beyond the daemon's own stated uncertainty, when comparing its
 # verified offset with the ruler's reading: the ruler's repeatability (p95

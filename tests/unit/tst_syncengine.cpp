@@ -161,6 +161,9 @@ private slots:
         QVERIFY(r.ok());
         QVERIFY(std::llabs(r.after->offsetNs) <= 200'000 || r.attempts == 5);
         QVERIFY(std::llabs(r.after->offsetNs) <= req.policy.toleranceNs);
+        // An approximate result says why (the operator's line, e2e's check).
+        if (r.outcome == Outcome::Approximate)
+            QVERIFY2(!r.note.empty(), "approximate without a reason");
     }
 
     void agentIgnoringSetFails()
