@@ -991,11 +991,12 @@ case_agent_stall() {
 case_rtc_changed() {
     g=$(lab_up -n 1)
     # Set the guest right before the daemon starts (the CLI, directly): its
-    # reconcile then sets nothing, so no set of its own is recent when the
-    # operator acts.
+    # reconcile then usually sets nothing, so no set of its own is recent
+    # when the operator acts (on a host whose sets scatter beyond 4 x target
+    # it sets again: an RTC change just after is then judged by its timing).
     cli sync "$g" >/dev/null
     start_daemon
-    wait_log "$g: reconcile: in-sync" 30
+    wait_log "$g: reconcile: (in-sync|synced|approximate)" 30
     mark_log
     t0=$(date +%s.%N)
     lvirsh domtime "$g" --now >/dev/null
@@ -1003,10 +1004,10 @@ case_rtc_changed() {
     log "refined $(echo "$(date +%s.%N) - $t0" | bc) s after virsh domtime --now returned"
     assert_residual "$g" "virsh domtime --now, then the daemon's refinement"
     # Our own sets made RTC writes too: they started no further sync. A
-    # request now (a sync that sets nothing: the guest is in tolerance) is
-    # the next result, not another rtc-changed one.
+    # request now (usually a sync that sets nothing: the guest is within
+    # 4 x target) is the next result, not another rtc-changed one.
     out=$(cli sync "$g")
-    grep -q "$g: request: in-sync" <<< "$out" || fail "unexpected: $out"
+    grep -qE "$g: request: (in-sync|synced|approximate)" <<< "$out" || fail "unexpected: $out"
     [ "$(tail -n "+$((LOG_MARK + 1))" "$DAEMON_LOG" | grep -c "$g: rtc-changed:")" -eq 1 ] ||
         fail "the daemon's own sets triggered rtc-changed syncs"
 }
