@@ -23,6 +23,20 @@ bool transient(ErrorKind k)
     return k == ErrorKind::Timeout || k == ErrorKind::Transport;
 }
 
+// qemu-ga sets the system clock, then writes the RTC with hwclock -w; a
+// failure of that second step ("hwclock failed to ..." before QEMU 9.1,
+// "child process has failed to ..." since: both end "set hardware clock to
+// system time", the agent's own words, never translated) comes after the
+// clock moved. Newer agents no longer check for hwclock before the set: a
+// guest without it (Debian >= 12 without util-linux-extra) fails so on
+// every set. Older ones refuse first ("'/sbin/hwclock' is not
+// executable"): nothing moved, and that is an error like any other.
+bool setLandedThenFailed(const qga::Error& e)
+{
+    return e.kind == ErrorKind::AgentError &&
+           e.message.find("set hardware clock to system time") != std::string::npos;
+}
+
 // Phase 2's pauses between checks for a quiet path: short at first (a lone
 // guest's path calms within milliseconds), then longer (a storm takes a
 // while), never so long that the window is overslept.
@@ -224,6 +238,13 @@ private:
                 attempt, setCost / 1e6, (setStart - m_start) / 1e6);
         m_sets = m_result.attempts = attempt;
         m_result.delayEstimateNs = d;
+        if (!set && !m_rtc && setLandedThenFailed(set.error())) {
+            // The clock moved; its RTC did not. Measured and refined as any
+            // set (the verify decides, not the reply); the result says what
+            // the guest lacks.
+            m_rtcWriteFailed = set.error().message;
+            set = {};
+        }
         if (!set) {
             if (!transient(set.error().kind) || attempt >= 2 * m_policy.attempts)
                 return fail(set.error());
@@ -373,6 +394,10 @@ private:
         m_result.outcome = o;
         if (!note.empty())
             m_result.note = std::move(note);
+        if (!m_rtcWriteFailed.empty() && m_result.ok())
+            m_result.note += std::string(m_result.note.empty() ? "" : "; ") +
+                             "the guest's RTC was not written (" + m_rtcWriteFailed +
+                             "): install hwclock in the guest (Debian: util-linux-extra)";
         // A reading is no better than the clock's step: claim no less.
         for (std::optional<Measurement>* m : {&m_result.before, &m_result.after})
             if (*m && m_lim.granularityNs > 1)
@@ -417,6 +442,7 @@ private:
     };
     std::optional<UnlearnedSet> m_unlearned;  // a set whose busy verify taught nothing
     std::optional<qga::Error> m_lastSetError; // the last set failed (transient), retrying
+    std::string m_rtcWriteFailed;             // a set moved the clock, then hwclock -w failed
 };
 
 Sync::Sync(qga::GuestAgent& agent, const qga::Clock& clock, const SyncRequest& req,

@@ -109,6 +109,7 @@ struct Options
     int schedules = 1;
     int steps = 150;
     bool verbose = false;
+    bool listFailing = false; // every failing seed, one line each, no traces
     std::set<uint64_t> known; // seeds of open findings (docs/design.md §11)
 };
 
@@ -804,6 +805,8 @@ int main(int argc, char** argv)
             o.steps = int(*v3);
         else if (std::strcmp(argv[i], "--verbose") == 0)
             o.verbose = true;
+        else if (std::strcmp(argv[i], "--list-failing") == 0)
+            o.listFailing = true;
         else if (std::strcmp(argv[i], "--known") == 0 && i + 1 < argc)
             for (const QString& s : QString::fromLatin1(argv[++i]).split(',', Qt::SkipEmptyParts))
                 o.known.insert(s.toULongLong());
@@ -811,9 +814,12 @@ int main(int argc, char** argv)
             std::fprintf(
                 stderr,
                 "usage: %s [--seed N] [--schedules N] [--steps N] [--verbose] [--known S,S]\n"
+                "       [--list-failing]\n"
                 "Runs N schedules with seeds N, N+1, ...; a failing seed replays alone "
                 "with --seed.\n--known: seeds of open findings; they must still fail (else drop "
-                "them), and nothing else may.\n",
+                "them), and nothing else may.\n--list-failing: every failing seed and its "
+                "first violation, one line each (to re-derive --known after the world "
+                "changed).\n",
                 argv[0]);
             return 2;
         }
@@ -839,6 +845,14 @@ int main(int argc, char** argv)
         Schedule s(clock, *dispatcher, seed, dir.path());
         const bool ok = s.run(o.steps);
         sets += s.sets();
+        if (o.listFailing) {
+            if (!ok) {
+                ++failed;
+                std::printf("seed %llu: %s\n", static_cast<unsigned long long>(seed),
+                            s.violations().front().what.c_str());
+            }
+            continue;
+        }
         if (o.known.count(seed)) {
             if (ok) {
                 ++failed;

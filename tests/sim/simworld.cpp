@@ -327,9 +327,10 @@ public:
             guestNs -= guestNs % 1'000'000;
         m_world.guestSet(d, guestNs, hostAtCall, forbidden);
         m_world.clock.advance(10'000'000); // hwclock -w
-        if (d.noHwclock)
+        if (d.noHwclock) // qemu-ga >= 9.1's words (the clock moved; the RTC did not)
             return qga::makeError(qga::ErrorKind::AgentError,
-                                  "guest-set-time: failed to execute /sbin/hwclock");
+                                  "child process has failed to set hardware clock to system "
+                                  "time: failed to execute /sbin/hwclock");
         if (m_world.chance(0.02)) { // the reply was lost: it had been set
             m_world.clock.advance(int64_t(m_world.agentTimeoutS) * 1'000'000'000);
             return qga::makeError(qga::ErrorKind::Timeout, "timed out after the set was sent");

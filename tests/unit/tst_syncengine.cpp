@@ -287,6 +287,45 @@ private slots:
         QCOMPARE(delay.observations, 0); // nothing learned from a set that timed out
     }
 
+    // qemu-ga >= 9.1 on a guest without hwclock: every set moves the clock,
+    // then fails writing the RTC. The verify decides (the clock is right),
+    // and the result names what the guest lacks. An older agent refuses
+    // before it sets ("not executable"): nothing moved, a failure.
+    void setThatLandsThenFailsIsVerified_data()
+    {
+        QTest::addColumn<QString>("message");
+        QTest::addColumn<bool>("lands");
+        QTest::newRow("qemu >= 9.1")
+            << "child process has failed to set hardware clock to system time: "
+               "failed to execute child process /sbin/hwclock (No such file or directory)"
+            << true;
+        QTest::newRow("qemu < 9.1")
+            << "hwclock failed to set hardware clock to system time" << true;
+        QTest::newRow("refused first") << "'/sbin/hwclock' is not executable" << false;
+    }
+    void setThatLandsThenFailsIsVerified()
+    {
+        QFETCH(QString, message);
+        QFETCH(bool, lands);
+        FakeClock clock;
+        FakeAgent agent(clock, -3'000'000'000);
+        for (int i = 0; i < 20; ++i)
+            agent.setErrors.push_back(qga::makeError(ErrorKind::AgentError, message.toStdString()));
+        agent.setErrorsApply = lands;
+        DelayModel delay;
+        SyncResult r = runSync(agent, clock, request(), delay);
+        if (lands) {
+            QVERIFY2(r.ok(), describe(r).c_str());
+            QVERIFY(std::llabs(r.after->offsetNs) <= SyncPolicy{}.toleranceNs);
+            QVERIFY2(r.note.find("util-linux-extra") != std::string::npos, describe(r).c_str());
+        } else {
+            QCOMPARE(r.outcome, Outcome::Failed);
+            QCOMPARE(agent.sets, 1);
+            QCOMPARE(agent.offset(), -3'000'000'000);
+            QVERIFY(r.note.find("util-linux-extra") == std::string::npos);
+        }
+    }
+
     // "In sync" holds whatever the reading's uncertainty: +0.9 ms read with
     // +/-5 ms is not left alone.
     void inSyncNeedsTheUncertaintyToo()
