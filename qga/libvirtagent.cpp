@@ -7,9 +7,32 @@
 
 namespace qga {
 
+namespace {
+// libvirt >= 11.2's agent command errors, by number: the build's headers may
+// predate them (Debian 12: libvirt 9.0), the daemon it talks to may not.
+constexpr int kErrAgentCommandTimeout = 112; // sent, no answer in time
+constexpr int kErrAgentCommandFailed = 113;  // the agent answered with an error
+
+// An agent-side error, in libvirt's wrapping: the agent's own text decides.
+// The wrapper is translated ("unable to execute QEMU agent command '%s'"),
+// the command's name and the agent's words are not.
+ErrorKind agentSideError(const std::string& message)
+{
+    const ErrorKind kind = protocol::classifyAgentError("", message);
+    if (kind == ErrorKind::AgentError && message.find("agent") == std::string::npos &&
+        message.find("'guest-") == std::string::npos)
+        return ErrorKind::Transport;
+    return kind;
+}
+} // namespace
+
 ErrorKind libvirtErrorKind(int code, const std::string& message)
 {
     switch (code) {
+    case kErrAgentCommandTimeout:
+        return ErrorKind::Timeout; // it may have run: measured before anything else
+    case kErrAgentCommandFailed:
+        return protocol::classifyAgentError("", message);
     case VIR_ERR_AGENT_UNRESPONSIVE:
         // libvirt uses this one code for three things: an agent that is not
         // connected (no event will say otherwise until it connects), one that
@@ -41,13 +64,9 @@ ErrorKind libvirtErrorKind(int code, const std::string& message)
     case VIR_ERR_AGENT_UNSYNCED:
         return ErrorKind::Protocol;
     case VIR_ERR_OPERATION_FAILED:
-    case VIR_ERR_INTERNAL_ERROR: {
-        // libvirt reports agent-side errors (incl. a blocked command) this way.
-        const ErrorKind kind = protocol::classifyAgentError("", message);
-        if (kind == ErrorKind::AgentError && message.find("agent") == std::string::npos)
-            return ErrorKind::Transport;
-        return kind;
-    }
+    case VIR_ERR_INTERNAL_ERROR:
+        // libvirt < 11.2 reports agent-side errors (incl. a blocked command) this way.
+        return agentSideError(message);
     default:
         return ErrorKind::Transport;
     }

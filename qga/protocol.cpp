@@ -120,7 +120,9 @@ ErrorKind classifyAgentError(std::string_view errorClass, std::string_view descr
     // "Command X has been disabled"; older ones as GenericError.
     if (description.find("has been disabled") != std::string_view::npos)
         return ErrorKind::CommandDisabled;
-    if (errorClass == "CommandNotFound")
+    // libvirt passes the description on without the class: its words.
+    if (errorClass == "CommandNotFound" ||
+        description.find("has not been found") != std::string_view::npos)
         return ErrorKind::CommandNotFound;
     return ErrorKind::AgentError;
 }

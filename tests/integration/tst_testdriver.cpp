@@ -180,6 +180,42 @@ private slots:
         QCOMPARE(qga::libvirtErrorKind(VIR_ERR_AGENT_UNSYNCED, "unsynced"), ErrorKind::Protocol);
     }
 
+    // libvirt >= 11.2's codes (by number: this build's headers may lack
+    // them), and classification where libvirt's wrapping text is translated
+    // (its daemon's LANG): the agent's own words and the command's name
+    // decide, and an unknown text never parks a domain (retried, measured).
+    void newerAndTranslatedErrorsAreMapped()
+    {
+        using qga::ErrorKind;
+        QCOMPARE(qga::libvirtErrorKind(112, "Guest agent didn't respond to command within timeout"),
+                 ErrorKind::Timeout);
+        QCOMPARE(qga::libvirtErrorKind(113,
+                                       "unable to execute QEMU agent command 'guest-set-time': "
+                                       "child process has failed to set hardware clock to "
+                                       "system time: exit status 1"),
+                 ErrorKind::AgentError);
+        QCOMPARE(qga::libvirtErrorKind(113, "Command guest-set-time has been disabled"),
+                 ErrorKind::CommandDisabled);
+        // German libvirt, the agent's words untranslated.
+        const std::string de = "Interner Fehler: QEMU-Agent-Befehl 'guest-set-time' konnte nicht "
+                               "ausgef\u00fchrt werden: ";
+        QCOMPARE(qga::libvirtErrorKind(VIR_ERR_INTERNAL_ERROR,
+                                       de + "The command guest-set-time has been disabled for "
+                                            "this instance"),
+                 ErrorKind::CommandDisabled);
+        QCOMPARE(qga::libvirtErrorKind(VIR_ERR_INTERNAL_ERROR,
+                                       de + "The command guest-set-time has not been found"),
+                 ErrorKind::CommandNotFound);
+        QCOMPARE(qga::libvirtErrorKind(VIR_ERR_INTERNAL_ERROR, de + "Invalid time"),
+                 ErrorKind::AgentError);
+        // "not connected", translated: not read as "wait for the connect
+        // event" (which a connected agent never sends) but retried.
+        QCOMPARE(qga::libvirtErrorKind(VIR_ERR_AGENT_UNRESPONSIVE,
+                                       "Gast-Agent antwortet nicht: QEMU-Gast-Agent ist nicht "
+                                       "verbunden"),
+                 ErrorKind::Timeout);
+    }
+
     void cleanupTestCase()
     {
         m_daemon->shutdown();
