@@ -39,8 +39,9 @@ all=(
     libvirt-daemon-system
     # tst_daemon's private bus, where it plays logind
     dbus-daemon
-    # the Debian 12 guest flavor (contrib/lab/build-debian-guest.sh)
-    mmdebstrap e2fsprogs
+    # the Debian 12 guest flavor (contrib/lab/build-debian-guest.sh); the
+    # Debian 13 lane's root, booted with systemd as PID 1 (contrib/ci/trixie.sh)
+    mmdebstrap e2fsprogs systemd-container
     # benchmarks
     gnuplot-nox python3-libvirt
     # distribution checks (contrib/ci/packaging.sh): packages, lint, the unit

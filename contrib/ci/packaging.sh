@@ -15,13 +15,23 @@
 #  4. the RPM builds (rpmbuild fails on a %files list that does not match the
 #     install) and rpmlint passes on the spec;
 #  5. the monitoring rules pass promtool check/test, the dashboard is JSON.
+# PACKAGING_LANE=systemd (contrib/ci/trixie.sh, inside a container booted
+# with systemd as PID 1): 1-3 only, with the real systemctl and journal, and
+# what only systemd shows: the unit active, its journal fields, a reload
+# with a good and with a broken config, the sandbox's exposure, stop. The
+# Debian 12 run checks lint, RPM and monitoring.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 say() { echo "== packaging: $*"; }
 fail() { echo "packaging: $*" >&2; exit 1; }
+lane=${PACKAGING_LANE:-full}
 promtool=/var/cache/virt-clocksync/promtool/usr/bin/promtool # install-deps.sh all puts it there
-command -v lintian >/dev/null && [ -x "$promtool" ] || bash contrib/install-deps.sh all
-promtool() { "$promtool" "$@"; }
+if [ "$lane" = systemd ]; then
+    [ -d /run/systemd/system ] || fail "PACKAGING_LANE=systemd: systemd is not PID 1 here"
+else
+    command -v lintian >/dev/null && [ -x "$promtool" ] || bash contrib/install-deps.sh all
+fi
+promtool() { if [ -x "$promtool" ]; then "$promtool" "$@"; else echo "(no promtool here: not checked)"; fi; }
 
 # The README's "Install on your host" section is run as it is written: its
 # sh blocks in order, VM being a lab guest. Where systemd is not PID 1 (a CI
@@ -69,7 +79,7 @@ say "README install, block 1: build dependencies, the Debian packages, install"
 # The unit tests ran in this build's ctest stage (the README's package
 # build runs them too, a user's only check; here a repeat): not again.
 DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-nocheck} readme_run 1
-lintian --fail-on error,warning --info build/deb/*.changes
+[ "$lane" = systemd ] || lintian --fail-on error,warning --info build/deb/*.changes
 
 say "installed package"
 [ -f /etc/virt-clocksync/virt-clocksyncd.conf ] || fail "no installed config"
@@ -133,7 +143,31 @@ python3 -c 'import json,sys; r=json.loads(sys.argv[1]); us=r["offset_ns"]/1000
 print("ruler: %s after the resume: %+.1f us (+/-%.1f us)" % (sys.argv[2], us, r["uncertainty_ns"]/1000))
 sys.exit(0 if abs(us) <= 1000 else 1)' "$reading" "$g" || fail "the installed daemon left $g beyond 1 ms"
 if [ -d /run/systemd/system ]; then
+    say "under systemd: the unit, its journal, reload (good, broken), the sandbox"
+    systemctl is-active --quiet virt-clocksyncd || fail "virt-clocksyncd is not active"
+    journal=$(journalctl -u virt-clocksyncd DOMAIN="$g" --no-pager -o cat)
+    grep -q "$g: resumed: " <<<"$journal" || fail "no journal line with DOMAIN=$g for the resume: $journal"
+    mainpid=$(systemctl show -p MainPID --value virt-clocksyncd)
+    since=$(date '+%Y-%m-%d %H:%M:%S')
+    dropin=/etc/virt-clocksync/virt-clocksyncd.conf.d/50-lane.conf
+    mkdir -p "$(dirname "$dropin")"
+    printf '[sync]\ntolerance-us = 900\n' >"$dropin"
+    systemctl reload virt-clocksyncd || fail "reload of a good config failed"
+    printf '[sync]\ntolerance-us = banana\n' >"$dropin"
+    ! systemctl reload virt-clocksyncd 2>/dev/null || fail "reload of a broken config succeeded"
+    rm -f "$dropin"
+    [ "$(systemctl show -p MainPID --value virt-clocksyncd)" = "$mainpid" ] &&
+        systemctl is-active --quiet virt-clocksyncd || fail "the daemon did not survive the reloads"
+    journal=$(journalctl -u virt-clocksyncd --since "$since" --no-pager -o cat)
+    echo "$journal" | tail -5
+    grep -q "reloaded the config: 1 change" <<<"$journal" || fail "the good reload was not applied"
+    # A broken config fails ExecReload's --check-config: never applied, the
+    # running daemon never signalled.
+    ! grep -q "tolerance-us.*banana.*reloaded\|reloaded the config: .*banana" <<<"$journal" ||
+        fail "the broken config was applied"
+    systemd-analyze security virt-clocksyncd --no-pager | tail -1
     systemctl disable --now virt-clocksyncd
+    ! systemctl is-active --quiet virt-clocksyncd || fail "virt-clocksyncd still active after stop"
 else
     kill "$pid"
     timeout 30 tail --pid="$pid" -f /dev/null || fail "the installed daemon did not stop on SIGTERM"
@@ -158,6 +192,11 @@ dpkg --purge virt-clocksync >/dev/null
 for f in /usr/sbin/virt-clocksyncd /usr/bin/virt-clocksync "$unit"; do
     [ ! -e "$f" ] || fail "$f left behind"
 done
+
+if [ "$lane" = systemd ]; then
+    say "ok (systemd lane)"
+    exit 0
+fi
 
 say "RPM"
 # Without %check here: the Debian build above ran the same unit tests.

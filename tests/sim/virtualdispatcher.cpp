@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "virtualdispatcher.h"
 
+#include <algorithm>
+#include <tuple>
+#include <vector>
+
 #include <QCoreApplication>
 #include <QTimerEvent>
 
 void VirtualDispatcher::registerTimer(int timerId, qint64 interval, Qt::TimerType timerType,
                                       QObject* object)
 {
-    m_timers[timerId] = {m_clock->monotonicNs() + interval * 1'000'000, interval, timerType,
-                         object};
+    m_timers[timerId] = {m_clock->monotonicNs() + interval * 1'000'000, interval, timerType, object,
+                         ++m_armed};
 }
 
 bool VirtualDispatcher::unregisterTimer(int timerId)
@@ -57,14 +61,15 @@ std::optional<int64_t> VirtualDispatcher::nextDeadline() const
     return best;
 }
 
-// The earliest due timer (ties: the lower id, i.e. the one armed first).
+// The earliest due timer (ties: the one armed first).
 bool VirtualDispatcher::fireOneDue()
 {
     const int64_t now = m_clock->monotonicNs();
     int id = 0;
     const Timer* due = nullptr;
     for (const auto& [tid, t] : m_timers)
-        if (t.deadlineNs <= now && (!due || t.deadlineNs < due->deadlineNs)) {
+        if (t.deadlineNs <= now && (!due || t.deadlineNs < due->deadlineNs ||
+                                    (t.deadlineNs == due->deadlineNs && t.armed < due->armed))) {
             id = tid;
             due = &t;
         }
@@ -73,7 +78,9 @@ bool VirtualDispatcher::fireOneDue()
     QObject* object = due->object;
     // A repeating timer runs again an interval later; a single-shot one
     // unregisters itself in its handler.
-    m_timers[id].deadlineNs = now + std::max<qint64>(1, due->intervalMs) * 1'000'000;
+    Timer& again = m_timers[id];
+    again.deadlineNs = now + std::max<qint64>(1, due->intervalMs) * 1'000'000;
+    again.armed = ++m_armed;
     QTimerEvent e(id);
     QCoreApplication::sendEvent(object, &e);
     return true;
@@ -81,10 +88,11 @@ bool VirtualDispatcher::fireOneDue()
 
 void VirtualDispatcher::fireOrphans()
 {
-    std::vector<std::pair<int, QObject*>> left;
+    std::vector<std::tuple<uint64_t, int, QObject*>> left; // in the order armed
     for (const auto& [id, t] : m_timers)
-        left.emplace_back(id, t.object);
-    for (const auto& [id, object] : left) {
+        left.emplace_back(t.armed, id, t.object);
+    std::sort(left.begin(), left.end());
+    for (const auto& [armed, id, object] : left) {
         if (!m_timers.count(id))
             continue;
         QTimerEvent e(id);

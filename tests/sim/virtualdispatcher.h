@@ -49,9 +49,14 @@ private:
         qint64 intervalMs;
         Qt::TimerType type;
         QObject* object;
+        uint64_t armed; // order of arming: ties at one deadline fire in it
     };
     bool fireOneDue();
 
     FakeClock* m_clock;
     std::map<int, Timer> m_timers;
+    // Not the timer id: Qt reuses freed ids (how differs by version), so an
+    // id says nothing about when a timer was armed -- and a batch member
+    // would not replay alone, nor on another Qt.
+    uint64_t m_armed = 0;
 };

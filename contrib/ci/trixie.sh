@@ -1,0 +1,143 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Today's stack: Debian 13 (trixie: libvirt 11.3, QEMU 10.0, systemd 257,
+# GCC 14, Qt 6.8) booted with systemd as PID 1 in a container, where
+#  1. the project builds (warnings are errors) and its unit tests pass;
+#  2. a core set of e2e cases runs against trixie's libvirtd and QEMU, the
+#     lab guest carrying trixie's qemu-ga 10.0 (which sets the clock, then
+#     runs hwclock);
+#  3. the Debian package is built and installed as the README says and run
+#     by systemd against the system libvirtd as Debian ships it
+#     (socket-activated): a guest paused and resumed, read on the ruler;
+#     `systemctl reload` with a good and with a broken config; the hardened
+#     unit's `systemd-analyze security` recorded; stop.
+# The root is built fresh (mmdebstrap, ~2 min) in a temporary directory and
+# removed at the end; the container is stopped whatever happens.
+#
+# Usage (as root on Debian 12): bash contrib/ci/trixie.sh [STAGE...]
+#   stages: build e2e package (default: all three, in that order)
+# TRIXIE_KEEP=DIR: build the root in DIR and keep it (for a developer's
+# repeated runs; not what CI does).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$PWD
+say() { echo "== trixie: $*"; }
+fail() { echo "trixie: $*" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || fail "run as root"
+command -v mmdebstrap >/dev/null && command -v systemd-nspawn >/dev/null ||
+    fail "needs mmdebstrap and systemd-container (contrib/install-deps.sh all)"
+stages=("$@")
+[ ${#stages[@]} -gt 0 ] || stages=(build e2e package)
+
+# What the root carries: systemd as PID 1 and the system libvirt as Debian
+# 13 ships it; the build (the README's build dependencies) and the package
+# tools; the lab (its guest from trixie's kernel, busybox and qemu-ga).
+pkgs=(
+    systemd systemd-sysv dbus libvirt-daemon-system qemu-system-x86 qemu-utils
+    build-essential cmake ninja-build pkg-config libvirt-dev qt6-base-dev
+    nlohmann-json3-dev libsystemd-dev debhelper devscripts git
+    qemu-guest-agent busybox-static cpio kmod xz-utils zstd passwd procps util-linux
+    python3 bc
+)
+
+if [ -n "${TRIXIE_KEEP:-}" ]; then
+    work=$TRIXIE_KEEP
+    mkdir -p "$work"
+else
+    work=$(mktemp -d /var/tmp/clocksync-trixie.XXXXXX)
+fi
+root=$work/root
+nspawn=""
+stop_container() {
+    [ -n "$nspawn" ] || return 0
+    # SIGTERM: nspawn asks the container's systemd to power off.
+    kill "$nspawn" 2>/dev/null || true
+    timeout 60 tail --pid="$nspawn" -f /dev/null || kill -KILL "$nspawn" 2>/dev/null || true
+    nspawn=""
+}
+cleanup() {
+    stop_container
+    [ -n "${TRIXIE_KEEP:-}" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [ ! -x "$root/usr/bin/virsh" ]; then
+    say "root: mmdebstrap trixie (${#pkgs[@]} packages and their dependencies)"
+    rm -rf "$root"
+    started=$SECONDS
+    mmdebstrap --variant=minbase --include="$(IFS=,; echo "${pkgs[*]}")" trixie "$root" \
+        >"$work/mmdebstrap.log" 2>&1 || { tail -30 "$work/mmdebstrap.log"; fail "mmdebstrap failed"; }
+    echo "root built in $((SECONDS - started)) s: $(du -sh "$root" | cut -f1)"
+    # libvirt's cgroup v1 controllers are read-only in the container.
+    echo 'cgroup_controllers = [ ]' >>"$root/etc/libvirt/qemu.conf"
+fi
+# The tree as it is (tracked files, uncommitted edits included).
+rm -rf "$root/src"
+mkdir -p "$root/src"
+git ls-files -z | xargs -0 cp --parents -t "$root/src"
+
+say "boot: systemd-nspawn, systemd $(chroot "$root" systemctl --version | head -1 | cut -d' ' -f2) as PID 1"
+systemd-nspawn --register=no --keep-unit --console=read-only -D "$root" -b >"$work/console.log" 2>&1 &
+nspawn=$!
+leader=""
+deadline=$((SECONDS + 60))
+until [ -n "$leader" ]; do
+    # The container's PID 1: nspawn's child running systemd.
+    leader=$(pgrep -P "$nspawn" -x systemd || true)
+    [ $SECONDS -lt $deadline ] || { cat "$work/console.log"; fail "the container did not start"; }
+    kill -0 "$nspawn" 2>/dev/null || { cat "$work/console.log"; fail "systemd-nspawn exited"; }
+    [ -n "$leader" ] || sleep 0.2 # polling for the process, bounded by the deadline
+done
+# inside CMD...: runs CMD in the container (all its namespaces), as root,
+# with a clean environment; CI=true so that nothing is skipped silently.
+inside() {
+    nsenter -t "$leader" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        HOME=/root LANG=C.UTF-8 TERM=dumb CI=true "$@"
+}
+# systemctl needs the manager's socket, which appears a moment after PID 1.
+until inside test -S /run/systemd/private; do
+    [ $SECONDS -lt $deadline ] || { cat "$work/console.log"; fail "systemd in the container never listened"; }
+    sleep 0.2 # polling for the socket, bounded by the deadline
+done
+state=$(inside timeout 120 systemctl is-system-running --wait || true)
+echo "systemctl is-system-running: $state"
+if [ "$state" != running ]; then
+    inside systemctl --failed --no-pager || true
+    fail "the container's systemd is '$state', not running"
+fi
+inside virsh -c qemu:///system version
+
+for stage in "${stages[@]}"; do
+    case "$stage" in
+    build)
+        say "build (default preset: Debug, -Werror) and the unit tests, on trixie's compilers and libraries"
+        started=$SECONDS
+        inside bash -c 'cd /src && cmake --preset default >/dev/null && cmake --build --preset default -j "$(nproc)" >/src/build.log 2>&1 ||
+            { tail -40 /src/build.log; exit 1; }'
+        inside bash -c 'set -o pipefail; cd /src && ctest --preset default -L unit -j "$(nproc)" --output-on-failure | tail -25'
+        echo "build and unit tests: $((SECONDS - started)) s"
+        ;;
+    e2e)
+        say "e2e on libvirt $(inside virsh --version) and QEMU $(inside qemu-system-x86_64 --version | head -1 | awk '{print $4}')"
+        started=$SECONDS
+        [ -x "$root/src/build/default/agent/virt-clocksyncd" ] || fail "the e2e stage needs the build stage first"
+        for c in ${TRIXIE_CASES:-repeat_suspend_resume save_restore agent_stall policy_typo variable_clock migrate_precopy}; do
+            inside bash -c "cd /src && E2E_RESULTS=/src/e2e-results.txt CLOCKSYNC_BIN=/src/build/default/agent \
+                bash tests/e2e/cases.sh $c" >"$work/e2e-$c.log" 2>&1 ||
+                { tail -60 "$work/e2e-$c.log"; fail "e2e case $c failed on trixie"; }
+            echo "   $c: passed"
+        done
+        sed 's/^/   /' "$root/src/e2e-results.txt"
+        echo "e2e: $((SECONDS - started)) s"
+        ;;
+    package)
+        say "the Debian package, under systemd as PID 1"
+        started=$SECONDS
+        inside bash -c "cd /src && PACKAGING_LANE=systemd bash contrib/ci/packaging.sh"
+        echo "package: $((SECONDS - started)) s"
+        ;;
+    *) fail "unknown stage '$stage' (build, e2e, package)" ;;
+    esac
+done
+stop_container
+say "ok"
