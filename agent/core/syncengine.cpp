@@ -23,18 +23,37 @@ bool transient(ErrorKind k)
     return k == ErrorKind::Timeout || k == ErrorKind::Transport;
 }
 
-// qemu-ga sets the system clock, then writes the RTC with hwclock -w; a
-// failure of that second step ("hwclock failed to ..." before QEMU 9.1,
-// "child process has failed to ..." since: both end "set hardware clock to
-// system time", the agent's own words, never translated) comes after the
-// clock moved. Newer agents no longer check for hwclock before the set: a
+// qemu-ga sets the system clock, then writes the RTC with hwclock -w: what
+// fails in that second step comes after the clock moved. Its words (the
+// agent's own, never translated; QEMU 2.x to 10.x): "hwclock failed to set
+// hardware clock to system time" (before 9.1), "child process has failed to
+// set hardware clock to system time: ..." (since), "child process has
+// terminated abnormally", "failed to create child process", "failed to wait
+// for child". Newer agents no longer check for hwclock before the set: a
 // guest without it (Debian >= 12 without util-linux-extra) fails so on
-// every set. Older ones refuse first ("'/sbin/hwclock' is not
-// executable"): nothing moved, and that is an error like any other.
+// every set. Refusals before the set ("'/sbin/hwclock' is not executable",
+// "Invalid time", "Failed to set time to guest", a disabled command) moved
+// nothing: errors like any other.
 bool setLandedThenFailed(const qga::Error& e)
 {
-    return e.kind == ErrorKind::AgentError &&
-           e.message.find("set hardware clock to system time") != std::string::npos;
+    if (e.kind != ErrorKind::AgentError)
+        return false;
+    for (const char* after :
+         {"set hardware clock to system time", "child process has terminated abnormally",
+          "failed to create child process", "failed to wait for child"})
+        if (e.message.find(after) != std::string::npos)
+            return true;
+    return false;
+}
+
+// What the result says of a set that moved the clock but not the RTC.
+std::string rtcNotWritten(const std::string& message)
+{
+    const bool missing = message.find("No such file") != std::string::npos ||
+                         message.find("failed to execute") != std::string::npos;
+    return "the guest's RTC was not written: " + message +
+           (missing ? " -- install hwclock in the guest (Debian: util-linux-extra)"
+                    : " -- the guest's hwclock failed");
 }
 
 // Phase 2's pauses between checks for a quiet path: short at first (a lone
@@ -394,10 +413,9 @@ private:
         m_result.outcome = o;
         if (!note.empty())
             m_result.note = std::move(note);
-        if (!m_rtcWriteFailed.empty() && m_result.ok())
-            m_result.note += std::string(m_result.note.empty() ? "" : "; ") +
-                             "the guest's RTC was not written (" + m_rtcWriteFailed +
-                             "): install hwclock in the guest (Debian: util-linux-extra)";
+        if (!m_rtcWriteFailed.empty()) // whatever the outcome: the clock moved
+            m_result.note +=
+                std::string(m_result.note.empty() ? "" : "; ") + rtcNotWritten(m_rtcWriteFailed);
         // A reading is no better than the clock's step: claim no less.
         for (std::optional<Measurement>* m : {&m_result.before, &m_result.after})
             if (*m && m_lim.granularityNs > 1)

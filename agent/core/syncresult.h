@@ -21,6 +21,7 @@ enum class Outcome {
     Cancelled,   // the domain paused/stopped/vanished meanwhile: nothing (more) set
     Skipped,     // policy says leave this guest alone
     Drifted,     // drift watch (measure only): outside tolerance, not corrected
+    // (the last: metrics enumerate the outcomes up to it)
 };
 const char* outcomeName(Outcome o);
 

@@ -23,6 +23,7 @@ enum class Trigger {
     DriftWatch,       // periodic check (opt-in watch-interval)
     MigrationFailed,  // the source resumed a guest whose outgoing migration failed
     RtcChanged,       // someone else set the guest's clock (RTC_CHANGE not caused by us)
+    // (the last: metrics enumerate the triggers up to it)
 };
 
 std::string_view triggerName(Trigger t);

@@ -47,6 +47,14 @@ Metrics::Metrics()
       m_latency({0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}),
       m_coarseLatency({0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60})
 {
+    // Every counter series exists from the start, at 0: Prometheus's
+    // increase() sees a first failure only on a series that existed before
+    // it (a series born at 1 is an increase of nothing).
+    for (int t = 0; t <= int(Trigger::RtcChanged); ++t)
+        for (int o = 0; o <= int(Outcome::Drifted); ++o)
+            m_syncs[{std::string(triggerName(Trigger(t))), outcomeName(Outcome(o))}] = 0;
+    for (int k = 0; k <= int(qga::ErrorKind::Internal); ++k)
+        m_agentErrors[qga::errorKindName(qga::ErrorKind(k))] = 0;
 }
 
 void Metrics::record(const SyncResult& r)

@@ -2,20 +2,21 @@
 # SPDX-License-Identifier: Apache-2.0
 # Today's stack: Debian 13 (trixie: libvirt 11.3, QEMU 10.0, systemd 257,
 # GCC 14, Qt 6.8) booted with systemd as PID 1 in a container, where
-#  1. the project builds (warnings are errors) and its unit tests pass;
-#  2. a core set of e2e cases runs against trixie's libvirtd and QEMU, the
-#     lab guest carrying trixie's qemu-ga 10.0 (which sets the clock, then
-#     runs hwclock);
-#  3. the Debian package is built and installed as the README says and run
-#     by systemd against the system libvirtd as Debian ships it
-#     (socket-activated): a guest paused and resumed, read on the ruler;
-#     `systemctl reload` with a good and with a broken config; the hardened
-#     unit's `systemd-analyze security` recorded; stop.
+#  package: the Debian package is built as the README says -- warnings are
+#     errors, its unit tests (the simulation included) run in the build --
+#     installed, and run by systemd against the system libvirtd as Debian
+#     ships it (socket-activated): a guest paused and resumed, read on the
+#     ruler; `systemctl reload` with a good and with a broken config; the
+#     hardened unit's `systemd-analyze security` recorded; stop, purge;
+#  e2e: a core set of e2e cases runs against trixie's libvirtd and QEMU with
+#     the package's binaries, the lab guest carrying trixie's qemu-ga 10.0
+#     (which sets the clock, then runs hwclock);
+#  build (not by default): the Debug build and ctest -L unit, for a developer.
 # The root is built fresh (mmdebstrap, ~2 min) in a temporary directory and
 # removed at the end; the container is stopped whatever happens.
 #
 # Usage (as root on Debian 12): bash contrib/ci/trixie.sh [STAGE...]
-#   stages: build e2e package (default: all three, in that order)
+#   stages: package e2e build (default: package e2e)
 # TRIXIE_KEEP=DIR: build the root in DIR and keep it (for a developer's
 # repeated runs; not what CI does).
 set -euo pipefail
@@ -27,7 +28,7 @@ fail() { echo "trixie: $*" >&2; exit 1; }
 command -v mmdebstrap >/dev/null && command -v systemd-nspawn >/dev/null ||
     fail "needs mmdebstrap and systemd-container (contrib/install-deps.sh all)"
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(build e2e package)
+[ ${#stages[@]} -gt 0 ] || stages=(package e2e)
 
 # What the root carries: systemd as PID 1 and the system libvirt as Debian
 # 13 ships it; the build (the README's build dependencies) and the package
@@ -48,16 +49,22 @@ else
 fi
 root=$work/root
 nspawn=""
+leader=""
 stop_container() {
     [ -n "$nspawn" ] || return 0
-    # SIGTERM: nspawn asks the container's systemd to power off.
+    # SIGTERM: nspawn asks the container's systemd to power off; if it does
+    # not, SIGKILL to the container's PID 1 ends every process in it.
     kill "$nspawn" 2>/dev/null || true
-    timeout 60 tail --pid="$nspawn" -f /dev/null || kill -KILL "$nspawn" 2>/dev/null || true
+    if ! timeout 60 tail --pid="$nspawn" -f /dev/null; then
+        [ -z "$leader" ] || kill -KILL "$leader" 2>/dev/null || true
+        kill -KILL "$nspawn" 2>/dev/null || true
+        timeout 30 tail --pid="$nspawn" -f /dev/null || true
+    fi
     nspawn=""
 }
 cleanup() {
     stop_container
-    [ -n "${TRIXIE_KEEP:-}" ] || rm -rf "$work"
+    [ -n "${TRIXIE_KEEP:-}" ] || rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
 
@@ -71,15 +78,17 @@ if [ ! -x "$root/usr/bin/virsh" ]; then
     # libvirt's cgroup v1 controllers are read-only in the container.
     echo 'cgroup_controllers = [ ]' >>"$root/etc/libvirt/qemu.conf"
 fi
-# The tree as it is (tracked files, uncommitted edits included).
-rm -rf "$root/src"
-mkdir -p "$root/src"
-git ls-files -z | xargs -0 cp --parents -t "$root/src"
+# The tree as it is (tracked files, uncommitted edits included); kept for an
+# e2e stage alone (a developer's TRIXIE_KEEP root, built before).
+if [[ " ${stages[*]} " == *" package "* || " ${stages[*]} " == *" build "* || ! -d "$root/src" ]]; then
+    rm -rf "$root/src"
+    mkdir -p "$root/src"
+    git ls-files -z | xargs -0 cp --parents -t "$root/src"
+fi
 
 say "boot: systemd-nspawn, systemd $(chroot "$root" systemctl --version | head -1 | cut -d' ' -f2) as PID 1"
 systemd-nspawn --register=no --keep-unit --console=read-only -D "$root" -b >"$work/console.log" 2>&1 &
 nspawn=$!
-leader=""
 deadline=$((SECONDS + 60))
 until [ -n "$leader" ]; do
     # The container's PID 1: nspawn's child running systemd.
@@ -120,9 +129,15 @@ for stage in "${stages[@]}"; do
     e2e)
         say "e2e on libvirt $(inside virsh --version) and QEMU $(inside qemu-system-x86_64 --version | head -1 | awk '{print $4}')"
         started=$SECONDS
-        [ -x "$root/src/build/default/agent/virt-clocksyncd" ] || fail "the e2e stage needs the build stage first"
+        # The package's binaries (the package stage built them on trixie),
+        # else a developer's build stage's.
+        bin=/src/build/default/agent
+        if [ -x "$root/src/build/deb-bin/virt-clocksyncd" ]; then
+            bin=/src/build/deb-bin
+        fi
+        [ -x "$root$bin/virt-clocksyncd" ] || fail "the e2e stage needs the package or build stage first"
         for c in ${TRIXIE_CASES:-repeat_suspend_resume save_restore agent_stall policy_typo variable_clock migrate_precopy}; do
-            inside bash -c "cd /src && E2E_RESULTS=/src/e2e-results.txt CLOCKSYNC_BIN=/src/build/default/agent \
+            inside bash -c "cd /src && E2E_RESULTS=/src/e2e-results.txt CLOCKSYNC_BIN=$bin \
                 bash tests/e2e/cases.sh $c" >"$work/e2e-$c.log" 2>&1 ||
                 { tail -60 "$work/e2e-$c.log"; fail "e2e case $c failed on trixie"; }
             echo "   $c: passed"
@@ -134,9 +149,13 @@ for stage in "${stages[@]}"; do
         say "the Debian package, under systemd as PID 1"
         started=$SECONDS
         inside bash -c "cd /src && PACKAGING_LANE=systemd bash contrib/ci/packaging.sh"
+        # The binaries, for the e2e stage (the package itself is purged).
+        mkdir -p "$root/src/build/deb-bin"
+        dpkg-deb -x "$root"/src/build/deb/virt-clocksync_*_amd64.deb "$work/deb"
+        cp "$work/deb/usr/sbin/virt-clocksyncd" "$work/deb/usr/bin/virt-clocksync" "$root/src/build/deb-bin/"
         echo "package: $((SECONDS - started)) s"
         ;;
-    *) fail "unknown stage '$stage' (build, e2e, package)" ;;
+    *) fail "unknown stage '$stage' (package, e2e, build)" ;;
     esac
 done
 stop_container

@@ -208,6 +208,16 @@ private slots:
                  ErrorKind::CommandNotFound);
         QCOMPARE(qga::libvirtErrorKind(VIR_ERR_INTERNAL_ERROR, de + "Invalid time"),
                  ErrorKind::AgentError);
+        // Typographic quotes, a capital "Agent", no "agent" at all.
+        QCOMPARE(
+            qga::libvirtErrorKind(VIR_ERR_INTERNAL_ERROR,
+                                  "Erreur : commande \u00abguest-set-time\u00bb : Invalid time"),
+            ErrorKind::AgentError);
+        QCOMPARE(
+            qga::libvirtErrorKind(VIR_ERR_INTERNAL_ERROR, "Der QEMU-Agent meldet: Invalid time"),
+            ErrorKind::AgentError);
+        QCOMPARE(qga::libvirtErrorKind(VIR_ERR_INTERNAL_ERROR, "Verbindung verloren"),
+                 ErrorKind::Transport);
         // "not connected", translated: not read as "wait for the connect
         // event" (which a connected agent never sends) but retried.
         QCOMPARE(qga::libvirtErrorKind(VIR_ERR_AGENT_UNRESPONSIVE,

@@ -492,6 +492,14 @@ private slots:
         }
         QCOMPARE(values.value("virt_clocksync_syncs_total{trigger=\"resumed\",result=\"synced\"}"),
                  1.0);
+        // Series that never counted exist, at 0 (increase() sees a first one).
+        for (const char* k :
+             {"virt_clocksync_syncs_total{trigger=\"rtc-changed\",result=\"failed\"}",
+              "virt_clocksync_syncs_total{trigger=\"resumed\",result=\"drifted\"}",
+              "virt_clocksync_errors_total{kind=\"internal\"}"}) {
+            QVERIFY2(values.contains(k), k);
+            QCOMPARE(values.value(k), 0.0);
+        }
         QCOMPARE(values.value("virt_clocksync_errors_total{kind=\"agent-unavailable\"}"), 1.0);
         QCOMPARE(values.value("virt_clocksync_residual_seconds_bucket{le=\"5e-05\"}"), 2.0);
         QCOMPARE(values.value("virt_clocksync_residual_seconds_bucket{le=\"2.5e-05\"}"), 0.0);
