@@ -284,6 +284,10 @@ void DomainTracker::onJobFinished(const JobResult& jr)
         (r.error->kind == qga::ErrorKind::AgentUnavailable ||
          r.error->kind == qga::ErrorKind::Timeout || r.error->kind == qga::ErrorKind::Transport);
     const bool deadlineLeft = m_clock.monotonicNs() < e.triggerMonoNs + m_agentWaitNs;
+    if (r.ok() || (r.error && r.error->kind != qga::ErrorKind::Timeout))
+        e.setUnanswered = false; // answered: whatever was sent has been measured since
+    else if (r.error && r.attempts > 0)
+        e.setUnanswered = true;
     if (agentMissing && !e.cancelled->load()) {
         e.agentError = r.error;
         // A trigger that arrived while the job ran joins the wait: a new
@@ -316,7 +320,7 @@ void DomainTracker::onJobFinished(const JobResult& jr)
     }
     publish(e, r);
     if (agentMissing && !e.again)
-        retryLate(e, r.error->kind == qga::ErrorKind::Transport);
+        retryLate(e, r.error->kind == qga::ErrorKind::Transport || e.setUnanswered);
     startQueued(e, agentMissing);
 }
 
@@ -360,7 +364,7 @@ void DomainTracker::onAgentDeadline(const std::string& uuid)
                                      (e.agentError ? " (" + e.agentError->message + ")" : ""));
     e.agentError.reset();
     publish(e, std::move(r));
-    retryLate(e, libvirtFailed);
+    retryLate(e, libvirtFailed || e.setUnanswered);
 }
 
 // Past the deadline the agent is still tried, a few times and ever later:

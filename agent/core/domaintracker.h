@@ -95,9 +95,13 @@ private:
         Trigger trigger = Trigger::Request;
         int64_t triggerMonoNs = 0;
         std::unique_ptr<QTimer> agentDeadline;
-        std::unique_ptr<QTimer> agentRetry;   // tries the agent again while waiting, and late
-        int64_t retryNs = 0;                  // the next retry's delay
-        int lateRetries = 0;                  // made since the last deadline passed
+        std::unique_ptr<QTimer> agentRetry; // tries the agent again while waiting, and late
+        int64_t retryNs = 0;                // the next retry's delay
+        int lateRetries = 0;                // made since the last deadline passed
+        // A set was sent and not answered: the agent may still run it, late,
+        // with the time it carried. Asked again until it answers (and a
+        // landing is measured), not given up after the late retries.
+        bool setUnanswered = false;
         std::optional<qga::Error> agentError; // why the agent is being waited for
         bool connectedWhileSyncing = false;   // a "connected" event came during the job
         std::shared_ptr<std::atomic<bool>> cancelled;

@@ -177,6 +177,7 @@ public:
         int64_t offsetNs = -5'000'000'000;
         std::optional<qga::Error> agentError;  // openAgent/first call fails
         bool hang = false;                     // openAgent blocks until release(uuid)
+        std::optional<qga::Error> setError;    // every set fails so (not applied)
         std::optional<qga::Error> policyError; // readPolicy fails (libvirt could not say)
         std::optional<qga::Error> factsError;  // facts fails (no live XML)
     };
@@ -197,6 +198,11 @@ public:
     {
         std::lock_guard l(m_mutex);
         m_domains[uuid].agentError = std::move(e);
+    }
+    void setSetError(const std::string& uuid, std::optional<qga::Error> e)
+    {
+        std::lock_guard l(m_mutex);
+        m_domains[uuid].setError = std::move(e);
     }
     void setPolicy(const std::string& uuid, clocksync::PolicyParse p)
     {
@@ -281,6 +287,10 @@ public:
             return *d.agentError;
         // Each domain's guest keeps its clock across syncs.
         auto agent = std::make_unique<FakeAgent>(m_clock, d.offsetNs);
+        if (d.setError) { // never answered: nothing lands (so far)
+            agent->setErrors.assign(1000, *d.setError);
+            return std::unique_ptr<qga::GuestAgent>(std::move(agent));
+        }
         agent->onSet = [this, uuid] { // once set, the guest is (near) right
             std::lock_guard g(m_mutex);
             m_domains[uuid].offsetNs = 0;

@@ -241,6 +241,37 @@ private slots:
         QCOMPARE(rig.result(1).trigger, Trigger::Resumed);
     }
 
+    // A set that was sent and never answered may still run, late, in the
+    // agent, with the time it carried: such a domain is asked again past
+    // the three late retries, until an answer measures where it is.
+    void unansweredSetIsRetriedUntilAnswered()
+    {
+        Rig rig;
+        rig.tracker.setAgentWait(20'000'000); // 20 ms
+        FakeBackend::Domain d;
+        d.offsetNs = 2'000'000'000;
+        rig.backend.setDomain("u1", d);
+        rig.backend.setSetError("u1", qga::makeError(qga::ErrorKind::Timeout, "no reply"));
+        rig.tracker.trigger("u1", "vm1", Trigger::Resumed);
+        // The first failure, then three late retries, then more: without the
+        // rule the fifth result never comes.
+        QVERIFY(rig.waitResults(6));
+        for (int i = 0; i < 6; ++i) {
+            QCOMPARE(rig.result(i).outcome, Outcome::Failed);
+            QVERIFY(rig.result(i).attempts > 0);
+        }
+        // Answered at last: synced (within a retry or two: one may be in
+        // flight with the old agent).
+        rig.backend.setSetError("u1", std::nullopt);
+        const int before = int(rig.spy.size());
+        bool synced = false;
+        for (int n = before + 1; n <= before + 3 && !synced; ++n) {
+            QVERIFY(rig.waitResults(n));
+            synced = rig.result(n - 1).outcome == Outcome::Synced;
+        }
+        QVERIFY(synced);
+    }
+
     // Reconcile (after a reconnect, events may be lost) tries a waiting
     // domain's agent at once instead of waiting out the deadline.
     void reconcileRetriesAgentOfWaitingDomain()
