@@ -78,11 +78,12 @@ if [ ! -x "$root/usr/bin/virsh" ]; then
     # libvirt's cgroup v1 controllers are read-only in the container.
     echo 'cgroup_controllers = [ ]' >>"$root/etc/libvirt/qemu.conf"
 fi
-# The tree as it is (tracked files, uncommitted edits included); kept for an
-# e2e stage alone (a developer's TRIXIE_KEEP root, built before).
+# A git clone, as the README's install starts from, with the tracked files
+# as they are here (uncommitted edits included); kept for an e2e stage
+# alone (a developer's TRIXIE_KEEP root, built before).
 if [[ " ${stages[*]} " == *" package "* || " ${stages[*]} " == *" build "* || ! -d "$root/src" ]]; then
     rm -rf "$root/src"
-    mkdir -p "$root/src"
+    git clone -q --no-local --no-hardlinks "$repo" "$root/src"
     git ls-files -z | xargs -0 cp --parents -t "$root/src"
 fi
 

@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <set>
 
 using namespace clocksync;
@@ -110,7 +111,10 @@ struct Options
     int steps = 150;
     bool verbose = false;
     bool listFailing = false; // every failing seed, one line each, no traces
-    std::set<uint64_t> known; // seeds of open findings (docs/design.md §11)
+    // Seeds of open findings (docs/design.md §11), each with the violation
+    // its first failure must start with ("invariant 2: vm1 (variable"):
+    // another failure of a listed seed is a new finding, not the open one.
+    std::map<uint64_t, std::string> known;
 };
 
 class Schedule
@@ -809,17 +813,17 @@ int main(int argc, char** argv)
             o.listFailing = true;
         else if (std::strcmp(argv[i], "--known") == 0 && i + 1 < argc)
             for (const QString& s : QString::fromLatin1(argv[++i]).split(',', Qt::SkipEmptyParts))
-                o.known.insert(s.toULongLong());
+                o.known[s.section(':', 0, 0).toULongLong()] = s.section(':', 1).toStdString();
         else {
             std::fprintf(
                 stderr,
-                "usage: %s [--seed N] [--schedules N] [--steps N] [--verbose] [--known S,S]\n"
-                "       [--list-failing]\n"
+                "usage: %s [--seed N] [--schedules N] [--steps N] [--verbose]\n"
+                "       [--known S[:TEXT],...] [--list-failing]\n"
                 "Runs N schedules with seeds N, N+1, ...; a failing seed replays alone "
-                "with --seed.\n--known: seeds of open findings; they must still fail (else drop "
-                "them), and nothing else may.\n--list-failing: every failing seed and its "
-                "first violation, one line each (to re-derive --known after the world "
-                "changed).\n",
+                "with --seed.\n--known: seeds of open findings; each must still fail, its first "
+                "violation starting with TEXT (else drop or update it), and nothing else may.\n"
+                "--list-failing: every failing seed and its first violation, one line each "
+                "(to re-derive --known after the world changed).\n",
                 argv[0]);
             return 2;
         }
@@ -859,10 +863,16 @@ int main(int argc, char** argv)
                 std::printf("seed %llu is listed as an open finding but passes: drop it from "
                             "--known\n",
                             static_cast<unsigned long long>(seed));
+            } else if (const std::string& what = s.violations().front().what;
+                       what.rfind(o.known.at(seed), 0) != 0) {
+                ++failed;
+                std::printf("seed %llu is listed as an open finding of '%s' but fails with: %s\n",
+                            static_cast<unsigned long long>(seed), o.known.at(seed).c_str(),
+                            what.c_str());
             } else {
                 ++knownFailed;
                 std::printf("open finding, seed %llu: %s\n", static_cast<unsigned long long>(seed),
-                            s.violations().front().what.c_str());
+                            what.c_str());
             }
             continue;
         }
