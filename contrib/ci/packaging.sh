@@ -88,6 +88,11 @@ fi
 [ "$lane" = systemd ] || lintian --fail-on error,warning --info build/deb/*.changes
 
 say "installed package"
+# Debian 13 finished the /usr merge: a package file under the aliased /lib
+# is one dpkg can lose track of (and warns of on removal).
+if [ "$lane" = systemd ] && dpkg -L virt-clocksync | grep -q '^/lib/'; then
+    fail "the package ships files under the aliased /lib: $(dpkg -L virt-clocksync | grep '^/lib/' | tr '\n' ' ')"
+fi
 [ -f /etc/virt-clocksync/virt-clocksyncd.conf ] || fail "no installed config"
 checked=$(/usr/sbin/virt-clocksyncd --check-config)
 echo "$checked"

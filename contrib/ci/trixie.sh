@@ -116,6 +116,16 @@ if [ "$state" != running ]; then
     fail "the container's systemd is '$state', not running"
 fi
 inside virsh -c qemu:///system version
+# The lab's guest comes from trixie's kernel package: the archive's lists
+# (mmdebstrap leaves none). Retried: the first try, moments after boot,
+# has failed here once.
+for try in 1 2 3; do
+    if inside apt-get update -q >"$work/apt-update.log" 2>&1; then
+        break
+    fi
+    [ "$try" -lt 3 ] || { cat "$work/apt-update.log"; fail "apt-get update failed in the container"; }
+    sleep 5 # a retry after a failed download, not a synchronisation
+done
 
 for stage in "${stages[@]}"; do
     case "$stage" in

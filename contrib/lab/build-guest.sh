@@ -55,8 +55,11 @@ mkdir -p "$root/lib64"
 cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
 # virtio modules, in load order; absent ones are built in.
 mods="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_console virtio_blk"
+# /lib/modules (Debian 12), /usr/lib/modules (13: the /usr merge is done).
+moddir=$work/kernel/lib/modules/$kver
+[ -d "$moddir" ] || moddir=$work/kernel/usr/lib/modules/$kver
 for m in $mods; do
-    f=$(find "$work/kernel/lib/modules/$kver" -name "$m.ko*" | head -1)
+    f=$(find "$moddir" -name "$m.ko*" | head -1)
     [ -n "$f" ] || continue
     case "$f" in
         *.xz) xz -dc "$f" > "$root/lib/modules/$m.ko" ;;
