@@ -251,25 +251,25 @@ private:
         m_setFromQuiet = quietPath(m_last, m_delay);
         m_unlearned.reset(); // a re-measure after this set shows this set only
         const int64_t setStart = m_clock.monotonicNs();
-        Expected<void> set = setOnce(d);
+        const Expected<void> set = setOnce(d);
         const int64_t setCost = m_clock.monotonicNs() - setStart;
         qCDebug(lcEngine, "attempt %d: set returned after %.1f ms (%.1f ms after the start)",
                 attempt, setCost / 1e6, (setStart - m_start) / 1e6);
         m_sets = m_result.attempts = attempt;
         m_result.delayEstimateNs = d;
-        if (!set && !m_rtc && setLandedThenFailed(set.error())) {
-            // The clock moved; its RTC did not. Measured and refined as any
-            // set (the verify decides, not the reply); the result says what
-            // the guest lacks.
+        // The clock moved, its RTC did not: measured and refined as any set
+        // (the verify decides, not the reply); the result says what the
+        // guest lacks.
+        const bool landedThenFailed = !set && !m_rtc && setLandedThenFailed(set.error());
+        if (landedThenFailed)
             m_rtcWriteFailed = set.error().message;
-            set = {};
-        }
-        if (!set) {
-            if (!transient(set.error().kind) || attempt >= 2 * m_policy.attempts)
-                return fail(set.error());
+        if (!set && !landedThenFailed) {
+            const qga::Error& err = set.error();
+            if (!transient(err.kind) || attempt >= 2 * m_policy.attempts)
+                return fail(err);
             // It may have landed, late: measure where the guest is now (a set
             // is never assumed), and learn nothing from it.
-            m_lastSetError = set.error();
+            m_lastSetError = err;
             m_setFromQuiet = false;
             Expected<Measurement> v =
                 measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs);
