@@ -3,10 +3,10 @@
 #include "libvirtagent.h"
 
 #include <libvirt/libvirt-qemu.h>
+#include <libvirt/virterror.h>
 
 #include <algorithm>
 #include <cctype>
-#include <libvirt/virterror.h>
 
 namespace qga {
 
@@ -22,13 +22,12 @@ constexpr int kErrAgentCommandFailed = 113;  // the agent answered with an error
 ErrorKind agentSideError(const std::string& message)
 {
     const ErrorKind kind = protocol::classifyAgentError("", message);
+    if (kind != ErrorKind::AgentError || message.find("guest-") != std::string::npos)
+        return kind;
     std::string lower = message;
     std::transform(lower.begin(), lower.end(), lower.begin(),
                    [](unsigned char c) { return char(std::tolower(c)); });
-    if (kind == ErrorKind::AgentError && lower.find("agent") == std::string::npos &&
-        message.find("guest-") == std::string::npos)
-        return ErrorKind::Transport;
-    return kind;
+    return lower.find("agent") != std::string::npos ? kind : ErrorKind::Transport;
 }
 } // namespace
 
