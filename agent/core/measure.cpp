@@ -63,8 +63,16 @@ constexpr int kMaxStepSamples = 200;
 constexpr int64_t kMaxTickNs = 20'000'000;
 constexpr int kMaxRestarts = 3;
 
-Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodRttNs)
+// Host realtime and monotonic time that disagree by more than this over a
+// sample, or between two, say the host's clock was stepped (a slew of
+// 500 ppm over a second is half of it).
+constexpr int64_t kHostStepNs = 1'000'000;
+
+Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodRttNs,
+                              const qga::Clock* hostClock)
 {
+    // Monotonic time before each kept sample's request, less its realtime one.
+    std::vector<int64_t> monoLessReal;
     std::vector<qga::TimeSample> taken;
     taken.reserve(std::size_t(samples) * 3);
     int restarts = 0;
@@ -83,9 +91,27 @@ Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodR
             if (!stepUnseen && (quiet || i >= samples * 3))
                 break;
         }
+        const int64_t monoBefore = hostClock ? hostClock->monotonicNs() : 0;
         Expected<qga::TimeSample> s = agent.getTime();
         if (!s)
             return s.error();
+        if (hostClock) {
+            const int64_t monoRtt = hostClock->monotonicNs() - monoBefore;
+            const int64_t skew = monoBefore - s->hostBeforeNs;
+            // Stepped during this sample, or since the first one kept: the
+            // samples so far are on another timescale. Measured again.
+            if (std::llabs(s->rttNs() - monoRtt) > kHostStepNs ||
+                (!monoLessReal.empty() && std::llabs(skew - monoLessReal.front()) > kHostStepNs)) {
+                if (++restarts > kMaxRestarts)
+                    return qga::makeError(ErrorKind::Internal,
+                                          "host clock keeps being stepped during a measurement");
+                taken.clear();
+                monoLessReal.clear();
+                i = -1;
+                continue;
+            }
+            monoLessReal.push_back(skew);
+        }
         if (s->rttNs() < 0)
             return qga::makeError(ErrorKind::Internal, "host clock stepped during a measurement");
         if (!taken.empty()) {
@@ -97,6 +123,8 @@ Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodR
                                           moved < 0 ? "guest clock keeps going backwards"
                                                     : "guest clock keeps jumping between samples");
                 taken.assign(1, *s); // measured again from the stepped clock on
+                if (!monoLessReal.empty())
+                    monoLessReal.assign(1, monoLessReal.back());
                 i = 0;
                 continue;
             }

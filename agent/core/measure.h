@@ -3,6 +3,8 @@
 // and the clock's step (docs/design.md §6, "Measurement").
 #pragma once
 
+#include "clock.h"
+
 #include "expected.h"
 #include "guestagent.h"
 #include "syncresult.h"
@@ -30,6 +32,11 @@ ClockSteps observedSteps(const std::vector<qga::TimeSample>& taken);
 // host), takes up to 2K more samples; a clock that stood still without a
 // step yet is sampled on until it steps (at most 32 ms). The measurement's
 // granularity is the step seen (1: none).
-qga::Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodRttNs = 0);
+// hostClock: read around each sample (its monotonic time) so that a step
+// of the host's own clock during the measurement -- NTP, an operator --
+// is seen and measured past, not taken for a round trip or for the guest
+// clock's standing still (nullptr: not watched; the CLI's one-off reads).
+qga::Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodRttNs = 0,
+                                   const qga::Clock* hostClock = nullptr);
 
 } // namespace clocksync

@@ -103,7 +103,7 @@ public:
             m_inPhase1 = true;
         }
         Expected<Measurement> m =
-            measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs);
+            measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs, &m_clock);
         if (!m)
             return fail(m.error());
         qCDebug(lcEngine, "started %.1f ms after the trigger, measured in %.1f ms (%d samples)",
@@ -206,7 +206,7 @@ private:
                 return windowOver();
             if (enterGate()) {
                 Expected<Measurement> v =
-                    measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs);
+                    measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs, &m_clock);
                 if (!v)
                     return fail(v.error());
                 m_delay.noteRtt(v->rttNs);
@@ -272,7 +272,7 @@ private:
             m_lastSetError = err;
             m_setFromQuiet = false;
             Expected<Measurement> v =
-                measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs);
+                measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs, &m_clock);
             if (!v)
                 return fail(v.error());
             return verified(attempt, d, *v);
@@ -281,7 +281,7 @@ private:
             m_delay.noteSetCost(setCost);
         m_lastSetError.reset(); // recovered: no longer the cause of anything
         Expected<Measurement> v =
-            measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs);
+            measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs, &m_clock);
         if (!v)
             return fail(v.error());
         return verified(attempt, d, *v);

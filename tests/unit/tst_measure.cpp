@@ -16,6 +16,75 @@ class TestMeasure : public QObject
     Q_OBJECT
 
 private slots:
+    // The host's clock is stepped (NTP, an operator) while a Windows-like
+    // guest (15.6 ms tick) is sampled: before, the host time between two
+    // equal readings was the step, taken for a tick thousands of seconds
+    // long -- the guest's tolerance widened by it, a guest off by minutes
+    // "in sync" (simulation seed 1459). With the host's monotonic clock at
+    // hand the step is seen and the samples before it dropped.
+    void hostClockStepIsMeasuredPast_data()
+    {
+        QTest::addColumn<bool>("duringSample");
+        QTest::newRow("between two samples") << false;
+        QTest::newRow("inside a sample") << true;
+    }
+    void hostClockStepIsMeasuredPast()
+    {
+        QFETCH(bool, duringSample);
+        constexpr int64_t kStep = 2'578'639'000'000;
+        FakeClock clock;
+        FakeAgent guest(clock, 0);
+        guest.tickNs = 15'625'000;
+        guest.rttNs = 1'000'000;
+        guest.readDelayNs = 500'000;
+        // The host's clock jumps ahead; the guest's does not.
+        struct Stepping final : qga::GuestAgent
+        {
+            FakeClock& clock;
+            FakeAgent& inner;
+            bool duringSample;
+            int calls = 0;
+            Stepping(FakeClock& c, FakeAgent& a, bool d) : clock(c), inner(a), duringSample(d) {}
+            void step()
+            {
+                clock.stepRealtime(kStep);
+                inner.shift(-kStep);
+            }
+            std::string transport() const override { return "stepping"; }
+            qga::Expected<void> ping() override { return {}; }
+            qga::Expected<qga::AgentInfo> info() override { return qga::AgentInfo{}; }
+            qga::Expected<qga::TimeSample> getTime() override
+            {
+                ++calls;
+                if (calls == 3 && !duringSample)
+                    step();
+                qga::Expected<qga::TimeSample> s = inner.getTime();
+                if (calls == 3 && duringSample && s)
+                    s->hostAfterNs += kStep, step();
+                return s;
+            }
+            qga::Expected<void> setTime(int64_t ns) override { return inner.setTime(ns); }
+            qga::Expected<void> setTimeFromRtc() override { return {}; }
+        };
+        {
+            Stepping agent(clock, guest, duringSample);
+            qga::Expected<Measurement> m = measure(agent, 5, 0, &clock);
+            QVERIFY(m);
+            QVERIFY2(m->granularityNs <= guest.tickNs,
+                     qPrintable(QString::number(m->granularityNs)));
+            QVERIFY(std::llabs(m->offsetNs + kStep) <= guest.tickNs + guest.rttNs);
+            QVERIFY(m->uncertaintyNs <= guest.rttNs);
+        }
+        // Unwatched (the CLI's one-off reads): what the step did before --
+        // a clock taken for stopped, or a tick the size of the step.
+        if (!duringSample) {
+            guest.shift(kStep);
+            Stepping agent(clock, guest, duringSample);
+            qga::Expected<Measurement> m = measure(agent, 5);
+            QVERIFY(!m || m->granularityNs > 1'000'000'000);
+        }
+    }
+
     void measurePicksMinRtt()
     {
         FakeClock clock;
