@@ -117,7 +117,7 @@ void DomainTracker::dispatch(Entry& e)
     job.generation = e.generation;
     job.cancelled = e.cancelled;
     job.tuning = std::exchange(e.tuning, {});
-    job.adjustmentNs = e.adjustment;
+    job.intendedRtcNs = e.intendedRtc;
     job.rtcAheadNs = e.rtcAhead;
     m_scheduler.submit(std::move(job));
 }
@@ -197,34 +197,37 @@ void DomainTracker::cancel(const std::string& uuid, const std::string& reason)
     }
 }
 
-void DomainTracker::policyChanged(const std::string& uuid, const std::string& name)
+void DomainTracker::rethink(const std::string& uuid, const std::string& name, Trigger idleTrigger)
 {
     auto it = m_domains.find(uuid);
     if (it != m_domains.end() && it->second.state == DomainState::Syncing) {
         Entry& e = it->second;
         e.cancelled->store(true);
-        // The same sync again, reading the policy afresh: the cancelled
-        // job's own trigger, from its own time (a boot or drift check queued
-        // behind it does not replace it). A measure-only job (drift check,
-        // boot) is followed by a correcting policy-changed one instead: the
-        // change may ask for a sync (resync).
+        // The same sync again, reading the policy and the clock afresh: the
+        // cancelled job's own trigger, from its own time (a boot or drift
+        // check queued behind it does not replace it). A measure-only job
+        // (drift check, boot) is followed by a correcting one instead: the
+        // change may ask for a sync (a policy's resync).
         const std::pair<Trigger, int64_t> rerun =
-            mayOnlyMeasure(e.trigger) ? std::pair{Trigger::PolicyChanged, m_clock.monotonicNs()}
+            mayOnlyMeasure(e.trigger) ? std::pair{idleTrigger, m_clock.monotonicNs()}
                                       : std::pair{e.trigger, e.triggerMonoNs};
         if (!e.again || replaces(rerun.first, e.again->first))
             e.again = rerun;
         return;
     }
-    trigger(uuid, name, Trigger::PolicyChanged);
+    trigger(uuid, name, idleTrigger);
 }
 
-std::optional<int64_t> DomainTracker::aimedRtcOffsetS(const std::string& uuid) const
+void DomainTracker::rtcSetElsewhere(const std::string& uuid, const std::string& name,
+                                     std::optional<int64_t> meantNs)
 {
-    auto it = m_domains.find(uuid);
-    if (it == m_domains.end() || !it->second.adjustment)
-        return std::nullopt;
-    const int64_t ns = *it->second.adjustment + it->second.rtcAhead;
-    return (ns + (ns >= 0 ? 500'000'000 : -500'000'000)) / 1'000'000'000;
+    Entry& e = entry(uuid, name);
+    if (meantNs)
+        e.intendedRtc = meantNs;
+    if (e.state == DomainState::Syncing) {
+        e.intentMoved = meantNs.has_value();
+        rethink(uuid, name, Trigger::RtcChanged);
+    }
 }
 
 void DomainTracker::forget(const std::string& uuid)
@@ -269,9 +272,11 @@ void DomainTracker::onJobFinished(const JobResult& jr)
     if (r.ok()) // a failed sync's model is not kept: it may have learned its failure
         e.delay = jr.delay;
     if (jr.adjustmentNs) {
-        e.adjustment = jr.adjustmentNs;
+        if (!e.intentMoved)
+            e.intendedRtc = *jr.adjustmentNs + jr.rtcAheadNs;
         e.rtcAhead = jr.rtcAheadNs;
     }
+    e.intentMoved = false;
     e.state = DomainState::Idle;
     if (jr.policy)
         emit policySeen(e.uuid, e.name, applyOverride(m_defaults, *jr.policy));

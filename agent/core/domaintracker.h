@@ -61,10 +61,22 @@ public:
     // The domain's policy (or the defaults) changed: a sync in flight stops
     // before its next set -- it may now be told to leave the guest alone --
     // and a new job reads the policy again; an idle domain gets that job.
-    void policyChanged(const std::string& uuid, const std::string& name);
-    // A variable clock's RTC offset from UTC (whole seconds, libvirt's live
-    // adjustment) as we last aimed at it; nullopt if we have not.
-    std::optional<int64_t> aimedRtcOffsetS(const std::string& uuid) const;
+    void policyChanged(const std::string& uuid, const std::string& name)
+    {
+        rethink(uuid, name, Trigger::PolicyChanged);
+    }
+    // What a sync in flight aims at may be wrong now (its policy changed,
+    // someone else set a variable clock): it stops before its next set and
+    // its own trigger runs again; an idle domain gets idleTrigger.
+    void rethink(const std::string& uuid, const std::string& name, Trigger idleTrigger);
+    // Someone else set the guest's RTC (not a set of ours). A sync in flight
+    // starts again: the next job follows libvirt's live adjustment of a
+    // variable clock if it moved. meantNs: where the guest set it (libvirt's
+    // RTC offset from UTC), to keep when a set of ours sent before may
+    // overwrite it; nullopt: the live value tells (an event can be older
+    // than a sync that already followed it).
+    void rtcSetElsewhere(const std::string& uuid, const std::string& name,
+                         std::optional<int64_t> meantNs);
     // The domain is gone (undefined): pending work is cancelled (a control
     // request waiting for it is answered) and nothing about it is kept; a
     // domain defined again later starts with a fresh delay model.
@@ -111,8 +123,11 @@ private:
         uint64_t generation = 0;
         RequestTuning tuning; // of a request, for the next job
         DelayModel delay;
-        std::optional<int64_t> adjustment; // SyncJob::adjustmentNs
-        int64_t rtcAhead = 0;              // SyncJob::rtcAheadNs
+        std::optional<int64_t> intendedRtc; // SyncJob::intendedRtcNs
+        int64_t rtcAhead = 0;               // SyncJob::rtcAheadNs
+        // Someone else set the clock while the job ran: what it aimed at is
+        // no longer meant.
+        bool intentMoved = false;
         std::optional<SyncResult> last;
     };
 

@@ -6,9 +6,15 @@ namespace clocksync {
 RtcChangeFilter::Decision RtcChangeFilter::onEvent(const std::string& uuid, int64_t nowNs,
                                                    bool ownSyncActive)
 {
-    State& s = m_domains[uuid];
+    const State& s = m_domains[uuid];
     if (ownSyncActive || nowNs - s.lastOwnSetNs < m_grace)
         return {};
+    return onForeignEvent(uuid, nowNs);
+}
+
+RtcChangeFilter::Decision RtcChangeFilter::onForeignEvent(const std::string& uuid, int64_t nowNs)
+{
+    State& s = m_domains[uuid];
     if (nowNs - s.lastAcceptedNs < m_minInterval) {
         if (s.deferred)
             return {};

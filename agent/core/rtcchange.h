@@ -2,9 +2,12 @@
 // Someone else set a guest's clock (virsh domtime --now, a script calling
 // virDomainSetTime): qemu-ga ran hwclock -w and libvirt reported the RTC
 // write (RTC_CHANGE). The daemon then refines the guest to its own target.
-// This filter decides which events are someone else's and when to act:
-// - our own sets cause the same event: ignored while a sync of ours is in
-//   flight and for a grace period after one that set the clock;
+// This filter decides when to act on someone else's; whose an event is, the
+// daemon asks OwnSetLedger (by the RTC offset the event carries). Only an
+// event without one is judged by its timing here:
+// - our own sets cause the same event: one without an offset is ignored
+//   while a sync of ours is in flight and for a grace period after one that
+//   set the clock;
 // - a burst (a guest running hwclock -w in a loop, NTP's 11-minute mode)
 //   yields at most one sync per domain per minimum interval: the first at
 //   once, the rest folded into one deferred sync at the end of the interval.
@@ -42,6 +45,9 @@ public:
     };
     // ownSyncActive: a sync of ours is waiting or running for the domain.
     Decision onEvent(const std::string& uuid, int64_t nowNs, bool ownSyncActive);
+    // One known to be someone else's (its offset is none of our sets'):
+    // only the burst limit applies.
+    Decision onForeignEvent(const std::string& uuid, int64_t nowNs);
     // A sync of ours ended; setMade: it set the guest's clock (an RTC write follows).
     void ownSyncEnded(const std::string& uuid, int64_t nowNs, bool setMade);
     // The deferred sync is due: true if it still should run.

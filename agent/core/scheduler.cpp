@@ -32,7 +32,8 @@ bool Scheduler::waitForDone(int msecs)
 void Scheduler::submit(SyncJob job)
 {
     auto run = std::make_shared<JobRun>(
-        m_backend, m_clock, std::move(job), [this] { return m_pool->hasQueued(); }, &m_gate);
+        m_backend, m_clock, std::move(job), [this] { return m_pool->hasQueued(); }, &m_gate,
+        &m_ownSets);
     m_pool->submit([this, back = m_life.handle(), run]() {
         if (counted([&] { return run->begin(); }))
             return deliver(back, *run);
@@ -72,8 +73,8 @@ void Scheduler::deliver(const Lifetime::Handle& back, JobRun& run)
 
 // One job's steps, on a worker: each may end it early (finishEarly).
 JobRun::JobRun(DomainBackend& backend, const qga::Clock& clock, SyncJob job,
-               std::function<bool()> othersWaiting, RefineGate* gate)
-    : m_backend(backend), m_clock(clock), m_job(std::move(job))
+               std::function<bool()> othersWaiting, RefineGate* gate, OwnSetLedger* ownSets)
+    : m_backend(backend), m_clock(clock), m_ownSets(ownSets), m_job(std::move(job))
 {
     m_out.delay = m_job.delay;
     m_req.trigger = m_job.trigger;
@@ -98,16 +99,8 @@ bool JobRun::begin()
     }
     const qga::Expected<PolicyParse> policy = m_backend.readPolicy(m_job.uuid);
     qga::Expected<DomainFacts> facts = m_backend.facts(m_job.uuid);
-    // A transient domain has no configured adjustment: the one it was last
-    // aimed at keeps hwclock's whole-second rounding from walking it.
-    // One undefined while running (now transient) that was defined with
-    // basis='localtime': its live XML still adds the host's UTC offset.
-    if (facts && facts->clock == DomainFacts::Clock::Variable && !facts->configuredAdjustmentNs &&
-        m_job.adjustmentNs) {
-        facts->configuredAdjustmentNs = m_job.adjustmentNs;
-        facts->adjustmentNs -= m_job.rtcAheadNs;
-        facts->rtcAheadNs = m_job.rtcAheadNs;
-    }
+    if (facts && facts->clock == DomainFacts::Clock::Variable)
+        anchorAdjustment(*facts);
     // The first read that failed this way, if any.
     auto failed = [&](qga::ErrorKind kind) -> const qga::Error* {
         for (const qga::Error* e :
@@ -131,6 +124,8 @@ bool JobRun::begin()
     m_out.policy = plan.own;
     m_req.policy = plan.policy;
     m_job.tuning.applyTo(m_req.policy);
+    if (facts)
+        m_rtcAheadNs = facts->rtcAheadNs;
     if (!plan.skip && facts && facts->clock == DomainFacts::Clock::Variable &&
         plan.policy.mode == SyncMode::Host) {
         m_out.adjustmentNs = plan.target.shiftNs;
@@ -141,6 +136,30 @@ bool JobRun::begin()
     finishEarly(Outcome::Skipped, std::nullopt, *plan.skip);
     m_out.result.configProblem = plan.configProblem;
     return true;
+}
+
+// Which adjustment a variable clock keeps (docs/design.md §5): the one this
+// domain was last aimed at or someone else changed it to (before either,
+// the configured one) unless the
+// live one moved away from it -- and not by a set of ours. hwclock's
+// rounding of our writes, and a set of ours that landed late (the guest
+// paused under the call), leave the live value where we would otherwise
+// follow it: a second at a time, or as far back as the set was late.
+void JobRun::anchorAdjustment(DomainFacts& facts) const
+{
+    if (m_job.intendedRtcNs) {
+        // A transient domain undefined while running, defined with
+        // basis='localtime': its live XML still adds the host's UTC offset.
+        if (!facts.configuredAdjustmentNs) {
+            facts.adjustmentNs -= m_job.rtcAheadNs;
+            facts.rtcAheadNs = m_job.rtcAheadNs;
+        }
+        facts.configuredAdjustmentNs = *m_job.intendedRtcNs - facts.rtcAheadNs;
+    }
+    if (facts.configuredAdjustmentNs && m_ownSets &&
+        m_ownSets->explains(m_job.uuid, facts.adjustmentNs + facts.rtcAheadNs,
+                            m_clock.realtimeNs(), OwnSetLedger::Seen::Now))
+        facts.adjustmentNs = *facts.configuredAdjustmentNs;
 }
 
 bool JobRun::refine()
@@ -175,6 +194,9 @@ bool JobRun::startSync(const IntendedTime& target)
         finishEarly(Outcome::Failed, agent.error(), {});
         return true;
     }
+    if (m_ownSets)
+        *agent = std::make_unique<RecordingAgent>(std::move(*agent), *m_ownSets, m_clock,
+                                                  m_job.uuid, m_rtcAheadNs);
     // clock offset='variable': the guest is meant to run at host + adjustment.
     m_agent = aimedAt(std::move(*agent), target);
     m_target = target;
@@ -207,7 +229,7 @@ void JobRun::finishEarly(Outcome o, std::optional<qga::Error> e, std::string not
 
 JobResult Scheduler::execute(DomainBackend& backend, const qga::Clock& clock, const SyncJob& job)
 {
-    JobRun run(backend, clock, job, {}, nullptr);
+    JobRun run(backend, clock, job, {}, nullptr, nullptr);
     if (!run.begin())
         while (!run.refine()) {
         }

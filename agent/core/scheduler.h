@@ -9,6 +9,7 @@
 #pragma once
 
 #include "domainbackend.h"
+#include "ownsets.h"
 #include "syncengine.h"
 #include "syncplan.h"
 
@@ -30,10 +31,12 @@ struct SyncJob
     DelayModel delay;
     uint64_t generation = 0; // the tracker's, copied into the result
     RequestTuning tuning;
-    // A variable clock's adjustment this domain was last aimed at: stands in
-    // for the configured one a transient domain lacks (docs/design.md §5).
-    std::optional<int64_t> adjustmentNs;
-    int64_t rtcAheadNs = 0; // and how far its RTC ran ahead (basis='localtime')
+    // The RTC offset from UTC (libvirt's live adjustment, basis='utc') a
+    // variable clock is meant to have: the one it was last aimed at, or
+    // someone else's change since. Kept over the configured one, which a
+    // transient domain lacks (docs/design.md §5).
+    std::optional<int64_t> intendedRtcNs;
+    int64_t rtcAheadNs = 0; // how far its RTC ran ahead when last aimed at (basis='localtime')
     std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
 };
 
@@ -42,7 +45,7 @@ struct JobResult
     SyncResult result;
     DelayModel delay;
     std::optional<PolicyOverride> policy; // as read for this job
-    std::optional<int64_t> adjustmentNs;  // SyncJob::adjustmentNs for the next job
+    std::optional<int64_t> adjustmentNs;  // a variable clock's, as aimed at
     int64_t rtcAheadNs = 0;               // SyncJob::rtcAheadNs for the next job
 };
 
@@ -52,8 +55,10 @@ struct JobResult
 class JobRun
 {
 public:
+    // ownSets: where its sets are recorded, and which its variable clock's
+    // live adjustment is checked against (nullptr: neither).
     JobRun(DomainBackend& backend, const qga::Clock& clock, SyncJob job,
-           std::function<bool()> othersWaiting, RefineGate* gate);
+           std::function<bool()> othersWaiting, RefineGate* gate, OwnSetLedger* ownSets);
     ~JobRun();
     // Everything up to the guest within tolerance; true: the job is done.
     bool begin();
@@ -62,18 +67,21 @@ public:
     JobResult take();
 
 private:
+    void anchorAdjustment(DomainFacts& facts) const;
     bool startSync(const IntendedTime& target);
     void finishSync(SyncResult r);
     void finishEarly(Outcome o, std::optional<qga::Error> e, std::string note);
 
     DomainBackend& m_backend;
     const qga::Clock& m_clock;
+    OwnSetLedger* m_ownSets;
     const SyncJob m_job;
     JobResult m_out;
     SyncRequest m_req;
     std::unique_ptr<qga::GuestAgent> m_agent;
     std::unique_ptr<Sync> m_sync;
     IntendedTime m_target;                 // what the sync aims at
+    int64_t m_rtcAheadNs = 0;              // the domain's RTC ahead of its system clock
     std::optional<std::string> m_nextBoot; // the persistent definition's other policy
 };
 
@@ -89,6 +97,8 @@ public:
     ~Scheduler() override;
 
     void submit(SyncJob job);
+    // Every set of every job, for telling our RTC writes from anyone else's.
+    OwnSetLedger& ownSets() { return m_ownSets; }
     int running() const { return m_running.load(); }
     int peakRunning() const { return m_peak.load(); }
     // Waits for in-flight jobs (at shutdown); false on timeout.
@@ -109,6 +119,7 @@ private:
     const qga::Clock& m_clock;
     Lifetime m_life;   // results of a destroyed scheduler are dropped
     RefineGate m_gate; // before the pool: its workers use it until joined
+    OwnSetLedger m_ownSets;
     std::unique_ptr<Executor> m_pool;
     std::atomic<int> m_running{0};
     std::atomic<int> m_peak{0};

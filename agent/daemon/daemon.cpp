@@ -246,6 +246,7 @@ void Daemon::forgetDomain(const std::string& uuid, const std::string& name)
     m_touched.erase(uuid);
     m_reporter.forget(uuid, name);
     m_rtc.forget(uuid);
+    m_scheduler->ownSets().forget(uuid);
     m_drift.remove(uuid);
     m_migrations.forget(uuid);
     updateMetrics();
@@ -364,15 +365,27 @@ void Daemon::onRtcChange(const std::string& uuid, const std::string& name,
                          std::optional<int64_t> offsetS)
 {
     const int64_t now = m_clock.monotonicNs();
-    // A variable clock at the RTC offset we aimed it at (within the RTC's
-    // second): our own write, or its rounding -- nothing to follow, whenever
-    // it arrives. Any other is judged by its timing (RtcChangeFilter): one
-    // during or just after a sync of ours may be our set landing late.
-    if (offsetS)
-        if (const std::optional<int64_t> aimed = m_tracker->aimedRtcOffsetS(uuid);
-            aimed && std::llabs(*offsetS - *aimed) <= 1)
-            return;
-    const RtcChangeFilter::Decision d = m_rtc.onEvent(uuid, now, m_tracker->busy(uuid));
+    RtcChangeFilter::Decision d;
+    if (!offsetS) {
+        // Whose it is cannot be told: one during or just after a sync of
+        // ours is taken for ours.
+        d = m_rtc.onEvent(uuid, now, m_tracker->busy(uuid));
+    } else if (m_scheduler->ownSets().explains(uuid, *offsetS * 1'000'000'000,
+                                               m_clock.realtimeNs(),
+                                               OwnSetLedger::Seen::Reported)) {
+        return; // a set of ours, or its rounding, whenever it landed
+    } else {
+        // Someone else's: a variable clock is meant to run there now, and a
+        // sync of ours in flight would set it back to what it aimed at
+        // before: it starts again. A set of ours already sent lands on top
+        // of the guest's change: the event's value is kept (docs/design.md §5).
+        const int64_t offsetNs = *offsetS * 1'000'000'000;
+        m_tracker->rtcSetElsewhere(uuid, name,
+                                   m_scheduler->ownSets().inFlight(uuid)
+                                       ? std::optional<int64_t>(offsetNs)
+                                       : std::nullopt);
+        d = m_rtc.onForeignEvent(uuid, now);
+    }
     if (d.action == RtcChangeFilter::Action::SyncNow) {
         m_tracker->trigger(uuid, name, Trigger::RtcChanged);
     } else if (d.action == RtcChangeFilter::Action::Defer) {

@@ -150,7 +150,7 @@ private:
     {
         // Booted: the guest reads its RTC, whole seconds, a little behind.
         d.liveAdjustmentS = d.adjustmentS;
-        d.intendedAdjS = d.adjustmentS;
+        d.intendedNs = d.adjustmentS * 1'000'000'000;
         const std::optional<int64_t> want = w.intendedOffsetNs(d);
         d.guestOffsetNs = (want ? *want : 0) - w.draw(0, 999'999'999);
     }
@@ -169,7 +169,7 @@ private:
     }
     void hostEvent(const std::string& label, Trigger t, int64_t stepNs = 0)
     {
-        w.events.push_back({"", {EventAction::Sync, t, false}, label, stepNs});
+        w.events.push_back({"", {EventAction::Sync, t, false}, label, stepNs, false, std::nullopt});
     }
     void owe(Domain& d) { m_owed.insert(d.uuid); }
 
@@ -210,7 +210,7 @@ Domain& Schedule::newDomain(bool persistent, Domain::State state)
     if (d.clock == ClockKind::VariableUtc || d.clock == ClockKind::VariableLocaltime)
         d.adjustmentS = w.chance(0.5) ? 3600 : -w.draw(1, 90'000);
     d.liveAdjustmentS = d.adjustmentS;
-    d.intendedAdjS = d.adjustmentS;
+    d.intendedNs = d.adjustmentS * 1'000'000'000;
     d.agentChannel = !w.chance(0.08);
     d.noHwclock = w.chance(0.1);
     d.rttNs = w.draw(400'000, 3'000'000);
@@ -497,10 +497,14 @@ void Schedule::act()
             const int64_t by = w.chance(0.5) ? 3600 : -7200;
             w.log("guest sets its clock and RTC on purpose " + d->name + " by " +
                   std::to_string(by) + " s");
-            d->liveAdjustmentS += by;
-            d->intendedAdjS += by;
+            // What it set is what it means, whatever its clock read before.
+            const int64_t prior = d->intendedNs;
             d->guestOffsetNs += by * 1'000'000'000;
+            d->intendedNs = d->guestOffsetNs;
+            w.rtcWritten(*d);
             w.emitEvent(d->uuid, w.rtcEvent(*d), "rtc-change " + d->name);
+            if (!w.events.empty() && w.events.back().uuid == d->uuid)
+                w.events.back().priorIntendedNs = prior;
         }
         break;
     case 17:
@@ -753,12 +757,17 @@ void Schedule::checkAtRest()
         const int64_t tol = std::max(p.toleranceNs, 2 * d.tickNs) + 200'000;
         int64_t off = d.guestOffsetNs - *want;
         // A variable clock's adjustment is known to libvirt's whole second
-        // only (see invariant 2): a second off either way is that, not drift
-        // (walking further, a second per sync, is caught by invariant 2).
+        // only (see invariant 2): the daemon aims at a whole second within
+        // one of the intended time (a guest's own change need not be whole).
+        // A second off either way is that, not drift (walking further, a
+        // second per sync, is caught by invariant 2); the guest must still
+        // sit on the whole second it was aimed at, within tolerance.
         const bool followed =
             d.clock == ClockKind::VariableUtc || d.clock == ClockKind::VariableLocaltime;
-        if (followed && std::llabs(off) <= 1'000'000'000 + tol)
-            off = std::llabs(off) > 500'000'000 ? off - (off > 0 ? 1 : -1) * 1'000'000'000 : off;
+        if (followed && std::llabs(off) <= 1'000'000'000 + tol) {
+            const int64_t frac = ((d.guestOffsetNs % 1'000'000'000) + 1'000'000'000) % 1'000'000'000;
+            off = frac > 500'000'000 ? frac - 1'000'000'000 : frac;
+        }
         if (std::llabs(off) <= tol)
             continue;
         std::string last = "no result";

@@ -60,7 +60,7 @@ void World::emitEvent(const std::string& uuid, EventAction a, const std::string&
 {
     if (!connected)
         return; // events sent while the daemon is not connected are lost
-    events.push_back({uuid, a, label, 0, ours});
+    events.push_back({uuid, a, label, 0, ours, std::nullopt});
 }
 
 Domain* World::find(const std::string& uuid)
@@ -105,7 +105,7 @@ std::optional<int64_t> World::intendedOffsetNs(const Domain& d) const
     case ClockKind::VariableLocaltime:
         // The one it was started with, or the guest's own deliberate change
         // -- not whatever our own sets' RTC writes made of libvirt's value.
-        return d.intendedAdjS * 1'000'000'000;
+        return d.intendedNs;
     case ClockKind::Absolute:
         return std::nullopt;
     }
@@ -143,6 +143,14 @@ bool World::mayBeSet(const Domain& d, std::string* why) const
     else
         return true;
     return false;
+}
+
+void World::rtcWritten(Domain& d)
+{
+    const int64_t o = d.guestOffsetNs;
+    if (d.clock == ClockKind::VariableUtc || d.clock == ClockKind::VariableLocaltime)
+        d.liveAdjustmentS =
+            o / 1'000'000'000 + (chance(0.5) ? 1 : 0) - (o < 0 && o % 1'000'000'000 ? 1 : 0);
 }
 
 EventAction World::rtcEvent(const Domain& d) const
@@ -210,9 +218,21 @@ void World::beforeAgentCall(const std::string& uuid)
     }
 }
 
-// The guest's clock is set: check the invariants at the moment it happens.
-void World::guestSet(Domain& d, int64_t guestNs, int64_t hostAtCallNs,
-                     const std::optional<std::string>& forbidden)
+World::AtSend World::atSend(const std::string& uuid) const
+{
+    AtSend a;
+    auto it = domains.find(uuid);
+    if (it == domains.end() || !it->second.exists)
+        return a;
+    a.forbidden = forbiddenAtSend(it->second);
+    a.wantNs = intendedOffsetNs(it->second);
+    a.intentPending = policyEventPending(uuid);
+    return a;
+}
+
+// The guest's clock is set: check the invariants against what held when
+// the request was sent.
+void World::guestSet(Domain& d, int64_t guestNs, int64_t hostAtCallNs, const AtSend& rules)
 {
     ++sets;
     const int64_t landed = guestNs - clock.realtimeNs();
@@ -221,9 +241,9 @@ void World::guestSet(Domain& d, int64_t guestNs, int64_t hostAtCallNs,
     // busy host, a guest asleep meanwhile): the verify's business, and
     // invariant 3's.
     const int64_t aimed = guestNs - hostAtCallNs;
-    if (forbidden)
-        fail("invariant 1: " + d.name + " was set although " + *forbidden);
-    if (const std::optional<int64_t> want = intendedOffsetNs(d)) {
+    if (rules.forbidden)
+        fail("invariant 1: " + d.name + " was set although " + *rules.forbidden);
+    if (rules.wantNs && !rules.intentPending) {
         // A set aims at the intended time; its delay compensation and the
         // guest's tick leave it a few milliseconds off at most, a wrong
         // target seconds or hours.
@@ -232,18 +252,32 @@ void World::guestSet(Domain& d, int64_t guestNs, int64_t hostAtCallNs,
         const bool variable =
             d.clock == ClockKind::VariableUtc || d.clock == ClockKind::VariableLocaltime;
         const int64_t slack = 50'000'000 + d.tickNs + (variable ? 1'000'000'000 : 0);
-        if (std::llabs(aimed - *want) > slack && !policyEventPending(d.uuid))
+        if (std::llabs(aimed - *rules.wantNs) > slack)
             fail("invariant 2: " + d.name + " (" + clockKindName(d.clock) + ") aimed at host " +
-                 formatOffset(aimed) + ", its intended time is host " + formatOffset(*want));
+                 formatOffset(aimed) + ", its intended time is host " +
+                 formatOffset(*rules.wantNs));
     }
     d.guestOffsetNs = landed;
     log("  set " + d.name + " -> " + formatOffset(landed));
+    // Landing over a change the guest made to its own clock, before the
+    // daemon heard of it, aimed at what the guest meant before: the guest's
+    // clock and RTC are ours again and its change is lost (the daemon cannot
+    // tell that event from one older than a sync that followed it;
+    // docs/design.md §5). What it meant before is meant again.
+    for (PendingEvent& e : events)
+        if (e.uuid == d.uuid && e.priorIntendedNs &&
+            std::llabs(aimed - *e.priorIntendedNs) <= 1'050'000'000 + d.tickNs) {
+            log("  (overwrites " + d.name + "'s own change, not yet reported)");
+            d.intendedNs = *e.priorIntendedNs;
+            for (PendingEvent& x : events)
+                if (x.uuid == d.uuid)
+                    x.priorIntendedNs.reset();
+            break;
+        }
     // qemu-ga then writes the RTC (hwclock -w); libvirt follows it in whole
     // seconds, rounded either way, and says so (RTC_CHANGE).
     if (!d.noHwclock) {
-        if (d.clock == ClockKind::VariableUtc || d.clock == ClockKind::VariableLocaltime)
-            d.liveAdjustmentS = landed / 1'000'000'000 + (chance(0.5) ? 1 : 0) -
-                                (landed < 0 && landed % 1'000'000'000 ? 1 : 0);
+        rtcWritten(d);
         emitEvent(d.uuid, rtcEvent(d), "rtc-change (our set)", true);
     }
 }
@@ -310,9 +344,7 @@ public:
         // Decided when the request is sent: a change seen after that cannot
         // recall it (what happens during the call happens inside reach()).
         const int64_t hostAtCall = m_world.clock.realtimeNs();
-        std::optional<std::string> forbidden;
-        if (Domain* before = m_world.find(m_uuid))
-            forbidden = m_world.forbiddenAtSend(*before);
+        const World::AtSend rules = m_world.atSend(m_uuid);
         qga::Expected<Domain*> r = reach();
         if (!r)
             return r.error();
@@ -325,7 +357,7 @@ public:
         m_world.clock.advance(d.setDelayNs + m_world.draw(0, 200'000));
         if (d.setWholeMs)
             guestNs -= guestNs % 1'000'000;
-        m_world.guestSet(d, guestNs, hostAtCall, forbidden);
+        m_world.guestSet(d, guestNs, hostAtCall, rules);
         m_world.clock.advance(10'000'000); // hwclock -w
         if (d.noHwclock) // qemu-ga >= 9.1's words (the clock moved; the RTC did not)
             return qga::makeError(qga::ErrorKind::AgentError,
@@ -356,7 +388,7 @@ public:
                          " was told to read its RTC although its policy says leave it");
         d.guestOffsetNs =
             (d.clock == ClockKind::VariableUtc || d.clock == ClockKind::VariableLocaltime
-                 ? d.intendedAdjS * 1'000'000'000
+                 ? d.intendedNs
                  : 0) -
             m_world.draw(0, 999'999'999);
         m_world.clock.advance(10'000'000);

@@ -38,7 +38,8 @@ struct Domain
     ClockKind clock = ClockKind::Utc;
     int64_t adjustmentS = 0;     // configured (inactive XML)
     int64_t liveAdjustmentS = 0; // live XML, moved by every RTC write (ours too)
-    int64_t intendedAdjS = 0;    // the truth: the configured one, or the guest's own change
+    // The truth: the configured adjustment, or where the guest set its own clock.
+    int64_t intendedNs = 0;
     bool agentChannel = true;
     QString livePolicy;   // our metadata element ("" none)
     QString configPolicy; // persistent definition's
@@ -70,6 +71,8 @@ struct PendingEvent
     std::string label;
     int64_t hostStepNs = 0; // HostClockStep
     bool ours = false;      // caused by the daemon's own set or write
+    // The guest's own clock change: what it meant before it.
+    std::optional<int64_t> priorIntendedNs;
 };
 
 class World
@@ -125,16 +128,26 @@ public:
     // RTC_CHANGE as libvirt sends it, with the RTC's new offset from UTC
     // (a variable clock: its live adjustment in basis='utc' terms).
     clocksync::EventAction rtcEvent(const Domain& d) const;
+    // The guest wrote its RTC (hwclock -w) from its system clock: libvirt
+    // folds it into a variable clock's live adjustment, in whole seconds,
+    // rounded either way.
+    void rtcWritten(Domain& d);
     // XML as libvirt would give it.
     QString liveXml(const Domain& d) const;
     QString inactiveXml(const Domain& d) const;
 
     // The guest's agent side, called by SimAgent.
     void beforeAgentCall(const std::string& uuid);
-    // forbidden: why the daemon must not have sent this set (invariant 1),
-    // decided as the request was sent.
-    void guestSet(Domain& d, int64_t guestNs, int64_t hostAtCallNs,
-                  const std::optional<std::string>& forbidden);
+    // What a set must respect, as it was sent: a change during the call
+    // cannot recall it (the daemon's business is what it sends next).
+    struct AtSend
+    {
+        std::optional<std::string> forbidden; // why it must not have been sent (invariant 1)
+        std::optional<int64_t> wantNs;        // what it must aim at (invariant 2)
+        bool intentPending = false;           // a change the daemon could not know yet
+    };
+    AtSend atSend(const std::string& uuid) const;
+    void guestSet(Domain& d, int64_t guestNs, int64_t hostAtCallNs, const AtSend& rules);
 };
 
 class SimBackend final : public clocksync::DomainBackend

@@ -650,6 +650,58 @@ private slots:
         QVERIFY(!f.fireDeferred("v", 135 * s));
     }
 
+    // Which RTC offsets are ours (OwnSetLedger): a set's own write and its
+    // whole-second rounding; one that landed late, as far back as it was
+    // late; none for a set the agent never got. The live value answers to
+    // our latest set that ran, an event to any kept.
+    void ownSetLedger()
+    {
+        using Seen = OwnSetLedger::Seen;
+        using Reply = OwnSetLedger::Reply;
+        const int64_t s = 1'000'000'000;
+        const int64_t t0 = 1'700'000'000 * s;
+        OwnSetLedger l;
+        QVERIFY(!l.explains("u", 3600 * s, t0, Seen::Reported)); // nothing sent yet
+        const uint64_t a = l.sent("u", t0, 3600 * s, 0);
+        QVERIFY(l.inFlight("u"));
+        l.returned("u", a, t0 + s / 100, Reply::Ran);
+        QVERIFY(!l.inFlight("u"));
+        for (int64_t o : {3599, 3600, 3601})
+            QVERIFY2(l.explains("u", o * s, t0 + 600 * s, Seen::Now), qPrintable(QString::number(o)));
+        for (int64_t o : {3598, 3603, -3600, 0})
+            QVERIFY2(!l.explains("u", o * s, t0 + 600 * s, Seen::Now),
+                     qPrintable(QString::number(o)));
+        // basis='localtime' (RTC one hour ahead): the RTC offset carries it.
+        const uint64_t b = l.sent("w", t0, 3600 * s, 3600 * s);
+        l.returned("w", b, t0, Reply::Ran);
+        QVERIFY(l.explains("w", 7200 * s, t0, Seen::Now));
+        QVERIFY(!l.explains("w", 3600 * s, t0, Seen::Now));
+
+        // Sent, the guest paused under the call, timed out: it may land any
+        // time later, as far behind as it is late -- and no earlier.
+        const uint64_t c = l.sent("v", t0, 3600 * s, 0);
+        l.returned("v", c, t0 + 30 * s, Reply::MayLandLate);
+        QVERIFY(l.explains("v", 3092 * s, t0 + 508 * s, Seen::Reported));
+        QVERIFY(!l.explains("v", 3092 * s, t0 + 100 * s, Seen::Reported));
+        QVERIFY(!l.explains("v", 3700 * s, t0 + 508 * s, Seen::Reported));
+        // A later set answered: the late one landed before it, or never.
+        const uint64_t d = l.sent("v", t0 + 510 * s, -7200 * s, 0);
+        l.returned("v", d, t0 + 510 * s, Reply::Ran);
+        QVERIFY(l.explains("v", 3092 * s, t0 + 900 * s, Seen::Reported)); // its event, late
+        QVERIFY(!l.explains("v", 3000 * s, t0 + 900 * s, Seen::Reported)); // window closed
+        // The live value is the later set's now: the earlier one's is not ours.
+        QVERIFY(!l.explains("v", 3092 * s, t0 + 900 * s, Seen::Now));
+        QVERIFY(l.explains("v", -7200 * s, t0 + 900 * s, Seen::Now));
+
+        // The agent was not connected: nothing was sent, nothing will land.
+        const uint64_t e = l.sent("x", t0, 60 * s, 0);
+        l.returned("x", e, t0, Reply::NotSent);
+        QVERIFY(!l.explains("x", 60 * s, t0, Seen::Reported));
+        QVERIFY(!l.inFlight("x"));
+        l.forget("u");
+        QVERIFY(!l.explains("u", 3600 * s, t0, Seen::Reported));
+    }
+
     void rtcChangedRespectsPolicy()
     {
         Rig rig;
