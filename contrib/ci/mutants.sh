@@ -25,8 +25,16 @@
 #   sim-localtime        basis='localtime' aimed at UTC + N + the host's offset
 #   sim-keep-vanished    domains libvirt no longer has are never forgotten
 #   sim-policy-inflight  a policy change does not stop the sync in flight
-# (the last three: bugs the simulation found, planted back; it must catch
-# each by the invariant meant for it: 2, 5 and 1.)
+#   sim-own-late         a variable clock's live adjustment followed although
+#                        a set of ours explains it (landed late, or rounded)
+#   sim-rtc-inflight     a guest's own RTC change does not stop our sync in
+#                        flight (it sets the guest back to the old target)
+# (the sim- rows: bugs the simulation found, planted back; it must catch
+# each by the invariant meant for it: 2, 5, 1, 2 and 2.)
+#   host-step      a step of the host's clock during a measurement not seen
+#                  (taken for a tick thousands of seconds long; found by the
+#                  simulation at seed 1459, outside the test command's seeds,
+#                  so caught by its unit test)
 #
 # An e2e list stops at the first case that catches the mutant (the control
 # runs every case); the repeated case comes first, so a catch there says in
@@ -43,7 +51,8 @@ trap 'rm -rf "$tmp"' EXIT
 git ls-files -z | xargs -0 cp --parents -t "$tmp"
 mkdir "$tmp/orig"
 sources=(agent/core/syncengine.cpp agent/core/measure.cpp agent/core/syncplan.cpp qga/libvirtagent.cpp
-         agent/core/domainxml.cpp agent/daemon/daemon.cpp agent/core/domaintracker.cpp)
+         agent/core/domainxml.cpp agent/daemon/daemon.cpp agent/core/domaintracker.cpp
+         agent/core/scheduler.cpp)
 for f in "${sources[@]}"; do cp --parents "$f" "$tmp/orig"; done
 
 # mutate FILE SED-EXPRESSION: every source as it was, then one deliberate bug;
@@ -88,13 +97,20 @@ add timeout-unavailable qga/libvirtagent.cpp 's|return ErrorKind::Timeout; // co
     "agent timeout read as 'not connected'" "tst_testdriver" "agent_stall"
 # A simulation row must be caught by the invariant meant for it, not any.
 expect[sim-localtime]="invariant 2" expect[sim-keep-vanished]="invariant 5"
-expect[sim-policy-inflight]="invariant 1"
+expect[sim-policy-inflight]="invariant 1" expect[sim-own-late]="invariant 2"
+expect[sim-rtc-inflight]="invariant 2" expect[host-step]="hostClockStepIsMeasuredPast"
 add sim-localtime agent/core/domainxml.cpp 's|        live.adjustmentNs -= inactive.rtcAheadNs;|        {}|' \
     "basis=localtime aimed at UTC+N+offset" "clocksync-sim" ""
 add sim-keep-vanished agent/daemon/daemon.cpp 's|^                forgetDomain(s.uuid, s.name);$|                {}|' \
     "vanished domains kept for ever" "clocksync-sim" ""
 add sim-policy-inflight agent/core/domaintracker.cpp 's|^        e.cancelled->store(true);$|        {}|' \
     "policy change leaves the sync in flight" "clocksync-sim" ""
+add sim-own-late agent/core/scheduler.cpp 's|^    if (facts.configuredAdjustmentNs \&\& m_ownSets \&\&$|    if (false \&\& m_ownSets \&\&|' \
+    "our own late/rounded RTC write followed" "clocksync-sim" ""
+add sim-rtc-inflight agent/core/domaintracker.cpp 's|^        rethink(uuid, name, Trigger::RtcChanged);$|        {}|' \
+    "guest's own RTC change: sync in flight kept" "clocksync-sim" ""
+add host-step agent/core/measure.cpp 's|^        if (hostClock) {$|        if (false) {|' \
+    "host clock step in a measurement unseen" "tst_measure" ""
 
 # The targets a row needs: the daemon and CLI for e2e cases, its unit tests.
 targets() {
