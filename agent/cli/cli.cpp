@@ -79,7 +79,10 @@ constexpr Command kCommands[] = {
      "the daemon's last result per guest",
      "Asks the running daemon for each guest it tracks: its state (idle, waiting for its\n"
      "agent, syncing), and the last result: when, what triggered it, the offset before ->\n"
-     "after, the sets made, and any error. Exit 5 if no daemon answers.",
+     "after, the sets made, and any error. Exit status: the worst row's -- 0 fine, or a\n"
+     "sync cancelled because the guest paused or stopped (it is synced when it runs\n"
+     "again); 1 left alone for a policy or XML problem; 3 failed or drifted -- and 1 for\n"
+     "a DOMAIN not tracked, 5 if no daemon answers.",
      {},
      cmdStatus},
     {"metrics",

@@ -44,16 +44,10 @@ std::string detailOf(const SyncResult& last)
     return detail;
 }
 
-// A row's exit code: 3 when its last result is not ok, 1 when the guest is
-// left alone for a config problem (something to fix).
+// A row's exit code (statusExitFor; no result yet: 0).
 int rowCode(const json& d)
 {
-    if (!d.contains("last"))
-        return ExitOk;
-    const SyncResult last = resultFromJson(d["last"]);
-    if (last.configProblem)
-        return ExitFailure;
-    return last.ok() ? ExitOk : ExitOutOfTolerance;
+    return d.contains("last") ? statusExitFor(resultFromJson(d["last"])) : ExitOk;
 }
 
 // One row of the status table; the row's exit code.

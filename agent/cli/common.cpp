@@ -49,6 +49,13 @@ int exitFor(const SyncResult& r)
     return ExitOutOfTolerance; // measured, not corrected (drift watch)
 }
 
+int statusExitFor(const SyncResult& last)
+{
+    if (last.configProblem)
+        return ExitFailure;
+    return last.ok() || last.outcome == Outcome::Cancelled ? ExitOk : ExitOutOfTolerance;
+}
+
 Connection openLibvirt(const QString& uri)
 {
     Connection c;

@@ -48,6 +48,11 @@ int fail(int code, const QString& message);
 // the direct and the daemon path use.
 int exitFor(const qga::Error& e);
 int exitFor(const SyncResult& r);
+// status: a guest's last result. 0 when its clock is fine -- or when a sync
+// was cancelled because the guest paused or stopped (it is looked at when it
+// runs again: not a problem); 1 left alone for a policy or XML problem (to
+// fix); 3 failed or drifted (its clock may be wrong).
+int statusExitFor(const SyncResult& last);
 
 struct Connection
 {

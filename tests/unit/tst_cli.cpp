@@ -3,6 +3,7 @@
 // it: parsing (unknown options, argument counts), help, the man page and the
 // bash completion.
 #include "cli.h"
+#include "common.h"
 #include "settings.h"
 
 #include <QFile>
@@ -43,6 +44,35 @@ class TestCli : public QObject
 {
     Q_OBJECT
 private slots:
+    // status's exit code per guest: a sync cancelled by a pause is no
+    // problem (the guest is synced when it runs again); a failure, a drift
+    // or a config problem is.
+    void statusExitCodes_data()
+    {
+        using clocksync::Outcome;
+        QTest::addColumn<int>("outcome");
+        QTest::addColumn<bool>("configProblem");
+        QTest::addColumn<int>("code");
+        QTest::newRow("in-sync") << int(Outcome::InSync) << false << int(ExitOk);
+        QTest::newRow("synced") << int(Outcome::Synced) << false << int(ExitOk);
+        QTest::newRow("approximate") << int(Outcome::Approximate) << false << int(ExitOk);
+        QTest::newRow("skipped by policy") << int(Outcome::Skipped) << false << int(ExitOk);
+        QTest::newRow("cancelled by a pause") << int(Outcome::Cancelled) << false << int(ExitOk);
+        QTest::newRow("failed") << int(Outcome::Failed) << false << int(ExitOutOfTolerance);
+        QTest::newRow("drifted") << int(Outcome::Drifted) << false << int(ExitOutOfTolerance);
+        QTest::newRow("policy typo") << int(Outcome::Skipped) << true << int(ExitFailure);
+    }
+    void statusExitCodes()
+    {
+        QFETCH(int, outcome);
+        QFETCH(bool, configProblem);
+        QFETCH(int, code);
+        clocksync::SyncResult r;
+        r.outcome = clocksync::Outcome(outcome);
+        r.configProblem = configProblem;
+        QCOMPARE(statusExitFor(r), code);
+    }
+
     void everyCommandHasHelpAndRejectsUnknownOptions()
     {
         QVERIFY(commands().size() >= 7);
