@@ -128,7 +128,6 @@ namespace {
 // one when it is further (the guest changed its clock on purpose).
 int64_t adjustmentToKeep(const DomainFacts& f)
 {
-    constexpr int64_t kRtcSecondNs = 1'000'000'000;
     if (f.configuredAdjustmentNs &&
         std::llabs(f.adjustmentNs - *f.configuredAdjustmentNs) <= kRtcSecondNs)
         return *f.configuredAdjustmentNs;

@@ -16,6 +16,10 @@
 
 namespace clocksync {
 
+// libvirt keeps a variable clock's live adjustment to the RTC's whole second,
+// and hwclock -w rounds either way: within this, two adjustments are one.
+constexpr int64_t kRtcSecondNs = 1'000'000'000;
+
 struct DomainFacts
 {
     bool agentChannel = true; // QEMU: a <channel> whose target is org.qemu.guest_agent.0

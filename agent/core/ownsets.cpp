@@ -11,7 +11,7 @@ uint64_t OwnSetLedger::sent(const std::string& uuid, int64_t sentRealNs, int64_t
                             int64_t rtcAheadNs)
 {
     std::lock_guard lock(m_mutex);
-    std::deque<Set>& sets = m_domains[uuid];
+    std::deque<Set>& sets = m_domains[uuid].sets;
     sets.push_back({++m_next, sentRealNs, aimNs + rtcAheadNs, std::nullopt});
     if (sets.size() > kKept)
         sets.pop_front();
@@ -24,7 +24,7 @@ void OwnSetLedger::returned(const std::string& uuid, uint64_t id, int64_t realNs
     auto it = m_domains.find(uuid);
     if (it == m_domains.end())
         return;
-    for (Set& s : it->second)
+    for (Set& s : it->second.sets)
         if (s.id == id) {
             s.returned = true;
             s.ran = reply == Reply::Ran;
@@ -32,10 +32,10 @@ void OwnSetLedger::returned(const std::string& uuid, uint64_t id, int64_t realNs
     if (reply == Reply::MayLandLate)
         return;
     if (reply == Reply::NotSent) {
-        std::erase_if(it->second, [id](const Set& s) { return s.id == id; });
+        std::erase_if(it->second.sets, [id](const Set& s) { return s.id == id; });
         return;
     }
-    for (Set& s : it->second) {
+    for (Set& s : it->second.sets) {
         if (s.id > id)
             break;
         if (!s.landedByNs || *s.landedByNs > realNs)
@@ -50,12 +50,12 @@ bool OwnSetLedger::explains(const std::string& uuid, int64_t rtcOffsetNs, int64_
     auto it = m_domains.find(uuid);
     if (it == m_domains.end())
         return false;
-    const std::deque<Set>& sets = it->second;
+    const std::deque<Set>& sets = it->second.sets;
     auto from = sets.begin();
-    if (seen == Seen::Now) // an earlier set's write has been overwritten by it
+    if (seen == Seen::Now) // what the RTC holds: our latest set that ran, or a later one
         for (auto s = sets.begin(); s != sets.end(); ++s)
-            if (s->ran)
-                from = s;
+            if (s->ran || s->id <= it->second.overwrittenUpTo)
+                from = s->id <= it->second.overwrittenUpTo ? std::next(s) : s;
     return std::any_of(from, sets.end(), [&](const Set& s) {
         // Landing at t, the guest reads host + aim - (t - sent): its RTC the same.
         const int64_t latest = s.landedByNs.value_or(nowRealNs);
@@ -70,8 +70,16 @@ bool OwnSetLedger::inFlight(const std::string& uuid) const
     std::lock_guard lock(m_mutex);
     auto it = m_domains.find(uuid);
     return it != m_domains.end() &&
-           std::any_of(it->second.begin(), it->second.end(),
+           std::any_of(it->second.sets.begin(), it->second.sets.end(),
                        [](const Set& s) { return !s.returned; });
+}
+
+void OwnSetLedger::overwritten(const std::string& uuid)
+{
+    std::lock_guard lock(m_mutex);
+    auto it = m_domains.find(uuid);
+    if (it != m_domains.end())
+        it->second.overwrittenUpTo = m_next;
 }
 
 void OwnSetLedger::forget(const std::string& uuid)

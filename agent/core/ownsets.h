@@ -53,6 +53,9 @@ public:
     // terms, or an RTC_CHANGE's) that one of our sets explains.
     bool explains(const std::string& uuid, int64_t rtcOffsetNs, int64_t nowRealNs,
                   Seen seen) const;
+    // Someone else's write was seen in the live value since our sets so far:
+    // none of them is what the RTC holds now (Seen::Now).
+    void overwritten(const std::string& uuid);
     // A set of ours has been sent and its call has not returned: it lands
     // after whatever the guest does meanwhile.
     bool inFlight(const std::string& uuid) const;
@@ -73,7 +76,12 @@ private:
         bool ran = false; // answered: the RTC has held its write since
     };
     mutable std::mutex m_mutex;
-    std::map<std::string, std::deque<Set>> m_domains;
+    struct Domain
+    {
+        std::deque<Set> sets;
+        uint64_t overwrittenUpTo = 0; // sets up to this id are not in the RTC now
+    };
+    std::map<std::string, Domain> m_domains;
     uint64_t m_next = 0;
 };
 

@@ -156,10 +156,14 @@ void JobRun::anchorAdjustment(DomainFacts& facts) const
         }
         facts.configuredAdjustmentNs = *m_job.intendedRtcNs - facts.rtcAheadNs;
     }
-    if (facts.configuredAdjustmentNs && m_ownSets &&
-        m_ownSets->explains(m_job.uuid, facts.adjustmentNs + facts.rtcAheadNs,
+    if (!facts.configuredAdjustmentNs || !m_ownSets ||
+        std::llabs(facts.adjustmentNs - *facts.configuredAdjustmentNs) <= kRtcSecondNs)
+        return;
+    if (m_ownSets->explains(m_job.uuid, facts.adjustmentNs + facts.rtcAheadNs,
                             m_clock.realtimeNs(), OwnSetLedger::Seen::Now))
         facts.adjustmentNs = *facts.configuredAdjustmentNs;
+    else // someone else's: followed (intendedTime), and our earlier writes are gone
+        m_ownSets->overwritten(m_job.uuid);
 }
 
 bool JobRun::refine()

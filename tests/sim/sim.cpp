@@ -94,7 +94,11 @@ const char* const kPolicies[] = {
     "<policy enabled='no'/>",           //
     "<policy mode='host'",              // not XML
     "<policy mode='host' resync='1'/>", // a resync request
+    "<policy sync-on-boot='yes'/>",     // synced as it boots
+    "<policy watch-interval='60'/>",    // drift watch, measure only
+    "<policy watch-interval='60' watch-correct='yes'/>", // drift watch that corrects
 };
+constexpr int64_t kLastPolicy = int64_t(std::size(kPolicies)) - 1;
 
 QString withNs(const char* p)
 {
@@ -172,6 +176,13 @@ private:
         w.events.push_back({"", {EventAction::Sync, t, false}, label, stepNs, false, std::nullopt});
     }
     void owe(Domain& d) { m_owed.insert(d.uuid); }
+    // A boot is owed a sync only where the policy asks for one.
+    void bootOwed(Domain& d)
+    {
+        bool problem = false;
+        if (w.effectivePolicy(d, &problem).syncOnBoot && !problem)
+            owe(d);
+    }
 
     FakeClock& m_clock;
     VirtualDispatcher& m_disp;
@@ -219,7 +230,7 @@ Domain& Schedule::newDomain(bool persistent, Domain::State state)
         d.tickNs = 15'625'000;
         d.setWholeMs = true;
     }
-    const int p = w.chance(0.55) ? 0 : int(w.draw(1, 9));
+    const int p = w.chance(0.55) ? 0 : int(w.draw(1, kLastPolicy));
     d.livePolicy = d.configPolicy = withNs(kPolicies[p]);
     if (state == Domain::State::Running) {
         bootClock(d);
@@ -351,6 +362,7 @@ void Schedule::act()
             d->livePolicy = d->configPolicy; // a boot applies the persistent definition
             bootClock(*d);
             m_owed.erase(d->uuid);
+            bootOwed(*d);
             ev(*d, EventAction::SyncIfBootPolicy, Trigger::Booted, "started-booted");
             agentBack(*d);
         }
@@ -362,6 +374,7 @@ void Schedule::act()
             if (d.state == Domain::State::Running) {
                 w.log("create/start " + d.name);
                 d.agentUp = false;
+                bootOwed(d);
                 ev(d, EventAction::SyncIfBootPolicy, Trigger::Booted, "started-booted");
                 agentBack(d);
             } else if (!d.persistent) {
@@ -448,7 +461,7 @@ void Schedule::act()
     case 14:
     case 15:
         if (Domain* d = pick([](const Domain&) { return true; })) {
-            const QString p = withNs(kPolicies[w.draw(0, 9)]);
+            const QString p = withNs(kPolicies[w.draw(0, kLastPolicy)]);
             switch (w.draw(0, 3)) {
             case 0: // virsh metadata --live --config, virt-clocksync policy --set
                 w.log("policy (live+config) " + d->name + " " + p.toStdString());

@@ -693,6 +693,15 @@ private slots:
         QVERIFY(!l.explains("v", 3092 * s, t0 + 900 * s, Seen::Now));
         QVERIFY(l.explains("v", -7200 * s, t0 + 900 * s, Seen::Now));
 
+        // Someone else's write followed since: the RTC holds none of ours,
+        // even if the guest later comes back to a value one of them left.
+        l.overwritten("v");
+        QVERIFY(!l.explains("v", -7200 * s, t0 + 900 * s, Seen::Now));
+        QVERIFY(l.explains("v", -7200 * s, t0 + 900 * s, Seen::Reported)); // its event, late
+        const uint64_t f = l.sent("v", t0 + 950 * s, 60 * s, 0);
+        l.returned("v", f, t0 + 950 * s, Reply::Ran);
+        QVERIFY(l.explains("v", 60 * s, t0 + 950 * s, Seen::Now)); // a set after it is
+
         // The agent was not connected: nothing was sent, nothing will land.
         const uint64_t e = l.sent("x", t0, 60 * s, 0);
         l.returned("x", e, t0, Reply::NotSent);
