@@ -263,9 +263,10 @@ void World::guestSet(Domain& d, int64_t guestNs, int64_t hostAtCallNs, const AtS
     // daemon heard of it, aimed at what the guest meant before: the guest's
     // clock and RTC are ours again and its change is lost (the daemon cannot
     // tell that event from one older than a sync that followed it;
-    // docs/design.md §5). What it meant before is meant again.
+    // docs/design.md §5). What it meant before is meant again. (Without
+    // hwclock our set leaves the RTC, and libvirt's value, the guest's.)
     for (PendingEvent& e : events)
-        if (e.uuid == d.uuid && e.priorIntendedNs &&
+        if (!d.noHwclock && e.uuid == d.uuid && e.priorIntendedNs &&
             std::llabs(aimed - *e.priorIntendedNs) <= 1'050'000'000 + d.tickNs) {
             log("  (overwrites " + d.name + "'s own change, not yet reported)");
             d.intendedNs = *e.priorIntendedNs;
@@ -274,6 +275,15 @@ void World::guestSet(Domain& d, int64_t guestNs, int64_t hostAtCallNs, const AtS
                     x.priorIntendedNs.reset();
             break;
         }
+    // mode=host-utc over a variable clock: the policy overrides what the
+    // guest meant, and once our write replaces its RTC, what it meant is its
+    // definition again (for a later mode=host).
+    bool problem = false;
+    if (!d.noHwclock &&
+        (d.clock == ClockKind::VariableUtc || d.clock == ClockKind::VariableLocaltime) &&
+        effectivePolicy(d, &problem).mode == SyncMode::HostUtc &&
+        !problem)
+        d.intendedNs = d.adjustmentS * 1'000'000'000;
     // qemu-ga then writes the RTC (hwclock -w); libvirt follows it in whole
     // seconds, rounded either way, and says so (RTC_CHANGE).
     if (!d.noHwclock) {
