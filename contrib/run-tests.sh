@@ -49,7 +49,7 @@ cmake --build --preset tsan -j "$jobs"
 stage "tests (TSan build, without the lab suite; suppressions and their reasons: tests/tsan.supp)"
 TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1" ctest --preset tsan -j "$jobs"
 
-# 30 s per target here (their corpora are checked in; longer runs by hand).
-stage "fuzzing (libFuzzer + ASan + UBSan), ${FUZZ_SECONDS:-30} s per target"
-bash tests/fuzz/run-fuzz.sh "${FUZZ_SECONDS:-30}"
+# 20 s per target here (their corpora are checked in; longer runs by hand).
+stage "fuzzing (libFuzzer + ASan + UBSan), ${FUZZ_SECONDS:-20} s per target"
+bash tests/fuzz/run-fuzz.sh "${FUZZ_SECONDS:-20}"
 stage "done"
