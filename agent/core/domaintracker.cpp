@@ -225,7 +225,7 @@ void DomainTracker::rtcSetElsewhere(const std::string& uuid, const std::string& 
     if (meantNs)
         e.intendedRtc = meantNs;
     if (e.state == DomainState::Syncing) {
-        e.intentMoved = meantNs.has_value();
+        e.intentMoved = e.intentMoved || meantNs.has_value(); // a repeat event keeps it
         rethink(uuid, name, Trigger::RtcChanged);
     }
 }

@@ -12,10 +12,6 @@ namespace clocksync {
 
 namespace {
 
-// Beyond this an adjustment is not a clock setting but a corrupt value (and
-// host time + it would overflow 64-bit nanoseconds).
-constexpr int64_t kMaxAdjustmentS = 100LL * 366 * 86'400;
-
 // <clock offset=... adjustment=... basis=...>; an error text if not understood.
 std::optional<std::string> readClock(const QXmlStreamAttributes& a, int64_t hostUtcOffsetS,
                                      DomainFacts& f)

@@ -19,6 +19,9 @@ namespace clocksync {
 // libvirt keeps a variable clock's live adjustment to the RTC's whole second,
 // and hwclock -w rounds either way: within this, two adjustments are one.
 constexpr int64_t kRtcSecondNs = 1'000'000'000;
+// Beyond this an adjustment (or an RTC offset) is not a clock setting but a
+// corrupt value, and host time + it would overflow 64-bit nanoseconds.
+constexpr int64_t kMaxAdjustmentS = 100LL * 366 * 86'400;
 
 struct DomainFacts
 {

@@ -34,7 +34,10 @@ ClockSteps observedSteps(const std::vector<qga::TimeSample>& taken)
         if (moved == 0)
             c.standstillNs = std::max(c.standstillNs, b.hostMidpointNs() - a.hostMidpointNs());
         else if (moved > b.hostAfterNs - a.hostBeforeNs) // further than host time went
-            c.jumpNs = std::max(c.jumpNs, moved);
+            // A tick's size, not the time between the two requests (a long
+            // gap between them, the host busy elsewhere, is not a tick).
+            c.jumpNs = std::max(c.jumpNs,
+                                moved - std::max<int64_t>(0, b.hostBeforeNs - a.hostAfterNs));
     }
     return c;
 }
@@ -63,16 +66,16 @@ constexpr int kMaxStepSamples = 200;
 constexpr int64_t kMaxTickNs = 20'000'000;
 constexpr int kMaxRestarts = 3;
 
-// Host realtime and monotonic time that disagree by more than this over a
-// sample, or between two, say the host's clock was stepped (a slew of
-// 500 ppm over a second is half of it).
+// The host's realtime less its monotonic time moving by more than this over
+// a sample, or since the first, says the host's clock was stepped (a slew
+// of 500 ppm over a second is half of it).
 constexpr int64_t kHostStepNs = 1'000'000;
 
 Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodRttNs,
                               const qga::Clock* hostClock)
 {
-    // Monotonic time before each kept sample's request, less its realtime one.
-    std::vector<int64_t> monoLessReal;
+    // The host's realtime less monotonic time before each kept sample.
+    std::vector<int64_t> skews;
     std::vector<qga::TimeSample> taken;
     taken.reserve(std::size_t(samples) * 3);
     int restarts = 0;
@@ -91,40 +94,51 @@ Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodR
             if (!stepUnseen && (quiet || i >= samples * 3))
                 break;
         }
-        const int64_t monoBefore = hostClock ? hostClock->monotonicNs() : 0;
+        // The host's realtime less its monotonic time, read side by side
+        // (not around the call: a transport's own set-up is no step).
+        const auto skewNow = [hostClock] {
+            return hostClock ? hostClock->realtimeNs() - hostClock->monotonicNs() : 0;
+        };
+        const int64_t skewBefore = skewNow();
         Expected<qga::TimeSample> s = agent.getTime();
         if (!s)
             return s.error();
         if (hostClock) {
-            const int64_t monoRtt = hostClock->monotonicNs() - monoBefore;
-            const int64_t skew = monoBefore - s->hostBeforeNs;
+            const int64_t skewAfter = skewNow();
             // Stepped during this sample, or since the first one kept: the
             // samples so far are on another timescale. Measured again.
-            if (std::llabs(s->rttNs() - monoRtt) > kHostStepNs ||
-                (!monoLessReal.empty() && std::llabs(skew - monoLessReal.front()) > kHostStepNs)) {
+            if (std::llabs(skewAfter - skewBefore) > kHostStepNs ||
+                (!skews.empty() && std::llabs(skewBefore - skews.front()) > kHostStepNs)) {
                 if (++restarts > kMaxRestarts)
                     return qga::makeError(ErrorKind::Internal,
                                           "host clock keeps being stepped during a measurement");
                 taken.clear();
-                monoLessReal.clear();
+                skews.clear();
                 i = -1;
                 continue;
             }
-            monoLessReal.push_back(skew);
+            skews.push_back(skewBefore);
         }
         if (s->rttNs() < 0)
             return qga::makeError(ErrorKind::Internal, "host clock stepped during a measurement");
         if (!taken.empty()) {
             const int64_t moved = qga::saturatingSub(s->guestNs, taken.back().guestNs);
             const int64_t hostMoved = s->hostAfterNs - taken.back().hostBeforeNs;
-            if (moved < 0 || moved > hostMoved + kMaxTickNs) {
+            // Unchanged across a gap longer than any tick between two
+            // requests: the guest was stopped meanwhile (paused, asleep), its
+            // clock with it -- not a tick that long. Measured again from here.
+            const bool stoppedBetween =
+                moved == 0 && s->hostBeforeNs - taken.back().hostAfterNs > kMaxTickNs;
+            if (moved < 0 || moved > hostMoved + kMaxTickNs || stoppedBetween) {
                 if (++restarts > kMaxRestarts)
                     return qga::makeError(ErrorKind::BadClock,
                                           moved < 0 ? "guest clock keeps going backwards"
-                                                    : "guest clock keeps jumping between samples");
+                                          : stoppedBetween
+                                              ? "guest clock keeps stopping between samples"
+                                              : "guest clock keeps jumping between samples");
                 taken.assign(1, *s); // measured again from the stepped clock on
-                if (!monoLessReal.empty())
-                    monoLessReal.assign(1, monoLessReal.back());
+                if (!skews.empty())
+                    skews.assign(1, skews.back());
                 i = 0;
                 continue;
             }

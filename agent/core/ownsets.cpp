@@ -74,6 +74,19 @@ bool OwnSetLedger::inFlight(const std::string& uuid) const
                        [](const Set& s) { return !s.returned; });
 }
 
+void OwnSetLedger::settled(const std::string& uuid, int64_t realNs)
+{
+    std::lock_guard lock(m_mutex);
+    auto it = m_domains.find(uuid);
+    if (it == m_domains.end())
+        return;
+    for (Set& s : it->second.sets)
+        if (!s.landedByNs) {
+            s.landedByNs = realNs;
+            s.ran = true; // or it failed: the latest that may be the RTC's either way
+        }
+}
+
 void OwnSetLedger::overwritten(const std::string& uuid)
 {
     std::lock_guard lock(m_mutex);
@@ -93,6 +106,14 @@ RecordingAgent::RecordingAgent(std::unique_ptr<qga::GuestAgent> inner, OwnSetLed
     : m_inner(std::move(inner)), m_ledger(ledger), m_clock(clock), m_uuid(std::move(uuid)),
       m_rtcAhead(rtcAheadNs)
 {
+}
+
+qga::Expected<qga::TimeSample> RecordingAgent::getTime()
+{
+    qga::Expected<qga::TimeSample> s = m_inner->getTime();
+    if (s) // a set that timed out before is not open for ever (a re-measure answers)
+        m_ledger.settled(m_uuid, s->hostAfterNs);
+    return s;
 }
 
 qga::Expected<void> RecordingAgent::setTime(int64_t guestNs)

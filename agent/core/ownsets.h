@@ -53,6 +53,9 @@ public:
     // terms, or an RTC_CHANGE's) that one of our sets explains.
     bool explains(const std::string& uuid, int64_t rtcOffsetNs, int64_t nowRealNs,
                   Seen seen) const;
+    // The agent answered a later call (qemu-ga runs commands in order): every
+    // set still open has landed by realNs, or never will.
+    void settled(const std::string& uuid, int64_t realNs);
     // Someone else's write was seen in the live value since our sets so far:
     // none of them is what the RTC holds now (Seen::Now).
     void overwritten(const std::string& uuid);
@@ -95,7 +98,7 @@ public:
     std::string transport() const override { return m_inner->transport(); }
     qga::Expected<void> ping() override { return m_inner->ping(); }
     qga::Expected<qga::AgentInfo> info() override { return m_inner->info(); }
-    qga::Expected<qga::TimeSample> getTime() override { return m_inner->getTime(); }
+    qga::Expected<qga::TimeSample> getTime() override;
     qga::Expected<void> setTime(int64_t guestNs) override;
     qga::Expected<void> setTimeFromRtc() override { return m_inner->setTimeFromRtc(); }
 

@@ -147,7 +147,8 @@ bool JobRun::begin()
 // follow it: a second at a time, or as far back as the set was late.
 void JobRun::anchorAdjustment(DomainFacts& facts) const
 {
-    if (m_job.intendedRtcNs) {
+    if (m_job.intendedRtcNs &&
+        std::llabs(*m_job.intendedRtcNs) <= kMaxAdjustmentS * 1'000'000'000) {
         // A transient domain undefined while running, defined with
         // basis='localtime': its live XML still adds the host's UTC offset.
         if (!facts.configuredAdjustmentNs) {

@@ -366,6 +366,10 @@ void Daemon::onRtcChange(const std::string& uuid, const std::string& name,
 {
     const int64_t now = m_clock.monotonicNs();
     RtcChangeFilter::Decision d;
+    // A guest can write any year into its RTC: beyond a plausible
+    // adjustment the offset says nothing we could aim at (nor fits in ns).
+    if (offsetS && std::llabs(*offsetS) > kMaxAdjustmentS)
+        offsetS.reset();
     if (!offsetS) {
         // Whose it is cannot be told: one during or just after a sync of
         // ours is taken for ours.

@@ -702,6 +702,14 @@ private slots:
         l.returned("v", f, t0 + 950 * s, Reply::Ran);
         QVERIFY(l.explains("v", 60 * s, t0 + 950 * s, Seen::Now)); // a set after it is
 
+        // Timed out, then the agent answered a read: it has landed by then
+        // (qemu-ga runs commands in order), not open for ever.
+        const uint64_t g = l.sent("y", t0, 3600 * s, 0);
+        l.returned("y", g, t0 + 30 * s, Reply::MayLandLate);
+        l.settled("y", t0 + 31 * s);
+        QVERIFY(l.explains("y", 3570 * s, t0 + 9000 * s, Seen::Now));
+        QVERIFY(!l.explains("y", 3000 * s, t0 + 9000 * s, Seen::Now));
+
         // The agent was not connected: nothing was sent, nothing will land.
         const uint64_t e = l.sent("x", t0, 60 * s, 0);
         l.returned("x", e, t0, Reply::NotSent);
