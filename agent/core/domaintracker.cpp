@@ -219,7 +219,7 @@ void DomainTracker::rethink(const std::string& uuid, const std::string& name, Tr
 }
 
 void DomainTracker::rtcSetElsewhere(const std::string& uuid, const std::string& name,
-                                     std::optional<int64_t> meantNs)
+                                    std::optional<int64_t> meantNs)
 {
     Entry& e = entry(uuid, name);
     if (meantNs)

@@ -36,8 +36,8 @@ ClockSteps observedSteps(const std::vector<qga::TimeSample>& taken)
         else if (moved > b.hostAfterNs - a.hostBeforeNs) // further than host time went
             // A tick's size, not the time between the two requests (a long
             // gap between them, the host busy elsewhere, is not a tick).
-            c.jumpNs = std::max(c.jumpNs,
-                                moved - std::max<int64_t>(0, b.hostBeforeNs - a.hostAfterNs));
+            c.jumpNs =
+                std::max(c.jumpNs, moved - std::max<int64_t>(0, b.hostBeforeNs - a.hostAfterNs));
     }
     return c;
 }

@@ -69,9 +69,8 @@ bool OwnSetLedger::inFlight(const std::string& uuid) const
 {
     std::lock_guard lock(m_mutex);
     auto it = m_domains.find(uuid);
-    return it != m_domains.end() &&
-           std::any_of(it->second.sets.begin(), it->second.sets.end(),
-                       [](const Set& s) { return !s.returned; });
+    return it != m_domains.end() && std::any_of(it->second.sets.begin(), it->second.sets.end(),
+                                                [](const Set& s) { return !s.returned; });
 }
 
 void OwnSetLedger::settled(const std::string& uuid, int64_t realNs)

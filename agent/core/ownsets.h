@@ -51,8 +51,7 @@ public:
     };
     // An RTC offset from host UTC (libvirt's live adjustment in basis='utc'
     // terms, or an RTC_CHANGE's) that one of our sets explains.
-    bool explains(const std::string& uuid, int64_t rtcOffsetNs, int64_t nowRealNs,
-                  Seen seen) const;
+    bool explains(const std::string& uuid, int64_t rtcOffsetNs, int64_t nowRealNs, Seen seen) const;
     // The agent answered a later call (qemu-ga runs commands in order): every
     // set still open has landed by realNs, or never will.
     void settled(const std::string& uuid, int64_t realNs);

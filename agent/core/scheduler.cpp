@@ -160,8 +160,8 @@ void JobRun::anchorAdjustment(DomainFacts& facts) const
     if (!facts.configuredAdjustmentNs || !m_ownSets ||
         std::llabs(facts.adjustmentNs - *facts.configuredAdjustmentNs) <= kRtcSecondNs)
         return;
-    if (m_ownSets->explains(m_job.uuid, facts.adjustmentNs + facts.rtcAheadNs,
-                            m_clock.realtimeNs(), OwnSetLedger::Seen::Now))
+    if (m_ownSets->explains(m_job.uuid, facts.adjustmentNs + facts.rtcAheadNs, m_clock.realtimeNs(),
+                            OwnSetLedger::Seen::Now))
         facts.adjustmentNs = *facts.configuredAdjustmentNs;
     else // someone else's: followed (intendedTime), and our earlier writes are gone
         m_ownSets->overwritten(m_job.uuid);

@@ -374,8 +374,7 @@ void Daemon::onRtcChange(const std::string& uuid, const std::string& name,
         // Whose it is cannot be told: one during or just after a sync of
         // ours is taken for ours.
         d = m_rtc.onEvent(uuid, now, m_tracker->busy(uuid));
-    } else if (m_scheduler->ownSets().explains(uuid, *offsetS * 1'000'000'000,
-                                               m_clock.realtimeNs(),
+    } else if (m_scheduler->ownSets().explains(uuid, *offsetS * 1'000'000'000, m_clock.realtimeNs(),
                                                OwnSetLedger::Seen::Reported)) {
         return; // a set of ours, or its rounding, whenever it landed
     } else {

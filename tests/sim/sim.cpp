@@ -84,18 +84,18 @@ public:
 };
 
 const char* const kPolicies[] = {
-    "",                                 // none: the defaults
-    "<policy mode='off'/>",             // leave alone
-    "<policy mode='host'/>",            //
-    "<policy mode='host-utc'/>",        // UTC whatever the clock
-    "<policy mode='rtc'/>",             // the guest re-reads its RTC
-    "<policy mode='of'/>",              // a typo: fail closed
-    "<policy tolerance-us='5000'/>",    //
-    "<policy enabled='no'/>",           //
-    "<policy mode='host'",              // not XML
-    "<policy mode='host' resync='1'/>", // a resync request
-    "<policy sync-on-boot='yes'/>",     // synced as it boots
-    "<policy watch-interval='60'/>",    // drift watch, measure only
+    "",                                                  // none: the defaults
+    "<policy mode='off'/>",                              // leave alone
+    "<policy mode='host'/>",                             //
+    "<policy mode='host-utc'/>",                         // UTC whatever the clock
+    "<policy mode='rtc'/>",                              // the guest re-reads its RTC
+    "<policy mode='of'/>",                               // a typo: fail closed
+    "<policy tolerance-us='5000'/>",                     //
+    "<policy enabled='no'/>",                            //
+    "<policy mode='host'",                               // not XML
+    "<policy mode='host' resync='1'/>",                  // a resync request
+    "<policy sync-on-boot='yes'/>",                      // synced as it boots
+    "<policy watch-interval='60'/>",                     // drift watch, measure only
     "<policy watch-interval='60' watch-correct='yes'/>", // drift watch that corrects
 };
 constexpr int64_t kLastPolicy = int64_t(std::size(kPolicies)) - 1;
@@ -778,7 +778,8 @@ void Schedule::checkAtRest()
         const bool followed =
             d.clock == ClockKind::VariableUtc || d.clock == ClockKind::VariableLocaltime;
         if (followed && std::llabs(off) <= 1'000'000'000 + tol) {
-            const int64_t frac = ((d.guestOffsetNs % 1'000'000'000) + 1'000'000'000) % 1'000'000'000;
+            const int64_t frac =
+                ((d.guestOffsetNs % 1'000'000'000) + 1'000'000'000) % 1'000'000'000;
             off = frac > 500'000'000 ? frac - 1'000'000'000 : frac;
         }
         if (std::llabs(off) <= tol)

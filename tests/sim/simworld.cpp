@@ -281,8 +281,7 @@ void World::guestSet(Domain& d, int64_t guestNs, int64_t hostAtCallNs, const AtS
     bool problem = false;
     if (!d.noHwclock &&
         (d.clock == ClockKind::VariableUtc || d.clock == ClockKind::VariableLocaltime) &&
-        effectivePolicy(d, &problem).mode == SyncMode::HostUtc &&
-        !problem)
+        effectivePolicy(d, &problem).mode == SyncMode::HostUtc && !problem)
         d.intendedNs = d.adjustmentS * 1'000'000'000;
     // qemu-ga then writes the RTC (hwclock -w); libvirt follows it in whole
     // seconds, rounded either way, and says so (RTC_CHANGE).

@@ -667,7 +667,8 @@ private slots:
         l.returned("u", a, t0 + s / 100, Reply::Ran);
         QVERIFY(!l.inFlight("u"));
         for (int64_t o : {3599, 3600, 3601})
-            QVERIFY2(l.explains("u", o * s, t0 + 600 * s, Seen::Now), qPrintable(QString::number(o)));
+            QVERIFY2(l.explains("u", o * s, t0 + 600 * s, Seen::Now),
+                     qPrintable(QString::number(o)));
         for (int64_t o : {3598, 3603, -3600, 0})
             QVERIFY2(!l.explains("u", o * s, t0 + 600 * s, Seen::Now),
                      qPrintable(QString::number(o)));
@@ -687,7 +688,7 @@ private slots:
         // A later set answered: the late one landed before it, or never.
         const uint64_t d = l.sent("v", t0 + 510 * s, -7200 * s, 0);
         l.returned("v", d, t0 + 510 * s, Reply::Ran);
-        QVERIFY(l.explains("v", 3092 * s, t0 + 900 * s, Seen::Reported)); // its event, late
+        QVERIFY(l.explains("v", 3092 * s, t0 + 900 * s, Seen::Reported));  // its event, late
         QVERIFY(!l.explains("v", 3000 * s, t0 + 900 * s, Seen::Reported)); // window closed
         // The live value is the later set's now: the earlier one's is not ours.
         QVERIFY(!l.explains("v", 3092 * s, t0 + 900 * s, Seen::Now));
