@@ -937,6 +937,11 @@ case_intended_offset_cli() {
     log "$out"
     grep -q "target host +3600.000 s" <<< "$out" || fail "the CLI does not keep the intended offset: $out"
     assert_residual "$g" "a direct virt-clocksync sync of a guest at host + 3600 s" "$out"
+    # check-guest reads it against the same intended time: in sync, exit 0
+    # (before: +3600 s from host UTC, exit 3 for a correct guest).
+    out=$(cli check-guest "$g") || fail "check-guest says a correct guest at host + 3600 s is not: $out"
+    grep -qE "^offset +[+-][0-9.]+ (us|ms) \(from the intended time" <<< "$out" ||
+        fail "check-guest does not read the guest against its intended time: $out"
     start_daemon
     wait_log "$g: reconcile:" 30
     lvirsh suspend "$g" >/dev/null
