@@ -183,7 +183,7 @@ int cmdOffset(const Invocation& in)
             target = plan.target.note;
         }
     }
-    qga::Expected<Measurement> m = measure(*agent, samples);
+    qga::Expected<Measurement> m = measure(*agent, samples, 0, &qga::SystemClock::instance());
     if (!m)
         return fail(exitFor(m.error()),
                     QStringLiteral("%1: %2").arg(name, QString::fromStdString(m.error().message)));

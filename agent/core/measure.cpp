@@ -67,8 +67,8 @@ constexpr int64_t kMaxTickNs = 20'000'000;
 constexpr int kMaxRestarts = 3;
 
 // The host's realtime less its monotonic time moving by more than this over
-// a sample, or since the first, says the host's clock was stepped (a slew
-// of 500 ppm over a second is half of it).
+// a sample, or since the first, says the host's clock was stepped (NTP's
+// slew moves both alike; only a step, or a clock_settime, moves one).
 constexpr int64_t kHostStepNs = 1'000'000;
 
 Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodRttNs,

@@ -128,7 +128,7 @@ targets() {
 # unit NAME: the row's unit tests; prints the test functions that failed.
 unit() {
     [ -n "${units[$1]}" ] || return 0
-    ctest --test-dir "$tmp/build" -R "^(${units[$1]})\$" --output-on-failure > "$tmp/$1-unit.log" 2>&1 && return 0
+    ctest --test-dir "$tmp/build" --no-tests=error -R "^(${units[$1]})\$" --output-on-failure > "$tmp/$1-unit.log" 2>&1 && return 0
     # A failure names its assertion (a QtTest function, an invariant); one
     # that names none (a crash, a timeout) is said as such, not hidden.
     local named

@@ -25,8 +25,43 @@ private slots:
     void hostClockStepIsMeasuredPast_data()
     {
         QTest::addColumn<bool>("duringSample");
-        QTest::newRow("between two samples") << false;
+        QTest::newRow("during a call") << false;
         QTest::newRow("inside a sample") << true;
+    }
+    // A step between two calls, outside either: the samples since the first
+    // are on another timescale than it (the measurement's own reads of the
+    // host's clock see the step, the agent's do not straddle it).
+    void hostClockStepBetweenCallsIsMeasuredPast()
+    {
+        constexpr int64_t kStep = 3'600'000'000'000;
+        FakeClock clock;
+        FakeAgent guest(clock, 0);
+        guest.rttNs = 1'000'000;
+        guest.readDelayNs = 500'000;
+        // The host's clock as measure() reads it: stepped at its 5th realtime
+        // read (before the third sample's request); the guest's does not move.
+        struct SteppingClock final : qga::Clock
+        {
+            FakeClock& c;
+            FakeAgent& g;
+            mutable int reads = 0;
+            SteppingClock(FakeClock& clock, FakeAgent& agent) : c(clock), g(agent) {}
+            int64_t realtimeNs() const override
+            {
+                if (++reads == 5) {
+                    c.stepRealtime(kStep);
+                    g.shift(-kStep);
+                }
+                return c.realtimeNs();
+            }
+            int64_t monotonicNs() const override { return c.monotonicNs(); }
+            void sleepNs(int64_t ns) const override { c.sleepNs(ns); }
+        } host(clock, guest);
+        qga::Expected<Measurement> m = measure(guest, 5, 0, &host);
+        QVERIFY(m);
+        QVERIFY(host.reads > 5);
+        QVERIFY2(std::llabs(m->offsetNs + kStep) <= guest.rttNs,
+                 qPrintable(QString::number(m->offsetNs)));
     }
     void hostClockStepIsMeasuredPast()
     {
