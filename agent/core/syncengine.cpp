@@ -413,6 +413,13 @@ private:
         m_result.outcome = o;
         if (!note.empty())
             m_result.note = std::move(note);
+        // Short of the target after a set that failed (it landed late, or
+        // not at all): the failure is part of why, on every path.
+        const std::string lastFailed =
+            m_lastSetError ? "the last set failed: " + m_lastSetError->message : std::string();
+        if (o == Outcome::Approximate && !lastFailed.empty() &&
+            m_result.note.find(lastFailed) == std::string::npos)
+            m_result.note += std::string(m_result.note.empty() ? "" : "; ") + lastFailed;
         if (!m_rtcWriteFailed.empty()) // whatever the outcome: the clock moved
             m_result.note +=
                 std::string(m_result.note.empty() ? "" : "; ") + rtcNotWritten(m_rtcWriteFailed);

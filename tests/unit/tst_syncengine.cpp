@@ -287,6 +287,27 @@ private slots:
         QCOMPARE(delay.observations, 0); // nothing learned from a set that timed out
     }
 
+    // A set that timed out and landed, measured within target but with an
+    // uncertainty past the tolerance: "approximate" -- and the result says
+    // the set failed (before, only the out-of-attempts path said so; the
+    // verdict and window paths dropped it).
+    void approximateAfterAFailedSetSaysSo()
+    {
+        FakeClock clock;
+        FakeAgent agent(clock, -1'000'000'000);
+        agent.rttNs = 3'000'000; // +/-1.5 ms: past the 1 ms tolerance
+        agent.readDelayNs = 1'500'000;
+        agent.setDelaysNs = {1'500'000}; // what the estimate for this round trip aims for
+        agent.setErrors.push_back(qga::makeError(ErrorKind::Timeout, "not available for now"));
+        agent.setErrorsApply = true;
+        DelayModel delay;
+        SyncResult r = runSync(agent, clock, request(), delay);
+        QVERIFY2(r.outcome == Outcome::Approximate, describe(r).c_str());
+        QCOMPARE(agent.sets, 1);
+        QVERIFY2(r.note.find("the last set failed: not available for now") != std::string::npos,
+                 describe(r).c_str());
+    }
+
     // qemu-ga >= 9.1 on a guest without hwclock: every set moves the clock,
     // then fails writing the RTC. The verify decides (the clock is right),
     // and the result names what the guest lacks. An older agent refuses
