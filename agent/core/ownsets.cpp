@@ -53,9 +53,12 @@ bool OwnSetLedger::explains(const std::string& uuid, int64_t rtcOffsetNs, int64_
     const std::deque<Set>& sets = it->second.sets;
     auto from = sets.begin();
     if (seen == Seen::Now) // what the RTC holds: our latest set that ran, or a later one
-        for (auto s = sets.begin(); s != sets.end(); ++s)
-            if (s->ran || s->id <= it->second.overwrittenUpTo)
-                from = s->id <= it->second.overwrittenUpTo ? std::next(s) : s;
+        for (auto s = sets.begin(); s != sets.end(); ++s) {
+            if (s->id <= it->second.overwrittenUpTo)
+                from = std::next(s); // someone else's write came after it
+            else if (s->ran)
+                from = s;
+        }
     return std::any_of(from, sets.end(), [&](const Set& s) {
         // Landing at t, the guest reads host + aim - (t - sent): its RTC the same.
         const int64_t latest = s.landedByNs.value_or(nowRealNs);

@@ -140,8 +140,8 @@ bool JobRun::begin()
 
 // Which adjustment a variable clock keeps (docs/design.md §5): the one this
 // domain was last aimed at or someone else changed it to (before either,
-// the configured one) unless the
-// live one moved away from it -- and not by a set of ours. hwclock's
+// the configured one) unless the live one moved away from it -- and not by
+// a set of ours. hwclock's
 // rounding of our writes, and a set of ours that landed late (the guest
 // paused under the call), leave the live value where we would otherwise
 // follow it: a second at a time, or as far back as the set was late.

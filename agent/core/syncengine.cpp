@@ -102,8 +102,7 @@ public:
             m_req.gate->phase1Started();
             m_inPhase1 = true;
         }
-        Expected<Measurement> m =
-            measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs, &m_clock);
+        Expected<Measurement> m = measureNow();
         if (!m)
             return fail(m.error());
         qCDebug(lcEngine, "started %.1f ms after the trigger, measured in %.1f ms (%d samples)",
@@ -205,8 +204,7 @@ private:
             if (m_clock.monotonicNs() > deadline) // also after yielding the worker
                 return windowOver();
             if (enterGate()) {
-                Expected<Measurement> v =
-                    measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs, &m_clock);
+                Expected<Measurement> v = measureNow();
                 if (!v)
                     return fail(v.error());
                 m_delay.noteRtt(v->rttNs);
@@ -271,8 +269,7 @@ private:
             // is never assumed), and learn nothing from it.
             m_lastSetError = err;
             m_setFromQuiet = false;
-            Expected<Measurement> v =
-                measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs, &m_clock);
+            Expected<Measurement> v = measureNow();
             if (!v)
                 return fail(v.error());
             return verified(attempt, d, *v);
@@ -280,8 +277,7 @@ private:
         if (!m_rtc)
             m_delay.noteSetCost(setCost);
         m_lastSetError.reset(); // recovered: no longer the cause of anything
-        Expected<Measurement> v =
-            measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs, &m_clock);
+        Expected<Measurement> v = measureNow();
         if (!v)
             return fail(v.error());
         return verified(attempt, d, *v);
@@ -390,12 +386,18 @@ private:
         m_result.coarseLatencyNs = std::max<int64_t>(1, m_coarseMonoNs - triggerNs());
     }
 
+    // One measurement of the guest, as every phase takes it.
+    Expected<Measurement> measureNow()
+    {
+        return measure(m_agent, samplesFor(m_policy, m_delay), m_delay.bestRttNs, &m_clock);
+    }
+
     SyncResult outOfAttempts()
     {
         if (m_result.after && inTolerance(*m_result.after, m_lim))
             return finish(Outcome::Approximate,
-                          m_lastSetError
-                              ? "the last set failed: " + m_lastSetError->message
+                          m_lastSetError // finish() says so
+                              ? std::string()
                               : "out of attempts after " + std::to_string(m_result.attempts) +
                                     " sets, the target is " +
                                     formatOffset(m_lim.targetNs).substr(1));
@@ -415,11 +417,9 @@ private:
             m_result.note = std::move(note);
         // Short of the target after a set that failed (it landed late, or
         // not at all): the failure is part of why, on every path.
-        const std::string lastFailed =
-            m_lastSetError ? "the last set failed: " + m_lastSetError->message : std::string();
-        if (o == Outcome::Approximate && !lastFailed.empty() &&
-            m_result.note.find(lastFailed) == std::string::npos)
-            m_result.note += std::string(m_result.note.empty() ? "" : "; ") + lastFailed;
+        if (o == Outcome::Approximate && m_lastSetError)
+            m_result.note += std::string(m_result.note.empty() ? "" : "; ") +
+                             "the last set failed: " + m_lastSetError->message;
         if (!m_rtcWriteFailed.empty()) // whatever the outcome: the clock moved
             m_result.note +=
                 std::string(m_result.note.empty() ? "" : "; ") + rtcNotWritten(m_rtcWriteFailed);
