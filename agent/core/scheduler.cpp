@@ -119,7 +119,15 @@ bool JobRun::begin()
         finishEarly(Outcome::Failed, *e, "libvirt could not be asked about it");
         return true;
     }
-    const SyncPlan plan = planSync(m_job.trigger, m_job.defaults, policy, facts);
+    SyncPlan plan = planSync(m_job.trigger, m_job.defaults, policy, facts);
+    // A definition edited while the domain is shut off or paused (virsh
+    // define, virt-manager): its policy is read again when it starts or
+    // resumes; its agent is not asked now (it would answer "not running").
+    if (!plan.skip && m_job.trigger == Trigger::PolicyChanged) {
+        const qga::Expected<bool> running = m_backend.isRunning(m_job.uuid);
+        if (running && !*running)
+            plan.skip = "not running: its policy is read again when it starts or resumes";
+    }
     m_nextBoot = plan.nextBootPolicy;
     m_out.policy = plan.own;
     m_req.policy = plan.policy;

@@ -426,6 +426,32 @@ private slots:
         QVERIFY(intendedTime(abs, SyncMode::Rtc).leaveAlone);
     }
 
+    // virsh define (or virt-manager's editor) on a shut-off domain sends
+    // DEFINED_UPDATED: its policy is read (status shows it), but no agent is
+    // asked and nothing reads as a failed or cancelled sync. Running, the same
+    // change syncs.
+    void policyChangeOfAStoppedDomainAsksNoAgent()
+    {
+        Rig rig;
+        FakeBackend::Domain d;
+        d.running = false;
+        rig.backend.setDomain("u1", d);
+        rig.tracker.policyChanged("u1", "vm1");
+        QVERIFY(rig.waitResults(1));
+        QCOMPARE(rig.result(0).outcome, Outcome::Skipped);
+        QVERIFY(!rig.result(0).configProblem);
+        QVERIFY2(rig.result(0).note.find("not running") != std::string::npos,
+                 rig.result(0).note.c_str());
+        QCOMPARE(rig.backend.opened(), 0);
+
+        d.running = true;
+        rig.backend.setDomain("u1", d);
+        rig.tracker.policyChanged("u1", "vm1");
+        QVERIFY(rig.waitResults(2));
+        QCOMPARE(rig.result(1).outcome, Outcome::Synced);
+        QCOMPARE(rig.backend.opened(), 1);
+    }
+
     // Fail closed: metadata with a typo, metadata libvirt cannot return, or a
     // domain XML that cannot be read leave the guest alone -- skipped, with
     // the reason, marked as a config problem -- and never open its agent.
