@@ -30,8 +30,10 @@
 #                        a set of ours explains it (landed late, or rounded)
 #   sim-rtc-inflight     a guest's own RTC change does not stop our sync in
 #                        flight (it sets the guest back to the old target)
-# (the sim- rows: bugs the simulation found, planted back; it must catch
-# each by the invariant meant for it: 2, 5, 1, 2 and 2.)
+#   sim-metrics-forget   a forgotten domain's metric series kept (a domain
+#                        whose series outlives it keeps an alert firing)
+# (the sim- rows: bugs the simulation found, planted back, and one it must
+# find; it must catch each by the invariant meant for it: 2, 5, 1, 2, 2, 6.)
 #   host-step      a step of the host's clock during a measurement not seen
 #                  (taken for a tick thousands of seconds long; found by the
 #                  simulation at seed 1459, outside the test command's seeds,
@@ -104,6 +106,7 @@ add timeout-unavailable qga/libvirtagent.cpp 's|return ErrorKind::Timeout; // co
 expect[sim-localtime]="invariant 2" expect[sim-keep-vanished]="invariant 5"
 expect[sim-policy-inflight]="invariant 1" expect[sim-own-late]="invariant 2"
 expect[sim-rtc-inflight]="invariant 2" expect[host-step]="hostClockStepIsMeasuredPast"
+expect[sim-metrics-forget]="invariant 6"
 add sim-localtime agent/core/domainxml.cpp 's|        live.adjustmentNs -= inactive.rtcAheadNs;|        {}|' \
     "basis=localtime aimed at UTC+N+offset" "clocksync-sim" ""
 add sim-keep-vanished agent/daemon/daemon.cpp 's|^                forgetDomain(s.uuid, s.name);$|                {}|' \
@@ -114,6 +117,8 @@ add sim-own-late agent/core/scheduler.cpp 's|^    if (m_ownSets->explains(m_job.
     "our own late/rounded RTC write followed" "clocksync-sim" ""
 add sim-rtc-inflight agent/core/domaintracker.cpp 's|^        rethink(uuid, name, Trigger::RtcChanged);$|        {}|' \
     "guest's own RTC change: sync in flight kept" "clocksync-sim" ""
+add sim-metrics-forget agent/daemon/daemon.cpp 's|^    m_reporter.forget(uuid, name);$|    (void)name;|' \
+    "a forgotten domain's metric series kept" "clocksync-sim" ""
 add host-step agent/core/measure.cpp 's|^        if (hostClock) {$|        if (false) {|' \
     "host clock step in a measurement unseen" "tst_measure" ""
 

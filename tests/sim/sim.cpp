@@ -16,6 +16,7 @@
 #include <QLoggingCategory>
 #include <QTemporaryDir>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -140,6 +141,7 @@ private:
     void quiet();
     void deliverOne(bool mayRepeat);
     void checkAlways();
+    void checkMetrics();
     void checkAtRest();
     void act();
     Domain& newDomain(bool persistent, Domain::State state);
@@ -197,6 +199,7 @@ private:
     std::map<std::string, uint64_t> m_lastGeneration;
     int m_requests = 0;
     int m_replies = 0;
+    uint64_t m_published = 0; // results the daemon published (each logged and counted)
 };
 
 Domain& Schedule::newDomain(bool persistent, Domain::State state)
@@ -273,6 +276,7 @@ void Schedule::setUp()
     m_daemon->setHostWatchSources(QStringLiteral("unix:path=/nonexistent/sim-bus"),
                                   std::make_unique<NoClockSet>());
     QObject::connect(m_daemon.get(), &Daemon::syncFinished, [this](const SyncResult& r) {
+        ++m_published;
         w.log("  result " + r.domain + " #" + std::to_string(r.generation) + " " + describe(r));
     });
     // While a job is inside an agent call, the main loop goes on: the world
@@ -743,6 +747,66 @@ void Schedule::checkAlways()
                " domains, the tracker " + std::to_string(tracked.size()));
 }
 
+// 6, the metrics (as `virt-clocksync metrics` and a scrape read them): one
+// count per published result (each is also the journal's one line), series
+// only for tracked domains, the tracked gauge, and each domain's offset gauge
+// the one its last result measured.
+void Schedule::checkMetrics()
+{
+    std::string text;
+    ControlRequest req;
+    req.command = ControlCommand::Metrics;
+    m_daemon->controlHandler().handle(
+        req, [&text](const nlohmann::json& j) { text = j.value("text", std::string()); });
+    std::map<std::string, std::string> names; // name -> uuid, of the tracked
+    std::map<std::string, double> offsets;    // name -> the offset gauge
+    for (const DomainStatus& s : m_daemon->tracker().status())
+        names[s.name] = s.uuid;
+    uint64_t counted = 0;
+    size_t start = 0;
+    while (start < text.size()) {
+        size_t end = text.find('\n', start);
+        if (end == std::string::npos)
+            end = text.size();
+        const std::string line = text.substr(start, end - start);
+        start = end + 1;
+        if (line.empty() || line[0] == '#')
+            continue;
+        const std::string value = line.substr(line.rfind(' ') + 1);
+        if (line.rfind("virt_clocksync_syncs_total{", 0) == 0)
+            counted += std::stoull(value);
+        if (line.rfind("virt_clocksync_guests_tracked ", 0) == 0 &&
+            std::stoull(value) != names.size())
+            w.fail("invariant 6: metrics say " + value + " guests tracked, the tracker " +
+                   std::to_string(names.size()));
+        const size_t label = line.find("{domain=\"");
+        if (label == std::string::npos)
+            continue;
+        const size_t from = label + 9;
+        const std::string name = line.substr(from, line.find('"', from) - from);
+        if (!names.count(name))
+            w.fail("invariant 6: metrics keep a series of " + name +
+                   ", which is not tracked: " + line);
+        if (line.rfind("virt_clocksync_guest_offset_seconds{", 0) == 0)
+            offsets[name] = std::stod(value);
+    }
+    if (counted != m_published)
+        w.fail("invariant 6: metrics count " + std::to_string(counted) + " results, " +
+               std::to_string(m_published) + " were published");
+    for (const DomainStatus& s : m_daemon->tracker().status()) {
+        if (!s.last)
+            continue;
+        const std::optional<Measurement>& m = s.last->after ? s.last->after : s.last->before;
+        if (!m)
+            continue;
+        const auto it = offsets.find(s.name);
+        if (it == offsets.end() || std::fabs(it->second - m->offsetNs / 1e9) > 1e-9)
+            w.fail("invariant 6: " + s.name + "'s offset gauge is " +
+                   (it == offsets.end() ? std::string("missing") : std::to_string(it->second)) +
+                   ", its last result measured " + formatOffset(m->offsetNs));
+    }
+}
+
 // At rest, after the quiet phase.
 void Schedule::checkAtRest()
 {
@@ -791,6 +855,7 @@ void Schedule::checkAtRest()
         w.fail("invariant 3: " + d.name + " ends " + formatOffset(off) +
                " from its intended time (tolerance " + formatOffset(tol) + "); status: " + last);
     }
+    checkMetrics(); // rendering them after every step doubles the run's time
     if (m_replies != m_requests)
         w.fail("a control request was never answered (" + std::to_string(m_requests) + " asked, " +
                std::to_string(m_replies) + " answered)");
