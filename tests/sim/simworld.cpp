@@ -481,7 +481,10 @@ void SimHypervisor::list(bool runningOnly, std::function<void(qga::Expected<Doma
     for (const auto& [uuid, d] : m_world.domains)
         if (d.exists && (!runningOnly || d.state == Domain::State::Running))
             out.emplace_back(uuid, d.name);
-    QTimer::singleShot(0, this, [fn, out] { fn(out); });
+    // The listing is libvirt's at the time it was asked; the answer may come
+    // after later events (a busy libvirtd): a stale listing.
+    const int ms = m_world.chance(0.3) ? int(m_world.draw(1, 3000)) : 0;
+    QTimer::singleShot(ms, this, [fn, out] { fn(out); });
 }
 
 void SimHypervisor::listRunning(std::function<void(qga::Expected<DomainList>)> fn)
