@@ -89,6 +89,7 @@ GuestProbe probeAgent(const Invocation& in, const std::shared_ptr<virDomain>& do
     if (!plan.skip)
         agent = aimedAt(std::move(agent), plan.target);
     if (auto m = measure(*agent, in.config.policy.samples, 0, &qga::SystemClock::instance())) {
+        noBetterThanItsStep(*m, m->granularityNs);
         p.j["offset"] = measurementToJson(*m);
         if (std::llabs(m->offsetNs) > std::max(plan.policy.toleranceNs, m->granularityNs) &&
             p.code == ExitOk)

@@ -187,6 +187,7 @@ int cmdOffset(const Invocation& in)
     if (!m)
         return fail(exitFor(m.error()),
                     QStringLiteral("%1: %2").arg(name, QString::fromStdString(m.error().message)));
+    noBetterThanItsStep(*m, m->granularityNs);
     // A guest clock that ticks (Windows) is within tolerance to its tick.
     const bool within = std::llabs(m->offsetNs) <= std::max(policy.toleranceNs, m->granularityNs);
     if (in.json) {

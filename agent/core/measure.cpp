@@ -161,4 +161,10 @@ Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodR
                        first.hostBeforeNs, last.hostAfterNs,      granularity};
 }
 
+void noBetterThanItsStep(Measurement& m, int64_t stepNs)
+{
+    if (stepNs > 1)
+        m.uncertaintyNs = std::max(m.uncertaintyNs, stepNs);
+}
+
 } // namespace clocksync

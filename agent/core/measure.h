@@ -39,4 +39,9 @@ ClockSteps observedSteps(const std::vector<qga::TimeSample>& taken);
 qga::Expected<Measurement> measure(qga::GuestAgent& agent, int samples, int64_t goodRttNs = 0,
                                    const qga::Clock* hostClock = nullptr);
 
+// What a reading may claim: no better than its clock's step (a tick-clock
+// guest, Windows, reads a time up to one tick old), whatever its round trip.
+// The engine's results, `offset` and `check-guest` claim it the same way.
+void noBetterThanItsStep(Measurement& m, int64_t stepNs);
+
 } // namespace clocksync

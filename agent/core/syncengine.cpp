@@ -423,10 +423,9 @@ private:
         if (!m_rtcWriteFailed.empty()) // whatever the outcome: the clock moved
             m_result.note +=
                 std::string(m_result.note.empty() ? "" : "; ") + rtcNotWritten(m_rtcWriteFailed);
-        // A reading is no better than the clock's step: claim no less.
         for (std::optional<Measurement>* m : {&m_result.before, &m_result.after})
-            if (*m && m_lim.granularityNs > 1)
-                (*m)->uncertaintyNs = std::max((*m)->uncertaintyNs, m_lim.granularityNs);
+            if (*m)
+                noBetterThanItsStep(**m, m_lim.granularityNs);
         const int64_t now = m_clock.monotonicNs();
         m_result.durationNs = now - m_start;
         m_result.latencyNs = now - triggerNs();
