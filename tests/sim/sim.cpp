@@ -178,6 +178,13 @@ private:
         w.events.push_back({"", {EventAction::Sync, t, false}, label, stepNs, false, std::nullopt});
     }
     void owe(Domain& d) { m_owed.insert(d.uuid); }
+    // Destroyed, booted or migrated away: a trigger before it owes nothing
+    // after it (a request's reply that comes later included).
+    void endLife(Domain& d)
+    {
+        m_owed.erase(d.uuid);
+        ++m_lives[d.uuid];
+    }
     // A boot is owed a sync only where the policy asks for one.
     void bootOwed(Domain& d)
     {
@@ -195,7 +202,8 @@ private:
     sim::SimHypervisor* m_hv = nullptr;
     std::unique_ptr<Daemon> m_daemon;
     int m_nextId = 0;
-    std::set<std::string> m_owed; // a trigger since boot: it must end in tolerance
+    std::set<std::string> m_owed;       // a trigger since boot: it must end in tolerance
+    std::map<std::string, int> m_lives; // boots, destroys, migrations of each domain
     std::map<std::string, uint64_t> m_lastGeneration;
     int m_requests = 0;
     int m_replies = 0;
@@ -354,7 +362,7 @@ void Schedule::act()
             } else {
                 ev(*d, EventAction::Stop, Trigger::Resumed, "stopped-destroyed");
             }
-            m_owed.erase(d->uuid);
+            endLife(*d);
         }
         break;
     case 7:
@@ -365,7 +373,7 @@ void Schedule::act()
             d->state = Domain::State::Running;
             d->livePolicy = d->configPolicy; // a boot applies the persistent definition
             bootClock(*d);
-            m_owed.erase(d->uuid);
+            endLife(*d);
             bootOwed(*d);
             ev(*d, EventAction::SyncIfBootPolicy, Trigger::Booted, "started-booted");
             agentBack(*d);
@@ -434,7 +442,7 @@ void Schedule::act()
                 d->exists = false;
                 d->state = Domain::State::Shutoff;
                 ev(*d, EventAction::Forget, Trigger::Resumed, "stopped-migrated");
-                m_owed.erase(d->uuid);
+                endLife(*d);
             }
         }
         break;
@@ -615,14 +623,21 @@ void Schedule::act()
         ++m_requests;
         // A request refused (not connected, no such domain, the listing
         // failed) owes the guests nothing: the operator was told.
-        m_daemon->controlHandler().handle(req, [this](const nlohmann::json& j) {
+        m_daemon->controlHandler().handle(req, [this, lives = m_lives](const nlohmann::json& j) {
             ++m_replies;
             if (j.value("ok", false))
                 for (const auto& r : j.value("results", nlohmann::json::array())) {
-                    // A request cancelled by a pause or a stop owes nothing more.
+                    // A request cancelled by a pause or a stop owes nothing more,
+                    // nor one answered after the guest was destroyed or booted
+                    // (seed 2320: owed by a reply that came after a reboot).
                     const std::string outcome = r.value("outcome", std::string());
                     Domain* x = w.find(r.value("uuid", std::string()));
-                    if (x && outcome != "cancelled" && outcome != "skipped")
+                    const auto life = [](const std::map<std::string, int>& m, const Domain& y) {
+                        const auto it = m.find(y.uuid);
+                        return it == m.end() ? 0 : it->second;
+                    };
+                    if (x && life(lives, *x) == life(m_lives, *x) && outcome != "cancelled" &&
+                        outcome != "skipped")
                         owe(*x);
                 }
             w.log("  reply " + j.dump().substr(0, 160));
