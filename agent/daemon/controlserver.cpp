@@ -3,15 +3,15 @@
 #include "controlserver.h"
 
 #include <QDir>
+#include <QFile>
 #include <QFileInfo>
 #include <QLoggingCategory>
 #include <QPointer>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -43,7 +43,7 @@ ControlServer::~ControlServer()
         ::close(m_lockFd); // releases the lock; the file stays (unlinking it would race)
 }
 
-bool ControlServer::peerAllowed(uid_t uid, gid_t gid, std::optional<gid_t> group)
+bool ControlServer::peerAllowed(uid_t uid, gid_t gid, std::optional<gid_t> group, pid_t pid)
 {
     if (uid == 0 || uid == ::geteuid())
         return true;
@@ -51,20 +51,32 @@ bool ControlServer::peerAllowed(uid_t uid, gid_t gid, std::optional<gid_t> group
         return false;
     if (gid == *group)
         return true;
-    // Supplementary groups of the peer's user.
-    passwd pw{};
-    passwd* found = nullptr;
-    char buf[4096];
-    if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) != 0 || !found)
-        return false;
-    gid_t groups[256];
-    int n = 256;
-    if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
-        return false;
-    for (int i = 0; i < n; ++i)
-        if (groups[i] == *group)
-            return true;
-    return false;
+    // The peer process's own supplementary groups: what the kernel checked
+    // when it let it open the socket, not the user database's list (an NSS
+    // look-up could block the main loop for seconds on LDAP or SSSD).
+    const std::vector<gid_t> groups = pid > 0 ? groupsOf(pid) : std::vector<gid_t>{};
+    return std::find(groups.begin(), groups.end(), *group) != groups.end();
+}
+
+std::vector<gid_t> ControlServer::groupsOf(pid_t pid)
+{
+    QFile f(QStringLiteral("/proc/%1/status").arg(pid));
+    if (!f.open(QIODevice::ReadOnly))
+        return {};
+    std::vector<gid_t> out;
+    while (!f.atEnd()) {
+        const QByteArray line = f.readLine();
+        if (!line.startsWith("Groups:"))
+            continue;
+        for (const QByteArray& g : line.mid(7).simplified().split(' '))
+            if (bool ok = false; !g.isEmpty()) {
+                const uint v = g.toUInt(&ok);
+                if (ok)
+                    out.push_back(gid_t(v));
+            }
+        break;
+    }
+    return out;
 }
 
 std::size_t ControlServer::pendingReplyBytes() const
@@ -144,7 +156,7 @@ void ControlServer::onAccept()
             continue;
         }
         if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-            !peerAllowed(cred.uid, cred.gid, m_group)) {
+            !peerAllowed(cred.uid, cred.gid, m_group, cred.pid)) {
             qCWarning(lcControl) << "refused control connection from uid" << cred.uid << "pid"
                                  << cred.pid;
             c.closing = true;

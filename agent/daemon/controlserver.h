@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <sys/types.h>
+#include <vector>
 
 namespace clocksync {
 
@@ -50,8 +51,12 @@ public:
     static constexpr std::size_t kMaxPendingReplies = 1024 * 1024;
 
     // Whether a peer may talk to the daemon: root, the daemon's own user, or a
-    // member (primary or supplementary) of the control group.
-    static bool peerAllowed(uid_t uid, gid_t gid, std::optional<gid_t> group);
+    // member (primary or supplementary) of the control group. pid: the peer's,
+    // whose supplementary groups are read from /proc (0: none are).
+    static bool peerAllowed(uid_t uid, gid_t gid, std::optional<gid_t> group, pid_t pid = 0);
+    // A process's supplementary groups, as the kernel has them (/proc/PID/
+    // status): no NSS look-up (LDAP, SSSD) on the main thread; empty if gone.
+    static std::vector<gid_t> groupsOf(pid_t pid);
 
 private:
     struct Client

@@ -19,6 +19,7 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <poll.h>
@@ -420,6 +421,19 @@ private slots:
         QVERIFY(!ControlServer::peerAllowed(stranger, 4242, std::nullopt));
         QVERIFY(ControlServer::peerAllowed(stranger, 4242, gid_t(4242))); // primary group
         QVERIFY(!ControlServer::peerAllowed(stranger, 4242, gid_t(4343)));
+        // Supplementary groups: the peer process's own, as the kernel has
+        // them (this process's here), not an NSS look-up of its user.
+        std::vector<gid_t> mine(size_t(::getgroups(0, nullptr)));
+        mine.resize(size_t(::getgroups(int(mine.size()), mine.data())));
+        std::vector<gid_t> read = ControlServer::groupsOf(::getpid());
+        std::sort(mine.begin(), mine.end());
+        std::sort(read.begin(), read.end());
+        QCOMPARE(read, mine);
+        QVERIFY(ControlServer::groupsOf(-1).empty());
+        if (!mine.empty()) {
+            QVERIFY(ControlServer::peerAllowed(stranger, 4242, mine.back(), ::getpid()));
+            QVERIFY(!ControlServer::peerAllowed(stranger, 4242, mine.back())); // no pid: none
+        }
     }
 
     void resultJsonRoundTrip()
