@@ -290,10 +290,14 @@ private:
             return fail(m_lastSetError ? *m_lastSetError : up.error());
         if (*up)
             return std::nullopt;
+        const bool told = m_req.stoppedByTracker && m_req.stoppedByTracker();
+        const char* const toldWhy = "stopped before its next set (a pause, a stop, or a change "
+                                    "of its policy or the defaults)";
         if (m_result.coarseLatencyNs > 0 && m_result.after && inTolerance(*m_result.after, m_lim))
             return finish(Outcome::Approximate,
-                          "the domain stopped running during the refine, within tolerance");
-        return finish(Outcome::Cancelled, "domain no longer running");
+                          told ? std::string(toldWhy) + ", during the refine, within tolerance"
+                               : "the domain stopped running during the refine, within tolerance");
+        return finish(Outcome::Cancelled, told ? toldWhy : "domain no longer running");
     }
 
     // The set, or the RTC where the hypervisor cannot set an explicit time.

@@ -38,6 +38,10 @@ struct SyncRequest
     // Checked right before every set: false aborts with Cancelled, an error
     // (libvirt cannot tell, e.g. its connection is gone) with Failed.
     std::function<qga::Expected<bool>()> stillRunning;
+    // True when the tracker stopped this job (a pause or stop event, a change
+    // of its policy or of the defaults): the result says so, not "no longer
+    // running" (the domain may well run on, under a new policy).
+    std::function<bool()> stoppedByTracker;
 };
 
 // One sync in two phases (docs/design.md §6). begin(): measure, and set until the

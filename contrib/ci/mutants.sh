@@ -112,7 +112,7 @@ add sim-localtime agent/core/domainxml.cpp 's|        live.adjustmentNs -= inact
 add sim-keep-vanished agent/daemon/daemon.cpp 's|^                forgetDomain(s.uuid, s.name);$|                {}|' \
     "vanished domains kept for ever" "clocksync-sim" ""
 add sim-policy-inflight agent/core/domaintracker.cpp 's|^        e.cancelled->store(true);$|        {}|' \
-    "policy change leaves the sync in flight" "clocksync-sim" ""
+    "policy change leaves the sync in flight" "clocksync-sim" "policy_off_in_flight"
 add sim-own-late agent/core/scheduler.cpp 's|^    if (m_ownSets->explains(m_job.uuid, |    if (false \&\& m_ownSets->explains(m_job.uuid, |' \
     "our own late/rounded RTC write followed" "clocksync-sim" ""
 add sim-rtc-inflight agent/core/domaintracker.cpp 's|^        rethink(uuid, name, Trigger::RtcChanged);$|        {}|' \

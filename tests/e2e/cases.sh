@@ -988,6 +988,35 @@ case_agent_stall() {
     assert_residual "$g" "a resume with the guest agent stopped for 15 s"
 }
 
+# mode=off set while a sync is in flight stops it before its next set
+# (docs/design.md §3: a policy change cancels the job, checked before every
+# set, and re-runs its trigger under the new policy). The guest is made 300 s
+# wrong (on-rtc-change=no: the daemon leaves it until asked); a request with
+# 1000 samples per measurement holds the job in its first measurement, and
+# the guest's agent is stopped for 3 s (under libvirt's 5 s agent timeout)
+# while the operator turns the guest off. The request must end cancelled
+# and the ruler still read the guest 300 s off: a daemon that set it anyway
+# is caught there (planted: the mutation row sim-policy-inflight, caught by
+# this case's ruler assertion on the lab as well as by the simulation).
+syncing() { cli status "$1" | grep -q syncing; }
+case_policy_off_in_flight() {
+    g=$(lab_up -n 1)
+    start_daemon "[sync]" "on-rtc-change = no"
+    wait_log "$g: reconcile:" 30
+    lvirsh domtime "$g" --time $(( $(date +%s) - 300 )) >/dev/null
+    cli sync "$g" --samples 1000 > "$WORK/sync.out" 2>&1 &
+    local sync_pid=$!
+    wait_until "$g: its request is in flight" 20 syncing "$g"
+    lvirsh qemu-agent-command "$g" '{"execute":"guest-exec","arguments":{"path":"/bin/sh","arg":["-c","kill -STOP $PPID; sleep 3; kill -CONT $PPID"]}}' >/dev/null
+    cli policy "$g" --set mode=off >/dev/null
+    wait "$sync_pid" || true
+    log "cli: $(cat "$WORK/sync.out")"
+    # The catch: a daemon that set the guest after mode=off reads ~0 here.
+    assert_offset_beyond "$g" 250000000 # left alone: ~300 s behind
+    grep -qE "cancelled|skipped" "$WORK/sync.out" ||
+        fail "the request's sync was not in flight when mode=off was set"
+}
+
 # The operator's habit, virsh domtime --now (whole seconds: ~0.5 s off), is
 # refined by the daemon (RTC_CHANGE, trigger rtc-changed); its own sets, which
 # cause the same event, do not start another sync.

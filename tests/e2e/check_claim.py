@@ -40,6 +40,7 @@ REASONS = (
     "RTC resolution",
     "the path was not quiet",
     "the domain stopped running during the refine",
+    "stopped before its next set",
     "the last set failed",
     "out of attempts after",
 )

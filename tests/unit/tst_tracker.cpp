@@ -180,6 +180,11 @@ private slots:
         rig.backend.openGate();
         QVERIFY(rig.waitResults(2));
         QVERIFY(rig.result(1).generation < req);
+        // The running job stops before its set, and says why: not "no longer
+        // running" (a policy change cancels the same way, the domain runs on).
+        QCOMPARE(rig.result(1).outcome, Outcome::Cancelled);
+        QVERIFY2(rig.result(1).note.find("stopped before its next set") != std::string::npos,
+                 rig.result(1).note.c_str());
     }
 
     // After the agent wait times out, what we knew of the agent is stale: the
