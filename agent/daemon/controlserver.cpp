@@ -3,7 +3,6 @@
 #include "controlserver.h"
 
 #include <QDir>
-#include <QFile>
 #include <QFileInfo>
 #include <QLoggingCategory>
 #include <QPointer>
@@ -43,7 +42,8 @@ ControlServer::~ControlServer()
         ::close(m_lockFd); // releases the lock; the file stays (unlinking it would race)
 }
 
-bool ControlServer::peerAllowed(uid_t uid, gid_t gid, std::optional<gid_t> group, pid_t pid)
+bool ControlServer::peerAllowed(uid_t uid, gid_t gid, std::optional<gid_t> group,
+                                const std::vector<gid_t>& groups)
 {
     if (uid == 0 || uid == ::geteuid())
         return true;
@@ -51,32 +51,25 @@ bool ControlServer::peerAllowed(uid_t uid, gid_t gid, std::optional<gid_t> group
         return false;
     if (gid == *group)
         return true;
-    // The peer process's own supplementary groups: what the kernel checked
-    // when it let it open the socket, not the user database's list (an NSS
-    // look-up could block the main loop for seconds on LDAP or SSSD).
-    const std::vector<gid_t> groups = pid > 0 ? groupsOf(pid) : std::vector<gid_t>{};
+    // The peer's own supplementary groups, from the kernel (peerGroups): an
+    // NSS look-up could block the main loop for seconds on LDAP or SSSD.
     return std::find(groups.begin(), groups.end(), *group) != groups.end();
 }
 
-std::vector<gid_t> ControlServer::groupsOf(pid_t pid)
+std::vector<gid_t> ControlServer::peerGroups(int fd)
 {
-    QFile f(QStringLiteral("/proc/%1/status").arg(pid));
-    if (!f.open(QIODevice::ReadOnly))
-        return {};
-    std::vector<gid_t> out;
-    while (!f.atEnd()) {
-        const QByteArray line = f.readLine();
-        if (!line.startsWith("Groups:"))
-            continue;
-        for (const QByteArray& g : line.mid(7).simplified().split(' '))
-            if (bool ok = false; !g.isEmpty()) {
-                const uint v = g.toUInt(&ok);
-                if (ok)
-                    out.push_back(gid_t(v));
-            }
-        break;
+    std::vector<gid_t> groups(64);
+    for (int tries = 0; tries < 2; ++tries) {
+        auto len = socklen_t(groups.size() * sizeof(gid_t));
+        if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) == 0) {
+            groups.resize(len / sizeof(gid_t));
+            return groups;
+        }
+        if (errno != ERANGE)
+            return {};
+        groups.resize(len / sizeof(gid_t) + 1); // the size the kernel asked for
     }
-    return out;
+    return {};
 }
 
 std::size_t ControlServer::pendingReplyBytes() const
@@ -156,7 +149,7 @@ void ControlServer::onAccept()
             continue;
         }
         if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-            !peerAllowed(cred.uid, cred.gid, m_group, cred.pid)) {
+            !peerAllowed(cred.uid, cred.gid, m_group, peerGroups(fd))) {
             qCWarning(lcControl) << "refused control connection from uid" << cred.uid << "pid"
                                  << cred.pid;
             c.closing = true;

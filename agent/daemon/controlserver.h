@@ -51,12 +51,15 @@ public:
     static constexpr std::size_t kMaxPendingReplies = 1024 * 1024;
 
     // Whether a peer may talk to the daemon: root, the daemon's own user, or a
-    // member (primary or supplementary) of the control group. pid: the peer's,
-    // whose supplementary groups are read from /proc (0: none are).
-    static bool peerAllowed(uid_t uid, gid_t gid, std::optional<gid_t> group, pid_t pid = 0);
-    // A process's supplementary groups, as the kernel has them (/proc/PID/
-    // status): no NSS look-up (LDAP, SSSD) on the main thread; empty if gone.
-    static std::vector<gid_t> groupsOf(pid_t pid);
+    // member (primary or supplementary) of the control group. groups: the
+    // peer's supplementary groups (peerGroups).
+    static bool peerAllowed(uid_t uid, gid_t gid, std::optional<gid_t> group,
+                            const std::vector<gid_t>& groups = {});
+    // A connected unix socket's peer's supplementary groups as the kernel
+    // had them at connect (SO_PEERGROUPS, Linux 4.13): no NSS look-up (LDAP,
+    // SSSD) on the main thread, no /proc read racing pid reuse. Empty if the
+    // kernel cannot say.
+    static std::vector<gid_t> peerGroups(int fd);
 
 private:
     struct Client

@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <grp.h>
 #include <map>
 #include <poll.h>
 #include <sys/socket.h>
@@ -421,19 +422,30 @@ private slots:
         QVERIFY(!ControlServer::peerAllowed(stranger, 4242, std::nullopt));
         QVERIFY(ControlServer::peerAllowed(stranger, 4242, gid_t(4242))); // primary group
         QVERIFY(!ControlServer::peerAllowed(stranger, 4242, gid_t(4343)));
-        // Supplementary groups: the peer process's own, as the kernel has
-        // them (this process's here), not an NSS look-up of its user.
-        std::vector<gid_t> mine(size_t(::getgroups(0, nullptr)));
-        mine.resize(size_t(::getgroups(int(mine.size()), mine.data())));
-        std::vector<gid_t> read = ControlServer::groupsOf(::getpid());
-        std::sort(mine.begin(), mine.end());
-        std::sort(read.begin(), read.end());
-        QCOMPARE(read, mine);
-        QVERIFY(ControlServer::groupsOf(-1).empty());
-        if (!mine.empty()) {
-            QVERIFY(ControlServer::peerAllowed(stranger, 4242, mine.back(), ::getpid()));
-            QVERIFY(!ControlServer::peerAllowed(stranger, 4242, mine.back())); // no pid: none
+        // Supplementary groups: the peer's own, as the kernel had them at
+        // connect (SO_PEERGROUPS) -- not an NSS look-up of its user. A child
+        // (root may setgroups) makes a socket pair with groups 4343 and 4344;
+        // its other end must report them, and let it in for group 4343.
+        QVERIFY(ControlServer::peerAllowed(stranger, 4242, gid_t(4343), {4344, 4343}));
+        QVERIFY(!ControlServer::peerAllowed(stranger, 4242, gid_t(4343), {4344}));
+        if (::geteuid() != 0)
+            QSKIP("setgroups needs root");
+        const pid_t child = ::fork();
+        if (child == 0) {
+            const gid_t mine[] = {4343, 4344};
+            int sv[2];
+            if (::setgroups(2, mine) < 0 || ::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+                ::_exit(2);
+            const std::vector<gid_t> seen = ControlServer::peerGroups(sv[0]);
+            ::_exit(std::find(seen.begin(), seen.end(), gid_t(4343)) != seen.end() &&
+                            ControlServer::peerAllowed(stranger, 4242, gid_t(4343), seen)
+                        ? 0
+                        : 1);
         }
+        int status = -1;
+        ::waitpid(child, &status, 0);
+        QVERIFY(WIFEXITED(status));
+        QCOMPARE(WEXITSTATUS(status), 0);
     }
 
     void resultJsonRoundTrip()
