@@ -291,8 +291,8 @@ private:
         if (*up)
             return std::nullopt;
         const bool told = m_req.stoppedByTracker && m_req.stoppedByTracker();
-        const char* const toldWhy = "stopped before its next set (a pause, a stop, or a change "
-                                    "of its policy or the defaults)";
+        const char* const toldWhy = "stopped before its next set (a pause, a stop, the guest's "
+                                    "own RTC change, or a change of its policy or the defaults)";
         if (m_result.coarseLatencyNs > 0 && m_result.after && inTolerance(*m_result.after, m_lim))
             return finish(Outcome::Approximate,
                           told ? std::string(toldWhy) + ", during the refine, within tolerance"
