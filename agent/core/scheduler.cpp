@@ -83,11 +83,7 @@ JobRun::JobRun(DomainBackend& backend, const qga::Clock& clock, SyncJob job,
     m_req.othersWaiting = std::move(othersWaiting);
     m_req.gate = gate;
     m_req.stoppedByTracker = [this] { return m_job.cancelled->load(); };
-    m_req.stillRunning = [this]() -> qga::Expected<bool> {
-        if (m_job.cancelled->load())
-            return false;
-        return m_backend.isRunning(m_job.uuid);
-    };
+    m_req.stillRunning = [this] { return m_backend.isRunning(m_job.uuid); };
 }
 
 JobRun::~JobRun() = default;

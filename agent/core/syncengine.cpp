@@ -285,12 +285,15 @@ private:
 
     std::optional<SyncResult> confirmRunning()
     {
-        Expected<bool> up = m_req.stillRunning ? m_req.stillRunning() : Expected<bool>(true);
+        // Stopped by the tracker: libvirt need not be asked.
+        const bool told = m_req.stoppedByTracker && m_req.stoppedByTracker();
+        Expected<bool> up = told                 ? Expected<bool>(false)
+                            : m_req.stillRunning ? m_req.stillRunning()
+                                                 : Expected<bool>(true);
         if (!up) // cannot tell: report what failed first
             return fail(m_lastSetError ? *m_lastSetError : up.error());
         if (*up)
             return std::nullopt;
-        const bool told = m_req.stoppedByTracker && m_req.stoppedByTracker();
         const char* const toldWhy = "stopped before its next set (a pause, a stop, the guest's "
                                     "own RTC change, or a change of its policy or the defaults)";
         if (m_result.coarseLatencyNs > 0 && m_result.after && inTolerance(*m_result.after, m_lim))

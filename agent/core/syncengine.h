@@ -35,13 +35,15 @@ struct SyncRequest
     std::function<bool()> othersWaiting;
     Trigger trigger = Trigger::Request;
     int64_t triggerMonoNs = 0; // when the trigger arrived (monotonic)
-    // Checked right before every set: false aborts with Cancelled, an error
-    // (libvirt cannot tell, e.g. its connection is gone) with Failed.
-    std::function<qga::Expected<bool>()> stillRunning;
-    // True when the tracker stopped this job (a pause or stop event, a change
-    // of its policy or of the defaults): the result says so, not "no longer
-    // running" (the domain may well run on, under a new policy).
+    // Checked right before every set, first stoppedByTracker, then
+    // stillRunning. stoppedByTracker true: the tracker stopped this job (a
+    // pause or stop event, the guest's own RTC change, a change of its policy
+    // or of the defaults) -- Cancelled, saying so, not "no longer running"
+    // (the domain may well run on). stillRunning false (libvirt says it is
+    // not running): Cancelled; an error (libvirt cannot tell, e.g. its
+    // connection is gone): Failed.
     std::function<bool()> stoppedByTracker;
+    std::function<qga::Expected<bool>()> stillRunning;
 };
 
 // One sync in two phases (docs/design.md §6). begin(): measure, and set until the
