@@ -10,6 +10,7 @@
 
 #include "libvirtagent.h"
 #include "syncengine.h"
+#include "syncrules.h"
 
 #include <cstdio>
 
@@ -91,7 +92,7 @@ GuestProbe probeAgent(const Invocation& in, const std::shared_ptr<virDomain>& do
     if (auto m = measure(*agent, in.config.policy.samples, 0, &qga::SystemClock::instance())) {
         noBetterThanItsStep(*m, m->granularityNs);
         p.j["offset"] = measurementToJson(*m);
-        if (std::llabs(m->offsetNs) > std::max(plan.policy.toleranceNs, m->granularityNs) &&
+        if (!inTolerance(*m, effectiveLimits(plan.policy, false, m->granularityNs)) &&
             p.code == ExitOk)
             p.code = ExitOutOfTolerance;
     }

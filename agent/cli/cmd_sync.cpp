@@ -7,6 +7,7 @@
 #include "libvirtagent.h"
 #include "socketagent.h"
 #include "syncengine.h"
+#include "syncrules.h"
 
 #include <cstdio>
 #include <optional>
@@ -189,7 +190,7 @@ int cmdOffset(const Invocation& in)
                     QStringLiteral("%1: %2").arg(name, QString::fromStdString(m.error().message)));
     noBetterThanItsStep(*m, m->granularityNs);
     // A guest clock that ticks (Windows) is within tolerance to its tick.
-    const bool within = std::llabs(m->offsetNs) <= std::max(policy.toleranceNs, m->granularityNs);
+    const bool within = inTolerance(*m, effectiveLimits(policy, false, m->granularityNs));
     if (in.json) {
         json j = measurementToJson(*m);
         j["domain"] = name.toStdString();
