@@ -374,15 +374,14 @@ void Daemon::onRtcChange(const std::string& uuid, const std::string& name,
         // Whose it is cannot be told: one during or just after a sync of
         // ours is taken for ours.
         d = m_rtc.onEvent(uuid, now, m_tracker->busy(uuid));
-    } else if (m_scheduler->ownSets().explains(uuid, *offsetS * 1'000'000'000, m_clock.realtimeNs(),
-                                               OwnSetLedger::Seen::Reported)) {
+    } else if (const int64_t offsetNs = *offsetS * 1'000'000'000; m_scheduler->ownSets().explains(
+                   uuid, offsetNs, m_clock.realtimeNs(), OwnSetLedger::Seen::Reported)) {
         return; // a set of ours, or its rounding, whenever it landed
     } else {
         // Someone else's: a variable clock is meant to run there now, and a
         // sync of ours in flight would set it back to what it aimed at
         // before: it starts again. A set of ours already sent lands on top
         // of the guest's change: the event's value is kept (docs/design.md §5).
-        const int64_t offsetNs = *offsetS * 1'000'000'000;
         m_tracker->rtcSetElsewhere(uuid, name,
                                    m_scheduler->ownSets().inFlight(uuid)
                                        ? std::optional<int64_t>(offsetNs)
