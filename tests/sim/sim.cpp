@@ -207,7 +207,8 @@ private:
     std::map<std::string, uint64_t> m_lastGeneration;
     int m_requests = 0;
     int m_replies = 0;
-    uint64_t m_published = 0; // results the daemon published (each logged and counted)
+    // Results the daemon published, by their syncs_total labels.
+    std::map<std::string, uint64_t> m_publishedBy;
 };
 
 Domain& Schedule::newDomain(bool persistent, Domain::State state)
@@ -284,7 +285,8 @@ void Schedule::setUp()
     m_daemon->setHostWatchSources(QStringLiteral("unix:path=/nonexistent/sim-bus"),
                                   std::make_unique<NoClockSet>());
     QObject::connect(m_daemon.get(), &Daemon::syncFinished, [this](const SyncResult& r) {
-        ++m_published;
+        ++m_publishedBy["{trigger=\"" + std::string(triggerName(r.trigger)) + "\",result=\"" +
+                        outcomeName(r.outcome) + "\"}"];
         w.log("  result " + r.domain + " #" + std::to_string(r.generation) + " " + describe(r));
     });
     // While a job is inside an agent call, the main loop goes on: the world
@@ -762,22 +764,20 @@ void Schedule::checkAlways()
                " domains, the tracker " + std::to_string(tracked.size()));
 }
 
-// 6, the metrics (as `virt-clocksync metrics` and a scrape read them): one
-// count per published result (each is also the journal's one line), series
-// only for tracked domains, the tracked gauge, and each domain's offset gauge
-// the one its last result measured.
+// 6, the metrics as the daemon keeps them between scrapes (the textfile is
+// this; a scrape refreshes the gauges first): each (trigger, result) series
+// counts exactly the results published with them, series exist only for
+// tracked domains, the tracked gauge is the tracker's, and each domain's
+// offset gauge is the one its last result measured.
 void Schedule::checkMetrics()
 {
-    std::string text;
-    ControlRequest req;
-    req.command = ControlCommand::Metrics;
-    m_daemon->controlHandler().handle(
-        req, [&text](const nlohmann::json& j) { text = j.value("text", std::string()); });
-    std::map<std::string, std::string> names; // name -> uuid, of the tracked
-    std::map<std::string, double> offsets;    // name -> the offset gauge
-    for (const DomainStatus& s : m_daemon->tracker().status())
-        names[s.name] = s.uuid;
-    uint64_t counted = 0;
+    const std::vector<DomainStatus> status = m_daemon->tracker().status();
+    std::set<std::string> names; // of the tracked
+    for (const DomainStatus& s : status)
+        names.insert(s.name);
+    std::map<std::string, uint64_t> counted; // the syncs_total series' labels -> value
+    std::map<std::string, double> offsets;   // name -> the offset gauge
+    const std::string text = m_daemon->metrics().render(m_clock.realtimeNs());
     size_t start = 0;
     while (start < text.size()) {
         size_t end = text.find('\n', start);
@@ -787,9 +787,11 @@ void Schedule::checkMetrics()
         start = end + 1;
         if (line.empty() || line[0] == '#')
             continue;
-        const std::string value = line.substr(line.rfind(' ') + 1);
-        if (line.rfind("virt_clocksync_syncs_total{", 0) == 0)
-            counted += std::stoull(value);
+        const size_t space = line.rfind(' ');
+        const std::string value = line.substr(space + 1);
+        static const std::string kSyncs = "virt_clocksync_syncs_total";
+        if (line.rfind(kSyncs + "{", 0) == 0)
+            counted[line.substr(kSyncs.size(), space - kSyncs.size())] = std::stoull(value);
         if (line.rfind("virt_clocksync_guests_tracked ", 0) == 0 &&
             std::stoull(value) != names.size())
             w.fail("invariant 6: metrics say " + value + " guests tracked, the tracker " +
@@ -805,10 +807,18 @@ void Schedule::checkMetrics()
         if (line.rfind("virt_clocksync_guest_offset_seconds{", 0) == 0)
             offsets[name] = std::stod(value);
     }
-    if (counted != m_published)
-        w.fail("invariant 6: metrics count " + std::to_string(counted) + " results, " +
-               std::to_string(m_published) + " were published");
-    for (const DomainStatus& s : m_daemon->tracker().status()) {
+    for (const auto& [labels, n] : counted) {
+        const auto it = m_publishedBy.find(labels);
+        const uint64_t want = it == m_publishedBy.end() ? 0 : it->second;
+        if (n != want)
+            w.fail("invariant 6: metrics count " + std::to_string(n) + " results " + labels + ", " +
+                   std::to_string(want) + " were published");
+    }
+    for (const auto& [labels, n] : m_publishedBy)
+        if (!counted.count(labels))
+            w.fail("invariant 6: no syncs_total series " + labels + " for " + std::to_string(n) +
+                   " published results");
+    for (const DomainStatus& s : status) {
         if (!s.last)
             continue;
         const std::optional<Measurement>& m = s.last->after ? s.last->after : s.last->before;
