@@ -26,7 +26,8 @@
 #   sim-localtime        basis='localtime' aimed at UTC + N + the host's offset
 #   sim-keep-vanished    domains libvirt no longer has are never forgotten
 #   sim-policy-inflight  a policy change does not stop the sync in flight
-#   sim-own-late         a variable clock's live adjustment followed although
+#   sim-own-late         (seeds 1001-3000: clocksync-sim-deep)
+#                        a variable clock's live adjustment followed although
 #                        a set of ours explains it (landed late, or rounded)
 #   sim-rtc-inflight     a guest's own RTC change does not stop our sync in
 #                        flight (it sets the guest back to the old target)
@@ -84,7 +85,7 @@ accuracy="repeat_suspend_resume save_restore wrong_clock_request"
 # bias and claim assertions catch the accuracy mutants) on this release
 # build; the other cases passed in the test stage moments before, on the
 # same source (Debug): not run twice.
-add control "" "" "the daemon as it is (must pass)" "tst_syncengine|tst_refine|tst_measure|tst_tracker|tst_testdriver|clocksync-sim" \
+add control "" "" "the daemon as it is (must pass)" "tst_syncengine|tst_refine|tst_measure|tst_tracker|tst_testdriver|clocksync-sim|clocksync-sim-deep" \
     "repeat_suspend_resume"
 add a "$engine" 's|m_agent.setTime(nextSetTime(m_clock.realtimeNs(), d))|m_agent.setTime(m_clock.realtimeNs())|' \
     "no delay compensation (sets host now)" "" "$accuracy"
@@ -114,7 +115,7 @@ add sim-keep-vanished agent/daemon/daemon.cpp 's|^                forgetDomain(s
 add sim-policy-inflight agent/core/domaintracker.cpp 's|^        e.cancelled->store(true);$|        {}|' \
     "policy change leaves the sync in flight" "clocksync-sim" "policy_off_in_flight"
 add sim-own-late agent/core/scheduler.cpp 's|^    if (m_ownSets->explains(m_job.uuid, |    if (false \&\& m_ownSets->explains(m_job.uuid, |' \
-    "our own late/rounded RTC write followed" "clocksync-sim" ""
+    "our own late/rounded RTC write followed" "clocksync-sim|clocksync-sim-deep" ""
 add sim-rtc-inflight agent/core/domaintracker.cpp 's|^        rethink(uuid, name, Trigger::RtcChanged);$|        {}|' \
     "guest's own RTC change: sync in flight kept" "clocksync-sim" ""
 add sim-metrics-forget agent/daemon/daemon.cpp 's|^    m_reporter.forget(uuid, name);$|    (void)name;|' \
