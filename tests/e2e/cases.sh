@@ -991,30 +991,36 @@ case_agent_stall() {
 # mode=off set while a sync is in flight stops it before its next set
 # (docs/design.md §3: a policy change cancels the job, checked before every
 # set, and re-runs its trigger under the new policy). The guest is made 300 s
-# wrong (on-rtc-change=no: the daemon leaves it until asked); a request with
-# 1000 samples per measurement holds the job in its first measurement, and
-# the guest's agent is stopped for 3 s (under libvirt's 5 s agent timeout)
-# while the operator turns the guest off. The request must end cancelled
-# and the ruler still read the guest 300 s off: a daemon that set it anyway
-# is caught there (planted: the mutation row sim-policy-inflight, caught by
-# this case's ruler assertion on the lab as well as by the simulation).
+# wrong (on-rtc-change=no: the daemon leaves it until asked; the RTC change
+# that makes is seen skipped first, so no other job is the one in flight).
+# Its agent is stopped (SIGSTOP) for 4 s, under libvirt's 5 s agent
+# timeout, and a request is made meanwhile: its job waits on the agent's
+# first answer while the operator turns the guest off. The request must end
+# cancelled, saying the tracker stopped it, and the ruler still read the
+# guest 300 s off: a daemon that set it anyway is caught there (planted:
+# the mutation row sim-policy-inflight).
+agent_silent() { ! lvirsh qemu-agent-command "$1" '{"execute":"guest-ping"}' --timeout 1 >/dev/null 2>&1; }
 syncing() { cli status "$1" | grep -q syncing; }
 case_policy_off_in_flight() {
     g=$(lab_up -n 1)
     start_daemon "[sync]" "on-rtc-change = no"
     wait_log "$g: reconcile:" 30
+    mark_log
     lvirsh domtime "$g" --time $(( $(date +%s) - 300 )) >/dev/null
+    wait_log "$g: rtc-changed: skipped" 30
+    # qemu-ga answers the guest-exec first, then its child stops it.
+    lvirsh qemu-agent-command "$g" '{"execute":"guest-exec","arguments":{"path":"/bin/sh","arg":["-c","sleep 0.2; kill -STOP $PPID; sleep 4; kill -CONT $PPID"]}}' >/dev/null
+    wait_until "$g: its agent is stopped" 10 agent_silent "$g"
     cli sync "$g" --samples 1000 > "$WORK/sync.out" 2>&1 &
     local sync_pid=$!
-    wait_until "$g: its request is in flight" 20 syncing "$g"
-    lvirsh qemu-agent-command "$g" '{"execute":"guest-exec","arguments":{"path":"/bin/sh","arg":["-c","kill -STOP $PPID; sleep 3; kill -CONT $PPID"]}}' >/dev/null
+    wait_until "$g: its request is in flight" 10 syncing "$g"
     cli policy "$g" --set mode=off >/dev/null
     wait "$sync_pid" || true
     log "cli: $(cat "$WORK/sync.out")"
     # The catch: a daemon that set the guest after mode=off reads ~0 here.
     assert_offset_beyond "$g" 250000000 # left alone: ~300 s behind
-    grep -qE "cancelled|skipped" "$WORK/sync.out" ||
-        fail "the request's sync was not in flight when mode=off was set"
+    grep -q "cancelled.*stopped before its next set" "$WORK/sync.out" ||
+        fail "the request's sync was not stopped in flight by mode=off (timing: see the log)"
 }
 
 # The operator's habit, virsh domtime --now (whole seconds: ~0.5 s off), is
