@@ -124,10 +124,12 @@ add host-step agent/core/measure.cpp 's|^        if (hostClock) {$|        if (f
     "host clock step in a measurement unseen" "tst_measure" ""
 
 # The targets a row needs: the daemon and CLI for e2e cases, its unit tests.
+# (A unit row names ctest tests; each is built by the target of its name,
+# but clocksync-sim-deep is clocksync-sim run on other seeds.)
 targets() {
-    local t=()
+    local t=() u
     [ -z "${cases[$1]}" ] || t+=(virt-clocksyncd virt-clocksync)
-    [ -z "${units[$1]}" ] || t+=(${units[$1]//|/ })
+    for u in ${units[$1]//|/ }; do t+=("${u%-deep}"); done
     echo "${t[@]}"
 }
 
