@@ -896,7 +896,10 @@ private slots:
 
     void reconcileChecksEveryRunningDomain()
     {
-        Rig rig;
+        // One worker: the jobs share the fake clock, and two interleaved
+        // ones move it under each other's measurement (a fresh-machine run
+        // once read 'a' approximate, not synced, so).
+        Rig rig(1);
         rig.backend.setDomain("a", {});
         FakeBackend::Domain inSync;
         inSync.offsetNs = 100'000;
